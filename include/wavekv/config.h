@@ -1,0 +1,64 @@
+// How a store is opened: a plain struct with documented defaults and validate().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "wavekv/fs.h"
+#include "wavekv/status.h"
+#include "wavekv/types.h"
+
+namespace wavekv {
+
+// The wall clock, injectable so that tests and the simulator control time.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual uint64_t now_ms() = 0;  // milliseconds since the Unix epoch
+};
+std::shared_ptr<Clock> system_clock();
+
+enum class Durability {
+  kAlways,    // a write returns only after its WAL record is fsynced (group commit)
+  kInterval,  // fsync at most every sync_interval_ms; a process crash loses nothing
+  kNone,      // never fsync on the write path (close and checkpoints still do)
+};
+const char* durability_name(Durability d);
+Result<Durability> parse_durability(const std::string& s);
+
+struct Config {
+  // Where the WAL, snapshots, identity and lock file live. Created if missing.
+  std::string data_dir;
+  // 0: take the id recorded in data_dir, or generate a random one on first open.
+  // Non-zero: must match the recorded id, if any (kWrongNode otherwise).
+  NodeId node_id = 0;
+
+  Durability durability = Durability::kAlways;
+  uint32_t sync_interval_ms = 100;  // kInterval only: the longest a write stays unsynced
+
+  uint64_t max_key_bytes = 64 * 1024;
+  uint64_t max_value_bytes = 64ull * 1024 * 1024;
+
+  // WAL segments are preallocated to this size; a record larger than it gets a
+  // segment of its own.
+  uint64_t wal_segment_bytes = 64ull * 1024 * 1024;
+  bool wal_preallocate = true;
+
+  // A checkpoint (snapshot + WAL truncation) is taken when the WAL written since
+  // the last one exceeds either bound. 0 disables that bound.
+  uint64_t checkpoint_wal_bytes = 128ull * 1024 * 1024;
+  uint64_t checkpoint_ops = 0;
+
+  // Group commit: the most bytes of records one leader writes with one fsync.
+  uint64_t max_group_bytes = 4ull * 1024 * 1024;
+
+  // Injected edges. Null means the real file system and the system clock.
+  std::shared_ptr<FileSystem> fs;
+  std::shared_ptr<Clock> clock;
+
+  // Says what is wrong with the fields, if anything.
+  Status validate() const;
+};
+
+}  // namespace wavekv

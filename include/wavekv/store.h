@@ -1,0 +1,127 @@
+// The WaveKV store: a durable, thread-safe key-value map on one data directory.
+//
+// Every mutation is a StateOp appended to the write-ahead log before it is
+// applied; opening the store replays exactly those ops on top of the newest
+// valid checkpoint.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wavekv/config.h"
+#include "wavekv/status.h"
+#include "wavekv/types.h"
+
+namespace wavekv {
+
+// An atomic multi-key write: all of it is one WAL record, applied at once.
+class WriteBatch {
+ public:
+  struct Item {
+    std::string key;
+    std::string value;
+    bool tombstone = false;
+  };
+  void put(std::string_view key, std::string_view value) {
+    items_.push_back({std::string(key), std::string(value), false});
+  }
+  void del(std::string_view key) { items_.push_back({std::string(key), {}, true}); }
+  const std::vector<Item>& items() const { return items_; }
+  bool empty() const { return items_.empty(); }
+  size_t size() const { return items_.size(); }
+
+ private:
+  std::vector<Item> items_;
+};
+
+// A change seen by a watcher. Deletes are events too.
+struct WatchEvent {
+  std::string key;
+  std::string value;  // empty for deletes
+  bool deleted = false;
+  Meta meta;
+};
+// Called on the committing thread, in commit order, after the change is durable
+// per the durability mode and visible to readers. Keep it short; it must not
+// write to the same store (such a write fails with kInvalidArgument).
+using WatchCallback = std::function<void(const WatchEvent&)>;
+using WatchId = uint64_t;
+
+// What opening the store found and did. Damage is reported here, not hidden.
+struct RecoveryReport {
+  uint64_t snapshot_lsn = 0;                   // the checkpoint recovery started from (0: none)
+  std::vector<std::string> snapshots_skipped;  // corrupt snapshots passed over, with why
+  uint64_t wal_records_replayed = 0;
+  uint64_t wal_bytes_cut = 0;                // bytes of a damaged tail that were cut off
+  std::string wal_damage;                    // what the damage was; empty if none
+  std::vector<std::string> files_set_aside;  // WAL segments after the damage, renamed *.damaged
+  bool clean() const { return snapshots_skipped.empty() && wal_damage.empty(); }
+};
+
+struct StoreStatus {
+  NodeId node_id = 0;
+  uint64_t incarnation = 0;
+  uint64_t live_keys = 0;
+  uint64_t tombstones = 0;
+  uint64_t data_bytes = 0;  // keys + values of live entries
+  uint64_t next_seq = 0;
+  Timestamp clock = 0;  // the hybrid clock's latest timestamp
+  // WAL
+  uint64_t last_lsn = 0;     // the newest WAL record written
+  uint64_t durable_lsn = 0;  // the newest WAL record known to be fsynced
+  uint64_t wal_segments = 0;
+  uint64_t wal_bytes = 0;  // bytes of records in the live segments
+  uint64_t writes = 0;     // write calls committed since open
+  uint64_t group_commits = 0;
+  uint64_t fsyncs = 0;
+  // Checkpoints
+  uint64_t checkpoint_lsn = 0;  // the newest checkpoint covers WAL records up to here
+  uint64_t checkpoints = 0;     // taken since open
+  uint64_t snapshot_bytes = 0;
+  uint64_t wal_bytes_since_checkpoint = 0;
+  uint64_t ops_since_checkpoint = 0;
+  RecoveryReport recovery;
+};
+
+class Store {
+ public:
+  // Opens (creating if needed) the store in config.data_dir.
+  static Result<std::unique_ptr<Store>> open(Config config);
+  virtual ~Store() = default;  // closes if still open
+
+  virtual Status put(std::string_view key, std::string_view value) = 0;
+  virtual Status del(std::string_view key) = 0;
+  virtual Status write(const WriteBatch& batch) = 0;
+
+  // The value, or kNotFound if the key is absent or deleted.
+  virtual Result<std::string> get(std::string_view key) = 0;
+  // The current version including tombstones, or nullopt if never written
+  // (or its tombstone was collected).
+  virtual std::optional<Entry> get_entry(std::string_view key) = 0;
+
+  // Live keys starting with `prefix`, in key order, at most `limit` (0: no limit).
+  virtual std::vector<KeyValue> scan_prefix(std::string_view prefix, size_t limit) = 0;
+  // Live keys in [start, end) in key order; an empty `end` means no upper bound.
+  virtual std::vector<KeyValue> scan_range(std::string_view start, std::string_view end,
+                                           size_t limit) = 0;
+
+  // Calls `callback` for every later change of a key starting with `prefix`
+  // (an empty prefix watches everything).
+  virtual WatchId watch(std::string_view prefix, WatchCallback callback) = 0;
+  virtual void unwatch(WatchId id) = 0;
+
+  virtual StoreStatus status() = 0;
+  virtual NodeId node_id() const = 0;
+
+  // Takes a checkpoint now (snapshot, then drops the WAL it covers).
+  virtual Status checkpoint() = 0;
+  // Drains writes, fsyncs, and releases the data directory. Idempotent.
+  virtual Status close() = 0;
+};
+
+}  // namespace wavekv

@@ -1,0 +1,126 @@
+#include "state/state_op.h"
+
+#include "util/coding.h"
+
+namespace wavekv {
+namespace {
+
+enum OpType : uint8_t {
+  kSetEntry = 1,
+  kSetPeer = 2,
+  kRemovePeer = 3,
+  kDropTombstone = 4,
+};
+
+void encode_meta(const Meta& m, std::string& out) {
+  put_u64(out, m.node);
+  put_u64(out, m.seq);
+  put_u64(out, m.timestamp);
+}
+
+Meta decode_meta(Decoder& d) {
+  Meta m;
+  m.node = d.u64();
+  m.seq = d.u64();
+  m.timestamp = d.u64();
+  return m;
+}
+
+}  // namespace
+
+void encode_entry(const Entry& e, std::string& out) {
+  encode_meta(e.meta, out);
+  put_u8(out, e.tombstone ? 1 : 0);
+  put_bytes(out, e.value);
+}
+
+void encode_peer(NodeId id, const PeerMeta& m, std::string& out) {
+  put_u64(out, id);
+  put_bytes(out, m.address);
+  put_u64(out, m.incarnation);
+  put_u32(out, static_cast<uint32_t>(m.acked.size()));
+  for (const auto& [origin, seq] : m.acked) {
+    put_u64(out, origin);
+    put_u64(out, seq);
+  }
+}
+
+void encode_ops(const std::vector<StateOp>& ops, std::string& out) {
+  put_u32(out, static_cast<uint32_t>(ops.size()));
+  for (const auto& op : ops) {
+    if (auto* s = std::get_if<OpSetEntry>(&op)) {
+      put_u8(out, kSetEntry);
+      put_bytes(out, s->key);
+      encode_entry(s->entry, out);
+    } else if (auto* p = std::get_if<OpSetPeer>(&op)) {
+      put_u8(out, kSetPeer);
+      encode_peer(p->peer, p->meta, out);
+    } else if (auto* r = std::get_if<OpRemovePeer>(&op)) {
+      put_u8(out, kRemovePeer);
+      put_u64(out, r->peer);
+    } else if (auto* t = std::get_if<OpDropTombstone>(&op)) {
+      put_u8(out, kDropTombstone);
+      put_bytes(out, t->key);
+      encode_meta(t->meta, out);
+    }
+  }
+}
+
+Result<std::vector<StateOp>> decode_ops(std::string_view data) {
+  Decoder d(data);
+  uint32_t count = d.u32();
+  // Each op takes at least 9 bytes, so a count beyond that is a lie.
+  if (d.failed() || static_cast<uint64_t>(count) * 9 > d.remaining()) {
+    return Status::corruption("op batch: impossible op count " + std::to_string(count));
+  }
+  std::vector<StateOp> ops;
+  ops.reserve(count);
+  for (uint32_t i = 0; i < count && !d.failed(); i++) {
+    uint8_t type = d.u8();
+    switch (type) {
+      case kSetEntry: {
+        OpSetEntry s;
+        s.key = std::string(d.bytes());
+        s.entry.meta = decode_meta(d);
+        uint8_t tomb = d.u8();
+        if (tomb > 1) return Status::corruption("op batch: bad tombstone flag");
+        s.entry.tombstone = tomb == 1;
+        s.entry.value = std::string(d.bytes());
+        ops.emplace_back(std::move(s));
+        break;
+      }
+      case kSetPeer: {
+        OpSetPeer p;
+        p.peer = d.u64();
+        p.meta.address = std::string(d.bytes());
+        p.meta.incarnation = d.u64();
+        uint32_t n = d.u32();
+        if (n > d.remaining() / 16) return Status::corruption("op batch: impossible ack count");
+        for (uint32_t k = 0; k < n; k++) {
+          NodeId origin = d.u64();
+          p.meta.acked[origin] = d.u64();
+        }
+        ops.emplace_back(std::move(p));
+        break;
+      }
+      case kRemovePeer: {
+        OpRemovePeer r;
+        r.peer = d.u64();
+        ops.emplace_back(r);
+        break;
+      }
+      case kDropTombstone: {
+        OpDropTombstone t;
+        t.key = std::string(d.bytes());
+        t.meta = decode_meta(d);
+        ops.emplace_back(std::move(t));
+        break;
+      }
+      default: return Status::corruption("op batch: unknown op type " + std::to_string(type));
+    }
+  }
+  if (!d.done()) return Status::corruption("op batch: truncated or trailing bytes");
+  return ops;
+}
+
+}  // namespace wavekv

@@ -1,0 +1,62 @@
+// StateOp: the only way the core state changes. Each is appended to the WAL (in
+// a batch that forms one record) before it is applied; recovery replays them.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "wavekv/status.h"
+#include "wavekv/types.h"
+
+namespace wavekv {
+
+// Install `entry` for `key` if it wins over the current version by LWW.
+// Local writes, replicated writes and deletes (tombstones) are all this op.
+struct OpSetEntry {
+  std::string key;
+  Entry entry;
+  bool operator==(const OpSetEntry&) const = default;
+};
+
+// What this node knows about another member (replication fills it in).
+struct PeerMeta {
+  std::string address;
+  uint64_t incarnation = 0;
+  // For each origin node, the highest seq this peer is known to cover.
+  std::map<NodeId, uint64_t> acked;
+  bool operator==(const PeerMeta&) const = default;
+};
+
+struct OpSetPeer {
+  NodeId peer = 0;
+  PeerMeta meta;
+  bool operator==(const OpSetPeer&) const = default;
+};
+
+struct OpRemovePeer {
+  NodeId peer = 0;
+  bool operator==(const OpRemovePeer&) const = default;
+};
+
+// Forget a tombstone, but only if it is still exactly this version.
+struct OpDropTombstone {
+  std::string key;
+  Meta meta;
+  bool operator==(const OpDropTombstone&) const = default;
+};
+
+using StateOp = std::variant<OpSetEntry, OpSetPeer, OpRemovePeer, OpDropTombstone>;
+
+// Appends the encoding of `ops` (a count, then each op) to `out`.
+void encode_ops(const std::vector<StateOp>& ops, std::string& out);
+// Decodes what encode_ops wrote. Never trusts a length it has not checked.
+Result<std::vector<StateOp>> decode_ops(std::string_view data);
+
+void encode_entry(const Entry& e, std::string& out);
+void encode_peer(NodeId id, const PeerMeta& m, std::string& out);
+
+}  // namespace wavekv

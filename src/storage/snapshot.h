@@ -1,0 +1,41 @@
+// Checkpoint snapshots: the whole core state as of one WAL LSN, written to a
+// temp file, fsynced, renamed and the directory fsynced. docs/FORMAT.md gives
+// the bytes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "state/state.h"
+#include "wavekv/fs.h"
+
+namespace wavekv {
+
+constexpr char kSnapMagic[8] = {'W', 'A', 'V', 'E', 'K', 'V', 'S', 'N'};
+constexpr uint32_t kSnapVersion = 1;
+constexpr size_t kSnapHeaderBytes = 40;
+
+std::string snapshot_name(uint64_t lsn);
+// The LSN named by a snapshot file name, or 0 if it is not one.
+uint64_t parse_snapshot_name(const std::string& name);
+
+// Serializes `state` as of `lsn` into the snapshot byte format.
+std::string encode_snapshot(const State& state, uint64_t lsn);
+
+// Writes the bytes of a snapshot durably under its final name.
+Status write_snapshot(FileSystem& fs, const std::string& dir, uint64_t lsn,
+                      const std::string& bytes);
+
+struct LoadedSnapshot {
+  uint64_t lsn = 0;
+  NodeId node = 0;
+  uint64_t entries = 0;
+};
+// Reads and fully verifies a snapshot into `state` (which must be empty).
+// `state` is unspecified if this fails.
+Result<LoadedSnapshot> load_snapshot(FileSystem& fs, const std::string& path, State& state);
+
+// Reads just the header: node id and LSN.
+Result<LoadedSnapshot> read_snapshot_header(FileSystem& fs, const std::string& path);
+
+}  // namespace wavekv

@@ -1,0 +1,528 @@
+// Store: group commit in front of the WAL, the core state behind a
+// readers-writer lock, checkpoints and interval syncs on one background thread.
+//
+// Ordering contract: a batch is appended to the WAL (and, with durability
+// `always`, fsynced) before it is applied to the state, made visible to readers,
+// delivered to watchers or acknowledged to the caller.
+#include "wavekv/store.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+
+#include "state/hlc.h"
+#include "state/state.h"
+#include "storage/snapshot.h"
+#include "storage/wal.h"
+#include "store/recovery.h"
+
+namespace wavekv {
+namespace {
+
+// Set while a watch callback runs, so that a write from inside it fails
+// instead of deadlocking on the commit queue it is part of.
+thread_local bool tl_in_watch_callback = false;
+
+bool has_prefix(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
+}
+
+class StoreImpl final : public Store {
+ public:
+  StoreImpl(Config config, std::shared_ptr<FileSystem> fs, std::unique_ptr<FileLock> lock,
+            RecoveryPlan plan, std::unique_ptr<WalWriter> wal)
+      : config_(std::move(config)),
+        fs_(std::move(fs)),
+        clock_(config_.clock ? config_.clock : system_clock()),
+        lock_(std::move(lock)),
+        identity_(plan.identity),
+        state_(std::move(plan.state)),
+        recovery_(std::move(plan.report)),
+        wal_(std::move(wal)),
+        segments_(std::move(plan.segments)),
+        snapshots_(std::move(plan.snapshots)) {
+    hlc_.observe(state_.max_timestamp());
+    next_seq_ = state_.next_seq();
+    last_lsn_ = plan.last_lsn;
+    durable_lsn_ = plan.last_lsn;
+    checkpoint_lsn_ = recovery_.snapshot_lsn;
+    wal_bytes_ = plan.wal_bytes;
+    if (segments_.empty() || segments_.back() != wal_->segment_first_lsn())
+      segments_.push_back(wal_->segment_first_lsn());
+    background_ = std::thread([this] { background_loop(); });
+  }
+
+  ~StoreImpl() override { (void)close(); }
+
+  Status put(std::string_view key, std::string_view value) override {
+    WriteBatch b;
+    b.put(key, value);
+    return write(b);
+  }
+
+  Status del(std::string_view key) override {
+    WriteBatch b;
+    b.del(key);
+    return write(b);
+  }
+
+  Status write(const WriteBatch& batch) override {
+    if (tl_in_watch_callback)
+      return Status::invalid("a watch callback must not write to the store it watches");
+    if (batch.empty()) return Status::ok();
+    for (const auto& item : batch.items()) {
+      if (item.key.size() > config_.max_key_bytes)
+        return Status::invalid("key of " + std::to_string(item.key.size()) +
+                               " bytes exceeds max_key_bytes " +
+                               std::to_string(config_.max_key_bytes));
+      if (item.value.size() > config_.max_value_bytes)
+        return Status::invalid("value of " + std::to_string(item.value.size()) +
+                               " bytes exceeds max_value_bytes " +
+                               std::to_string(config_.max_value_bytes));
+    }
+    Writer w;
+    w.batch = &batch;
+    return enqueue(w);
+  }
+
+  Result<std::string> get(std::string_view key) override {
+    std::shared_lock lock(state_mu_);
+    auto it = state_.kv().find(key);
+    if (it == state_.kv().end() || it->second.tombstone) return Status::not_found("key not found");
+    return it->second.value;
+  }
+
+  std::optional<Entry> get_entry(std::string_view key) override {
+    std::shared_lock lock(state_mu_);
+    auto it = state_.kv().find(key);
+    if (it == state_.kv().end()) return std::nullopt;
+    return it->second;
+  }
+
+  std::vector<KeyValue> scan_prefix(std::string_view prefix, size_t limit) override {
+    std::vector<KeyValue> out;
+    std::shared_lock lock(state_mu_);
+    for (auto it = state_.kv().lower_bound(prefix);
+         it != state_.kv().end() && has_prefix(it->first, prefix); ++it) {
+      if (limit != 0 && out.size() >= limit) break;
+      if (!it->second.tombstone) out.push_back({it->first, it->second.value, it->second.meta});
+    }
+    return out;
+  }
+
+  std::vector<KeyValue> scan_range(std::string_view start, std::string_view end,
+                                   size_t limit) override {
+    std::vector<KeyValue> out;
+    std::shared_lock lock(state_mu_);
+    for (auto it = state_.kv().lower_bound(start);
+         it != state_.kv().end() && (end.empty() || it->first < end); ++it) {
+      if (limit != 0 && out.size() >= limit) break;
+      if (!it->second.tombstone) out.push_back({it->first, it->second.value, it->second.meta});
+    }
+    return out;
+  }
+
+  WatchId watch(std::string_view prefix, WatchCallback callback) override {
+    std::lock_guard lock(watch_mu_);
+    WatchId id = ++next_watch_id_;
+    watchers_[id] = {std::string(prefix), std::move(callback)};
+    return id;
+  }
+
+  void unwatch(WatchId id) override {
+    std::lock_guard lock(watch_mu_);
+    watchers_.erase(id);
+  }
+
+  NodeId node_id() const override { return identity_.node; }
+
+  StoreStatus status() override {
+    StoreStatus s;
+    s.node_id = identity_.node;
+    s.incarnation = identity_.incarnation;
+    {
+      std::shared_lock lock(state_mu_);
+      s.live_keys = state_.live_keys();
+      s.tombstones = state_.tombstones();
+      s.data_bytes = state_.data_bytes();
+      s.next_seq = state_.next_seq();
+      s.clock = state_.max_timestamp();
+    }
+    {
+      std::lock_guard lock(wal_mu_);
+      s.last_lsn = last_lsn_;
+      s.durable_lsn = durable_lsn_;
+      s.wal_segments = segments_.size();
+      s.wal_bytes = wal_bytes_;
+      s.checkpoint_lsn = checkpoint_lsn_;
+      s.snapshot_bytes = snapshot_bytes_;
+      s.wal_bytes_since_checkpoint = wal_bytes_since_checkpoint_;
+      s.ops_since_checkpoint = ops_since_checkpoint_;
+    }
+    s.writes = writes_.load();
+    s.group_commits = group_commits_.load();
+    s.fsyncs = fsyncs_.load();
+    s.checkpoints = checkpoints_.load();
+    s.recovery = recovery_;
+    return s;
+  }
+
+  Status checkpoint() override {
+    std::lock_guard one_at_a_time(checkpoint_mu_);
+    Writer w;
+    w.checkpoint = true;
+    WAVEKV_RETURN_IF_ERROR(enqueue(w));
+    if (w.snapshot_lsn == 0) return Status::ok();  // nothing written yet
+    // The I/O happens outside every lock that readers or writers need.
+    Status st = write_snapshot(*fs_, config_.data_dir, w.snapshot_lsn, w.snapshot_bytes);
+    if (!st.is_ok())
+      return Status::io_error("checkpoint failed, the WAL still has everything: " + st.message());
+    checkpoints_++;
+    return drop_covered_files(w.snapshot_lsn, w.snapshot_bytes.size());
+  }
+
+  Status close() override {
+    {
+      std::unique_lock lock(mu_);
+      if (closed_) return Status::ok();
+      closed_ = true;
+      queue_empty_.wait(lock, [&] { return queue_.empty(); });
+    }
+    {
+      std::lock_guard lock(bg_mu_);
+      stop_ = true;
+    }
+    bg_cv_.notify_all();
+    if (background_.joinable()) background_.join();
+    Status st;
+    {
+      std::lock_guard lock(wal_mu_);
+      if (failed_.is_ok()) {
+        st = wal_->sync();
+        if (st.is_ok()) durable_lsn_ = last_lsn_;
+      }
+    }
+    lock_.reset();
+    return st;
+  }
+
+ private:
+  struct Writer {
+    const WriteBatch* batch = nullptr;
+    bool checkpoint = false;
+    bool done = false;
+    Status status;
+    std::condition_variable cv;
+    // Filled for checkpoint requests.
+    std::string snapshot_bytes;
+    uint64_t snapshot_lsn = 0;
+  };
+
+  // Group commit (after LevelDB's DBImpl::Write): writers queue up; the one at
+  // the front leads, commits as many queued batches as fit with one WAL write
+  // and one fsync, then wakes them.
+  Status enqueue(Writer& w) {
+    std::unique_lock lock(mu_);
+    if (closed_) return Status::closed("the store is closed");
+    queue_.push_back(&w);
+    w.cv.wait(lock, [&] { return w.done || queue_.front() == &w; });
+    if (w.done) return w.status;
+
+    std::vector<Writer*> group;
+    if (w.checkpoint) {
+      group.push_back(&w);
+    } else {
+      uint64_t bytes = 0;
+      for (Writer* q : queue_) {
+        if (q->checkpoint) break;
+        uint64_t b = 0;
+        for (const auto& it : q->batch->items()) b += it.key.size() + it.value.size() + 48;
+        if (!group.empty() && bytes + b > config_.max_group_bytes) break;
+        group.push_back(q);
+        bytes += b;
+      }
+    }
+    lock.unlock();
+    Status st = w.checkpoint ? capture_checkpoint(w) : commit(group);
+    lock.lock();
+    for (Writer* q : group) {
+      assert(queue_.front() == q);
+      queue_.pop_front();
+      q->status = st;
+      q->done = true;
+      if (q != &w) q->cv.notify_one();
+    }
+    if (!queue_.empty())
+      queue_.front()->cv.notify_one();
+    else
+      queue_empty_.notify_all();
+    return st;
+  }
+
+  // Runs on the leader only; it alone issues seqs, timestamps and LSNs.
+  Status commit(const std::vector<Writer*>& group) {
+    {
+      std::lock_guard lock(wal_mu_);
+      if (!failed_.is_ok()) return failed_;
+    }
+    uint64_t wall = clock_->now_ms();
+    std::vector<StateOp> ops;
+    for (Writer* q : group) {
+      for (const auto& item : q->batch->items()) {
+        OpSetEntry op;
+        op.key = item.key;
+        op.entry.value = item.value;
+        op.entry.tombstone = item.tombstone;
+        op.entry.meta = Meta{identity_.node, next_seq_++, hlc_.now(wall)};
+        ops.emplace_back(std::move(op));
+      }
+    }
+    std::string encoded;
+    encode_ops(ops, encoded);
+    std::string framed;
+    {
+      std::lock_guard lock(wal_mu_);
+      uint64_t lsn = last_lsn_ + 1;
+      encode_wal_record(lsn, encoded, framed);
+      uint64_t first_before = wal_->segment_first_lsn();
+      Status st = wal_->append(framed, lsn);
+      if (st.is_ok() && config_.durability == Durability::kAlways) {
+        st = wal_->sync();
+        fsyncs_++;
+      }
+      if (!st.is_ok()) {
+        failed_ = Status::failed("a WAL write or fsync failed (" + st.message() +
+                                 "); the store refuses writes until it is reopened");
+        return failed_;
+      }
+      if (wal_->segment_first_lsn() != first_before) segments_.push_back(wal_->segment_first_lsn());
+      last_lsn_ = lsn;
+      if (config_.durability == Durability::kAlways) durable_lsn_ = lsn;
+      wal_bytes_ += framed.size();
+      wal_bytes_since_checkpoint_ += framed.size();
+      ops_since_checkpoint_ += ops.size();
+    }
+
+    std::vector<WatchEvent> events;
+    bool watching;
+    {
+      std::lock_guard lock(watch_mu_);
+      watching = !watchers_.empty();
+    }
+    {
+      std::unique_lock lock(state_mu_);
+      for (auto& op : ops) {
+        auto applied = state_.apply(op);
+        if (watching && applied.changed) {
+          const auto& s = std::get<OpSetEntry>(op);
+          events.push_back({s.key, s.entry.value, s.entry.tombstone, s.entry.meta});
+        }
+      }
+    }
+    writes_ += group.size();
+    group_commits_++;
+    deliver(events);
+    maybe_request_checkpoint();
+    return Status::ok();
+  }
+
+  void deliver(const std::vector<WatchEvent>& events) {
+    if (events.empty()) return;
+    std::lock_guard lock(watch_mu_);
+    tl_in_watch_callback = true;
+    for (const auto& ev : events) {
+      for (const auto& [id, w] : watchers_) {
+        if (has_prefix(ev.key, w.first)) w.second(ev);
+      }
+    }
+    tl_in_watch_callback = false;
+  }
+
+  void maybe_request_checkpoint() {
+    bool want;
+    {
+      std::lock_guard lock(wal_mu_);
+      want = (config_.checkpoint_wal_bytes != 0 &&
+              wal_bytes_since_checkpoint_ >= config_.checkpoint_wal_bytes) ||
+             (config_.checkpoint_ops != 0 && ops_since_checkpoint_ >= config_.checkpoint_ops);
+    }
+    if (!want) return;
+    {
+      std::lock_guard lock(bg_mu_);
+      checkpoint_wanted_ = true;
+    }
+    bg_cv_.notify_all();
+  }
+
+  // Leader only: the state as of last_lsn_, and a fresh WAL segment after it so
+  // that the segments the snapshot covers can later be dropped whole.
+  Status capture_checkpoint(Writer& w) {
+    std::lock_guard lock(wal_mu_);
+    if (!failed_.is_ok()) return failed_;
+    if (last_lsn_ == checkpoint_lsn_) return Status::ok();
+    {
+      std::shared_lock state_lock(state_mu_);
+      w.snapshot_bytes = encode_snapshot(state_, last_lsn_);
+    }
+    w.snapshot_lsn = last_lsn_;
+    Status st = wal_->roll();
+    if (!st.is_ok()) {
+      failed_ = Status::failed("starting a WAL segment failed (" + st.message() +
+                               "); the store refuses writes until it is reopened");
+      return failed_;
+    }
+    fsyncs_++;
+    durable_lsn_ = last_lsn_;
+    segments_.push_back(wal_->segment_first_lsn());
+    wal_bytes_since_checkpoint_ = 0;
+    ops_since_checkpoint_ = 0;
+    return Status::ok();
+  }
+
+  // Keeps the new snapshot and the one before it (the fallback), and the WAL
+  // from the fallback on; removes everything older.
+  Status drop_covered_files(uint64_t lsn, uint64_t bytes) {
+    std::vector<std::string> doomed;
+    {
+      std::lock_guard lock(wal_mu_);
+      checkpoint_lsn_ = lsn;
+      snapshot_bytes_ = bytes;
+      snapshots_.push_back(lsn);
+      std::sort(snapshots_.begin(), snapshots_.end());
+      while (snapshots_.size() > 2) {
+        doomed.push_back(snapshot_name(snapshots_.front()));
+        snapshots_.erase(snapshots_.begin());
+      }
+      if (snapshots_.size() == 2) {
+        uint64_t fallback = snapshots_.front();
+        // Segment i holds LSNs [segments_[i], segments_[i+1]); drop it if all
+        // of them are covered by the fallback snapshot.
+        while (segments_.size() >= 2 && segments_[1] <= fallback + 1) {
+          doomed.push_back(wal_segment_name(segments_.front()));
+          segments_.erase(segments_.begin());
+        }
+      }
+    }
+    for (const auto& name : doomed) {
+      std::string path = config_.data_dir + "/" + name;
+      if (fs_->exists(path)) WAVEKV_RETURN_IF_ERROR(fs_->remove(path));
+    }
+    if (!doomed.empty()) WAVEKV_RETURN_IF_ERROR(fs_->sync_dir(config_.data_dir));
+    return Status::ok();
+  }
+
+  void background_loop() {
+    const auto period = std::chrono::milliseconds(
+        config_.durability == Durability::kInterval ? config_.sync_interval_ms : 1000);
+    std::unique_lock lock(bg_mu_);
+    while (!stop_) {
+      bg_cv_.wait_for(lock, period, [&] { return stop_ || checkpoint_wanted_; });
+      if (stop_) break;
+      bool want_checkpoint = checkpoint_wanted_;
+      checkpoint_wanted_ = false;
+      lock.unlock();
+      if (config_.durability == Durability::kInterval) sync_now();
+      if (want_checkpoint) (void)checkpoint();
+      lock.lock();
+    }
+  }
+
+  void sync_now() {
+    std::lock_guard lock(wal_mu_);
+    if (!failed_.is_ok() || durable_lsn_ == last_lsn_) return;
+    Status st = wal_->sync();
+    fsyncs_++;
+    if (!st.is_ok()) {
+      failed_ = Status::failed("a WAL fsync failed (" + st.message() +
+                               "); the store refuses writes until it is reopened");
+      return;
+    }
+    durable_lsn_ = last_lsn_;
+  }
+
+  const Config config_;
+  const std::shared_ptr<FileSystem> fs_;
+  const std::shared_ptr<Clock> clock_;
+  std::unique_ptr<FileLock> lock_;
+  const Identity identity_;
+
+  // The core state. Readers share, the leader applies exclusively.
+  std::shared_mutex state_mu_;
+  State state_;
+  const RecoveryReport recovery_;
+
+  // Owned by the current leader.
+  HybridClock hlc_;
+  uint64_t next_seq_ = 1;
+
+  // The commit queue.
+  std::mutex mu_;
+  std::deque<Writer*> queue_;
+  std::condition_variable queue_empty_;
+  bool closed_ = false;
+
+  // The WAL and the figures that move with it.
+  mutable std::mutex wal_mu_;
+  std::unique_ptr<WalWriter> wal_;
+  Status failed_;  // once set, no more writes
+  uint64_t last_lsn_ = 0;
+  uint64_t durable_lsn_ = 0;
+  uint64_t wal_bytes_ = 0;
+  uint64_t wal_bytes_since_checkpoint_ = 0;
+  uint64_t ops_since_checkpoint_ = 0;
+  uint64_t checkpoint_lsn_ = 0;
+  uint64_t snapshot_bytes_ = 0;
+  std::vector<uint64_t> segments_;   // first LSNs of live segments, ascending
+  std::vector<uint64_t> snapshots_;  // LSNs of snapshot files, ascending
+
+  std::mutex checkpoint_mu_;
+
+  std::mutex watch_mu_;
+  std::map<WatchId, std::pair<std::string, WatchCallback>> watchers_;
+  WatchId next_watch_id_ = 0;
+
+  std::atomic<uint64_t> writes_{0};
+  std::atomic<uint64_t> group_commits_{0};
+  std::atomic<uint64_t> fsyncs_{0};
+  std::atomic<uint64_t> checkpoints_{0};
+
+  std::mutex bg_mu_;
+  std::condition_variable bg_cv_;
+  bool stop_ = false;
+  bool checkpoint_wanted_ = false;
+  std::thread background_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::open(Config config) {
+  WAVEKV_RETURN_IF_ERROR(config.validate());
+  std::shared_ptr<FileSystem> fs = config.fs ? config.fs : posix_filesystem();
+  const std::string& dir = config.data_dir;
+  WAVEKV_RETURN_IF_ERROR(fs->create_dirs(dir));
+  auto lock = fs->lock(dir + "/" + kLockFile);
+  if (!lock) return lock.status();
+
+  auto plan = plan_recovery(*fs, dir, config.node_id);
+  if (!plan) return plan.status();
+  WAVEKV_RETURN_IF_ERROR(apply_repairs(*fs, dir, *plan));
+
+  WalWriter::Options opts;
+  opts.dir = dir;
+  opts.node = plan->identity.node;
+  opts.segment_bytes = config.wal_segment_bytes;
+  opts.preallocate = config.wal_preallocate;
+  auto wal =
+      WalWriter::open(*fs, opts, plan->resume_first_lsn, plan->resume_offset, plan->last_lsn + 1);
+  if (!wal) return wal.status();
+  return std::unique_ptr<Store>(new StoreImpl(std::move(config), std::move(fs),
+                                              std::move(lock).value(), std::move(plan).value(),
+                                              std::move(wal).value()));
+}
+
+}  // namespace wavekv
