@@ -1,0 +1,26 @@
+// Shared pieces of the wavekv command-line program.
+#pragma once
+
+#include <string>
+
+#include "wavekv/store.h"
+
+namespace wavekv::cli {
+
+// Makes bytes printable on one line: \\, \t, \n, \r and non-printable bytes
+// become escapes (\xNN), so `scan` output stays one key<TAB>value per line.
+std::string escape(std::string_view bytes);
+
+struct BenchOptions {
+  std::string data_dir;
+  uint64_t ops = 100000;
+  uint32_t concurrency = 1;
+  uint32_t value_size = 100;
+  Durability durability = Durability::kAlways;
+  std::string acked_log;
+  bool json = false;
+};
+// Runs the write benchmark and prints its figures; returns the exit code.
+int run_bench(const BenchOptions& options);
+
+}  // namespace wavekv::cli
