@@ -19,6 +19,9 @@ struct BenchOptions {
   Durability durability = Durability::kAlways;
   std::string acked_log;
   bool json = false;
+  // false: `concurrency` threads each make blocking writes. true: one thread
+  // keeps `concurrency` writes in flight with write_async (as a server would).
+  bool async = false;
 };
 // Runs the write benchmark and prints its figures; returns the exit code.
 int run_bench(const BenchOptions& options);

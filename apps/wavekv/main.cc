@@ -148,11 +148,18 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"always", "interval", "none"}));
   bench->add_option("--acked-log", bo.acked_log, "Append each key here once acknowledged");
   bench->add_flag("--json", bo.json, "Print JSON instead of a table");
+  std::string mode = "threads";
+  bench
+      ->add_option("--mode", mode,
+                   "threads: C threads making blocking writes; async: one thread keeping C "
+                   "writes in flight")
+      ->check(CLI::IsMember({"threads", "async"}));
 
   CLI11_PARSE(app, argc, argv);
 
   if (*bench) {
     bo.durability = parse_durability(durability).value();
+    bo.async = mode == "async";
     return run_bench(bo);
   }
   if (*check) return cmd_check(dir, repair);

@@ -46,11 +46,15 @@ struct WatchEvent {
   bool deleted = false;
   Meta meta;
 };
-// Called on the committing thread, in commit order, after the change is durable
-// per the durability mode and visible to readers. Keep it short; it must not
-// write to the same store (such a write fails with kInvalidArgument).
+// Called on the store's commit thread, in commit order, after the change is
+// durable per the durability mode and visible to readers. Keep it short; it may
+// call write_async but not the blocking write/put/del/checkpoint/close (those
+// fail with kInvalidArgument there rather than deadlock).
 using WatchCallback = std::function<void(const WatchEvent&)>;
 using WatchId = uint64_t;
+// Called once with the outcome of write_async, on the commit thread (or on the
+// calling thread if the batch is refused up front). Same rules as WatchCallback.
+using WriteCallback = std::function<void(Status)>;
 
 // What opening the store found and did. Damage is reported here, not hidden.
 struct RecoveryReport {
@@ -97,6 +101,10 @@ class Store {
   virtual Status put(std::string_view key, std::string_view value) = 0;
   virtual Status del(std::string_view key) = 0;
   virtual Status write(const WriteBatch& batch) = 0;
+  // Queues `batch` and returns at once; `done` reports when it is durable per
+  // the durability mode and visible (or why it failed). Lets one thread keep
+  // many writes in flight, as a network server does.
+  virtual void write_async(WriteBatch batch, WriteCallback done) = 0;
 
   // The value, or kNotFound if the key is absent or deleted.
   virtual Result<std::string> get(std::string_view key) = 0;

@@ -24,9 +24,9 @@
 namespace wavekv {
 namespace {
 
-// Set while a watch callback runs, so that a write from inside it fails
-// instead of deadlocking on the commit queue it is part of.
-thread_local bool tl_in_watch_callback = false;
+// Set on the commit thread, where watch and write callbacks run, so that a
+// blocking write from a callback fails instead of deadlocking.
+thread_local bool tl_on_commit_thread = false;
 
 bool has_prefix(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
@@ -54,6 +54,7 @@ class StoreImpl final : public Store {
     wal_bytes_ = plan.wal_bytes;
     if (segments_.empty() || segments_.back() != wal_->segment_first_lsn())
       segments_.push_back(wal_->segment_first_lsn());
+    committer_ = std::thread([this] { commit_loop(); });
     background_ = std::thread([this] { background_loop(); });
   }
 
@@ -72,22 +73,28 @@ class StoreImpl final : public Store {
   }
 
   Status write(const WriteBatch& batch) override {
-    if (tl_in_watch_callback)
-      return Status::invalid("a watch callback must not write to the store it watches");
+    if (tl_on_commit_thread)
+      return Status::invalid(
+          "a watch or write callback must not make a blocking write to the store (use "
+          "write_async)");
+    WAVEKV_RETURN_IF_ERROR(check_batch(batch));
     if (batch.empty()) return Status::ok();
-    for (const auto& item : batch.items()) {
-      if (item.key.size() > config_.max_key_bytes)
-        return Status::invalid("key of " + std::to_string(item.key.size()) +
-                               " bytes exceeds max_key_bytes " +
-                               std::to_string(config_.max_key_bytes));
-      if (item.value.size() > config_.max_value_bytes)
-        return Status::invalid("value of " + std::to_string(item.value.size()) +
-                               " bytes exceeds max_value_bytes " +
-                               std::to_string(config_.max_value_bytes));
+    auto req = std::make_unique<Request>();
+    req->borrowed = &batch;
+    return submit_and_wait(std::move(req));
+  }
+
+  void write_async(WriteBatch batch, WriteCallback done) override {
+    Status st = check_batch(batch);
+    if (!st.is_ok() || batch.empty()) {
+      done(st);
+      return;
     }
-    Writer w;
-    w.batch = &batch;
-    return enqueue(w);
+    auto req = std::make_unique<Request>();
+    req->owned = std::move(batch);
+    req->done = std::move(done);
+    st = submit(std::move(req));
+    if (!st.is_ok()) done(st);
   }
 
   Result<std::string> get(std::string_view key) override {
@@ -174,25 +181,29 @@ class StoreImpl final : public Store {
 
   Status checkpoint() override {
     std::lock_guard one_at_a_time(checkpoint_mu_);
-    Writer w;
-    w.checkpoint = true;
-    WAVEKV_RETURN_IF_ERROR(enqueue(w));
-    if (w.snapshot_lsn == 0) return Status::ok();  // nothing written yet
+    if (tl_on_commit_thread) return Status::invalid("checkpoint() from a callback would deadlock");
+    CheckpointOut out;
+    auto req = std::make_unique<Request>();
+    req->checkpoint = &out;
+    WAVEKV_RETURN_IF_ERROR(submit_and_wait(std::move(req)));
+    if (out.lsn == 0) return Status::ok();  // nothing new since the last one
     // The I/O happens outside every lock that readers or writers need.
-    Status st = write_snapshot(*fs_, config_.data_dir, w.snapshot_lsn, w.snapshot_bytes);
+    Status st = write_snapshot(*fs_, config_.data_dir, out.lsn, out.bytes);
     if (!st.is_ok())
       return Status::io_error("checkpoint failed, the WAL still has everything: " + st.message());
     checkpoints_++;
-    return drop_covered_files(w.snapshot_lsn, w.snapshot_bytes.size());
+    return drop_covered_files(out.lsn, out.bytes.size());
   }
 
   Status close() override {
+    if (tl_on_commit_thread) return Status::invalid("close() from a callback would deadlock");
     {
       std::unique_lock lock(mu_);
       if (closed_) return Status::ok();
-      closed_ = true;
-      queue_empty_.wait(lock, [&] { return queue_.empty(); });
+      closed_ = true;  // refuse new requests; the commit thread drains the queue
     }
+    queue_cv_.notify_all();
+    if (committer_.joinable()) committer_.join();
     {
       std::lock_guard lock(bg_mu_);
       stop_ = true;
@@ -212,68 +223,115 @@ class StoreImpl final : public Store {
   }
 
  private:
-  struct Writer {
-    const WriteBatch* batch = nullptr;
-    bool checkpoint = false;
-    bool done = false;
-    Status status;
-    std::condition_variable cv;
-    // Filled for checkpoint requests.
-    std::string snapshot_bytes;
-    uint64_t snapshot_lsn = 0;
+  struct CheckpointOut {
+    std::string bytes;
+    uint64_t lsn = 0;
+  };
+  // One queued unit of work for the commit thread: a batch to write, or a
+  // checkpoint capture.
+  struct Request {
+    const WriteBatch* borrowed = nullptr;  // a blocking write's batch (caller waits)
+    WriteBatch owned;                      // an async write's batch
+    CheckpointOut* checkpoint = nullptr;
+    WriteCallback done;
+    const WriteBatch& batch() const { return borrowed != nullptr ? *borrowed : owned; }
   };
 
-  // Group commit (after LevelDB's DBImpl::Write): writers queue up; the one at
-  // the front leads, commits as many queued batches as fit with one WAL write
-  // and one fsync, then wakes them.
-  Status enqueue(Writer& w) {
-    std::unique_lock lock(mu_);
-    if (closed_) return Status::closed("the store is closed");
-    queue_.push_back(&w);
-    w.cv.wait(lock, [&] { return w.done || queue_.front() == &w; });
-    if (w.done) return w.status;
-
-    std::vector<Writer*> group;
-    if (w.checkpoint) {
-      group.push_back(&w);
-    } else {
-      uint64_t bytes = 0;
-      for (Writer* q : queue_) {
-        if (q->checkpoint) break;
-        uint64_t b = 0;
-        for (const auto& it : q->batch->items()) b += it.key.size() + it.value.size() + 48;
-        if (!group.empty() && bytes + b > config_.max_group_bytes) break;
-        group.push_back(q);
-        bytes += b;
-      }
+  Status check_batch(const WriteBatch& batch) const {
+    for (const auto& item : batch.items()) {
+      if (item.key.size() > config_.max_key_bytes)
+        return Status::invalid("key of " + std::to_string(item.key.size()) +
+                               " bytes exceeds max_key_bytes " +
+                               std::to_string(config_.max_key_bytes));
+      if (item.value.size() > config_.max_value_bytes)
+        return Status::invalid("value of " + std::to_string(item.value.size()) +
+                               " bytes exceeds max_value_bytes " +
+                               std::to_string(config_.max_value_bytes));
     }
-    lock.unlock();
-    Status st = w.checkpoint ? capture_checkpoint(w) : commit(group);
-    lock.lock();
-    for (Writer* q : group) {
-      assert(queue_.front() == q);
-      queue_.pop_front();
-      q->status = st;
-      q->done = true;
-      if (q != &w) q->cv.notify_one();
-    }
-    if (!queue_.empty())
-      queue_.front()->cv.notify_one();
-    else
-      queue_empty_.notify_all();
-    return st;
+    return Status::ok();
   }
 
-  // Runs on the leader only; it alone issues seqs, timestamps and LSNs.
-  Status commit(const std::vector<Writer*>& group) {
+  Status submit(std::unique_ptr<Request> req) {
+    {
+      std::lock_guard lock(mu_);
+      if (closed_) return Status::closed("the store is closed");
+      queue_.push_back(std::move(req));
+    }
+    queue_cv_.notify_one();
+    return Status::ok();
+  }
+
+  // Blocks until the commit thread has finished the request.
+  Status submit_and_wait(std::unique_ptr<Request> req) {
+    struct Waiter {
+      std::mutex m;
+      std::condition_variable cv;
+      bool done = false;
+      Status status;
+    } waiter;
+    req->done = [&waiter](Status st) {
+      // Notify under the mutex: the waiter cannot return and destroy the
+      // condition variable before we let go of it.
+      std::lock_guard lock(waiter.m);
+      waiter.status = std::move(st);
+      waiter.done = true;
+      waiter.cv.notify_one();
+    };
+    WAVEKV_RETURN_IF_ERROR(submit(std::move(req)));
+    std::unique_lock lock(waiter.m);
+    waiter.cv.wait(lock, [&] { return waiter.done; });
+    return waiter.status;
+  }
+
+  // Group commit: one thread owns the write path. Each round it takes every
+  // queued batch that fits in max_group_bytes, writes them as one WAL record
+  // with one fsync, applies them, and runs their callbacks. Writers that arrive
+  // during an fsync form the next group, so durable throughput grows with the
+  // number of concurrent writers instead of being capped at one fsync each.
+  void commit_loop() {
+    tl_on_commit_thread = true;
+    std::vector<std::unique_ptr<Request>> group;
+    for (;;) {
+      group.clear();
+      {
+        std::unique_lock lock(mu_);
+        queue_cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
+        if (queue_.empty()) break;  // closed and drained
+        if (queue_.front()->checkpoint != nullptr) {
+          group.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        } else {
+          uint64_t bytes = 0;
+          while (!queue_.empty() && queue_.front()->checkpoint == nullptr) {
+            uint64_t b = 0;
+            for (const auto& it : queue_.front()->batch().items())
+              b += it.key.size() + it.value.size() + 48;
+            if (!group.empty() && bytes + b > config_.max_group_bytes) break;
+            bytes += b;
+            group.push_back(std::move(queue_.front()));
+            queue_.pop_front();
+          }
+        }
+      }
+      Status st = group.front()->checkpoint != nullptr
+                      ? capture_checkpoint(*group.front()->checkpoint)
+                      : commit(group);
+      for (auto& req : group) {
+        if (req->done) req->done(st);
+      }
+    }
+  }
+
+  // Runs on the commit thread only; it alone issues seqs, timestamps and LSNs.
+  Status commit(const std::vector<std::unique_ptr<Request>>& group) {
     {
       std::lock_guard lock(wal_mu_);
       if (!failed_.is_ok()) return failed_;
     }
     uint64_t wall = clock_->now_ms();
     std::vector<StateOp> ops;
-    for (Writer* q : group) {
-      for (const auto& item : q->batch->items()) {
+    for (const auto& req : group) {
+      for (const auto& item : req->batch().items()) {
         OpSetEntry op;
         op.key = item.key;
         op.entry.value = item.value;
@@ -334,13 +392,11 @@ class StoreImpl final : public Store {
   void deliver(const std::vector<WatchEvent>& events) {
     if (events.empty()) return;
     std::lock_guard lock(watch_mu_);
-    tl_in_watch_callback = true;
     for (const auto& ev : events) {
       for (const auto& [id, w] : watchers_) {
         if (has_prefix(ev.key, w.first)) w.second(ev);
       }
     }
-    tl_in_watch_callback = false;
   }
 
   void maybe_request_checkpoint() {
@@ -359,17 +415,17 @@ class StoreImpl final : public Store {
     bg_cv_.notify_all();
   }
 
-  // Leader only: the state as of last_lsn_, and a fresh WAL segment after it so
+  // Commit thread only: the state as of last_lsn_, and a fresh WAL segment after it so
   // that the segments the snapshot covers can later be dropped whole.
-  Status capture_checkpoint(Writer& w) {
+  Status capture_checkpoint(CheckpointOut& out) {
     std::lock_guard lock(wal_mu_);
     if (!failed_.is_ok()) return failed_;
     if (last_lsn_ == checkpoint_lsn_) return Status::ok();
     {
       std::shared_lock state_lock(state_mu_);
-      w.snapshot_bytes = encode_snapshot(state_, last_lsn_);
+      out.bytes = encode_snapshot(state_, last_lsn_);
     }
-    w.snapshot_lsn = last_lsn_;
+    out.lsn = last_lsn_;
     Status st = wal_->roll();
     if (!st.is_ok()) {
       failed_ = Status::failed("starting a WAL segment failed (" + st.message() +
@@ -451,20 +507,21 @@ class StoreImpl final : public Store {
   std::unique_ptr<FileLock> lock_;
   const Identity identity_;
 
-  // The core state. Readers share, the leader applies exclusively.
+  // The core state. Readers share, the commit thread applies exclusively.
   std::shared_mutex state_mu_;
   State state_;
   const RecoveryReport recovery_;
 
-  // Owned by the current leader.
+  // Owned by the commit thread.
   HybridClock hlc_;
   uint64_t next_seq_ = 1;
 
   // The commit queue.
   std::mutex mu_;
-  std::deque<Writer*> queue_;
-  std::condition_variable queue_empty_;
+  std::deque<std::unique_ptr<Request>> queue_;
+  std::condition_variable queue_cv_;
   bool closed_ = false;
+  std::thread committer_;
 
   // The WAL and the figures that move with it.
   mutable std::mutex wal_mu_;

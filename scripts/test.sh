@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Sets up, builds with -Wall -Wextra -Werror, and runs the whole test suite:
+# once in a release build, once under AddressSanitizer + UBSan. Checks format.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+jobs=$(nproc)
+
+echo "== clang-format"
+files=$(git ls-files '*.cc' '*.h' 2>/dev/null || find include src apps tests bench -name '*.cc' -o -name '*.h')
+clang-format --dry-run -Werror $files
+
+echo "== release build and tests"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C build -j "$jobs"
+(cd build && ctest --output-on-failure -j "$jobs")
+
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWAVEKV_SANITIZE=ON \
+  -DWAVEKV_BUILD_BENCH=OFF >/dev/null
+ninja -C build-asan -j "$jobs"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --output-on-failure -j "$jobs")
