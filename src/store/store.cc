@@ -261,26 +261,24 @@ class StoreImpl final : public Store {
     return Status::ok();
   }
 
-  // Blocks until the commit thread has finished the request.
+  // Blocks until the commit thread has finished the request. The waiter
+  // state is shared with the callback, so the commit thread may still touch it
+  // after the caller has woken and returned; waking is one futex call, with no
+  // mutex for the woken thread to fight over.
   Status submit_and_wait(std::unique_ptr<Request> req) {
     struct Waiter {
-      std::mutex m;
-      std::condition_variable cv;
-      bool done = false;
+      std::atomic<bool> done{false};
       Status status;
-    } waiter;
-    req->done = [&waiter](Status st) {
-      // Notify under the mutex: the waiter cannot return and destroy the
-      // condition variable before we let go of it.
-      std::lock_guard lock(waiter.m);
-      waiter.status = std::move(st);
-      waiter.done = true;
-      waiter.cv.notify_one();
+    };
+    auto waiter = std::make_shared<Waiter>();
+    req->done = [waiter](Status st) {
+      waiter->status = std::move(st);
+      waiter->done.store(true, std::memory_order_release);
+      waiter->done.notify_one();
     };
     WAVEKV_RETURN_IF_ERROR(submit(std::move(req)));
-    std::unique_lock lock(waiter.m);
-    waiter.cv.wait(lock, [&] { return waiter.done; });
-    return waiter.status;
+    waiter->done.wait(false, std::memory_order_acquire);
+    return waiter->status;
   }
 
   // Group commit: one thread owns the write path. Each round it takes every
