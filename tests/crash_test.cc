@@ -59,7 +59,11 @@ TEST(Crash, EveryAcknowledgedKeySurvivesKill9) {
     std::string conc = std::to_string(1 + rng() % 16);
     pid_t pid = spawn_bench(dir, acked, conc);
     ASSERT_GT(pid, 0);
-    std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 400));
+    // Kill at a random moment after the first acknowledgement (startup time
+    // varies a lot, e.g. under sanitizers).
+    for (int i = 0; i < 2000 && (!fs::exists(acked) || fs::file_size(acked) == 0); i++)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 400));
     ASSERT_EQ(::kill(pid, SIGKILL), 0);
     int wstatus = 0;
     ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);

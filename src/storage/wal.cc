@@ -80,8 +80,12 @@ Result<SegmentScan> scan_wal_segment(
   uint64_t pos = kWalHeaderBytes;
   uint64_t expect = scan.header.first_lsn;
   auto all_zero = [&](uint64_t from) {
-    return std::all_of(data.begin() + static_cast<ptrdiff_t>(from), data.end(),
-                       [](char c) { return c == 0; });
+    static const char zeros[4096] = {};
+    for (uint64_t p = from; p < data.size(); p += sizeof zeros) {
+      size_t n = std::min<uint64_t>(sizeof zeros, data.size() - p);
+      if (std::memcmp(data.data() + p, zeros, n) != 0) return false;
+    }
+    return true;
   };
   while (pos < data.size()) {
     uint64_t remaining = data.size() - pos;
