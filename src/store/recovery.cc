@@ -11,16 +11,16 @@ namespace wavekv {
 
 std::string encode_identity(const Identity& id) {
   return "wavekv-identity 1\nnode " + std::to_string(id.node) + "\nincarnation " +
-         std::to_string(id.incarnation) + "\n";
+         std::to_string(id.incarnation) + "\nseq_base " + std::to_string(id.seq_base) + "\n";
 }
 
 Result<Identity> decode_identity(std::string_view text) {
   std::istringstream in{std::string(text)};
-  std::string magic, version, k1, k2;
+  std::string magic, version, k1, k2, k3;
   Identity id;
-  if (!(in >> magic >> version >> k1 >> id.node >> k2 >> id.incarnation) ||
+  if (!(in >> magic >> version >> k1 >> id.node >> k2 >> id.incarnation >> k3 >> id.seq_base) ||
       magic != "wavekv-identity" || version != "1" || k1 != "node" || k2 != "incarnation" ||
-      id.node == 0)
+      k3 != "seq_base" || id.node == 0 || id.seq_base == 0)
     return Status::corruption("IDENTITY file is malformed");
   return id;
 }
@@ -41,7 +41,8 @@ bool ends_with(const std::string& s, std::string_view suffix) {
 
 }  // namespace
 
-Result<RecoveryPlan> plan_recovery(FileSystem& fs, const std::string& dir, NodeId wanted_node) {
+Result<RecoveryPlan> plan_recovery(FileSystem& fs, const std::string& dir, NodeId wanted_node,
+                                   uint64_t now_ms) {
   RecoveryPlan plan;
   auto names = fs.list_dir(dir);
   if (!names) return names.status();
@@ -99,7 +100,10 @@ Result<RecoveryPlan> plan_recovery(FileSystem& fs, const std::string& dir, NodeI
                               std::to_string(recorded) + ", not " + std::to_string(wanted_node));
   plan.identity.node =
       recorded != 0 ? recorded : (wanted_node != 0 ? wanted_node : random_nonzero());
-  if (!plan.identity_exists) plan.identity.incarnation = random_nonzero();
+  if (!plan.identity_exists) {
+    plan.identity.incarnation = random_nonzero();
+    plan.identity.seq_base = std::max<uint64_t>(1, timestamp_from_millis(now_ms));
+  }
 
   // 2. The newest snapshot that verifies; older ones are fallbacks.
   uint64_t snap_lsn = 0;
@@ -115,6 +119,7 @@ Result<RecoveryPlan> plan_recovery(FileSystem& fs, const std::string& dir, NodeI
     plan.report.snapshots_skipped.push_back(snapshot_name(*it) + ": " + loaded.status().message());
   }
   plan.report.snapshot_lsn = snap_lsn;
+  plan.state.restore_counters(plan.identity.seq_base, 0);
 
   // 3. Replay the WAL after the snapshot, stopping at the first damage.
   if (!segs.empty() && segs.front() > snap_lsn + 1) {

@@ -18,9 +18,15 @@ namespace wavekv {
 constexpr char kIdentityFile[] = "IDENTITY";
 constexpr char kLockFile[] = "LOCK";
 
+// Who this data directory is. A new incarnation (a fresh or wiped directory,
+// even under an old node id) starts its seqs at seq_base, a value derived from
+// the wall clock at creation (milliseconds << 16), so it never reuses a seq an
+// earlier incarnation issued: peers that already cover those seqs would
+// otherwise never pull the new writes.
 struct Identity {
   NodeId node = 0;
   uint64_t incarnation = 0;
+  uint64_t seq_base = 1;
 };
 std::string encode_identity(const Identity& id);
 Result<Identity> decode_identity(std::string_view text);
@@ -45,9 +51,11 @@ struct RecoveryPlan {
 };
 
 // `wanted_node` 0 accepts the recorded id (or makes a new one if there is none).
+// `now_ms` is the wall clock, used only to pick a new incarnation's seq_base.
 // Fails with kWrongNode if the directory belongs to another node, kCorruption
 // if what survives cannot be put together without losing data.
-Result<RecoveryPlan> plan_recovery(FileSystem& fs, const std::string& dir, NodeId wanted_node);
+Result<RecoveryPlan> plan_recovery(FileSystem& fs, const std::string& dir, NodeId wanted_node,
+                                   uint64_t now_ms = 0);
 Status apply_repairs(FileSystem& fs, const std::string& dir, const RecoveryPlan& plan);
 
 }  // namespace wavekv

@@ -563,7 +563,8 @@ Result<std::unique_ptr<Store>> Store::open(Config config) {
   auto lock = fs->lock(dir + "/" + kLockFile);
   if (!lock) return lock.status();
 
-  auto plan = plan_recovery(*fs, dir, config.node_id);
+  auto clock = config.clock ? config.clock : system_clock();
+  auto plan = plan_recovery(*fs, dir, config.node_id, clock->now_ms());
   if (!plan) return plan.status();
   WAVEKV_RETURN_IF_ERROR(apply_repairs(*fs, dir, *plan));
 
