@@ -12,6 +12,8 @@ enum OpType : uint8_t {
   kDropTombstone = 4,
 };
 
+}  // namespace
+
 void encode_meta(const Meta& m, std::string& out) {
   put_u64(out, m.node);
   put_u64(out, m.seq);
@@ -26,7 +28,32 @@ Meta decode_meta(Decoder& d) {
   return m;
 }
 
-}  // namespace
+Entry decode_entry(Decoder& d) {
+  Entry e;
+  e.meta = decode_meta(d);
+  uint8_t tomb = d.u8();
+  if (tomb > 1) d.fail();
+  e.tombstone = tomb == 1;
+  e.value = std::string(d.bytes());
+  return e;
+}
+
+OpSetPeer decode_peer(Decoder& d) {
+  OpSetPeer p;
+  p.peer = d.u64();
+  p.meta.address = std::string(d.bytes());
+  p.meta.incarnation = d.u64();
+  uint32_t n = d.u32();
+  if (static_cast<uint64_t>(n) * 16 > d.remaining()) {
+    d.fail();
+    return p;
+  }
+  for (uint32_t k = 0; k < n; k++) {
+    NodeId origin = d.u64();
+    p.meta.acked[origin] = d.u64();
+  }
+  return p;
+}
 
 void encode_entry(const Entry& e, std::string& out) {
   encode_meta(e.meta, out);
@@ -79,30 +106,13 @@ Result<std::vector<StateOp>> decode_ops(std::string_view data) {
     uint8_t type = d.u8();
     switch (type) {
       case kSetEntry: {
-        OpSetEntry s;
-        s.key = std::string(d.bytes());
-        s.entry.meta = decode_meta(d);
-        uint8_t tomb = d.u8();
-        if (tomb > 1) return Status::corruption("op batch: bad tombstone flag");
-        s.entry.tombstone = tomb == 1;
-        s.entry.value = std::string(d.bytes());
-        ops.emplace_back(std::move(s));
+        OpSetEntry op;
+        op.key = std::string(d.bytes());
+        op.entry = decode_entry(d);
+        ops.emplace_back(std::move(op));
         break;
       }
-      case kSetPeer: {
-        OpSetPeer p;
-        p.peer = d.u64();
-        p.meta.address = std::string(d.bytes());
-        p.meta.incarnation = d.u64();
-        uint32_t n = d.u32();
-        if (n > d.remaining() / 16) return Status::corruption("op batch: impossible ack count");
-        for (uint32_t k = 0; k < n; k++) {
-          NodeId origin = d.u64();
-          p.meta.acked[origin] = d.u64();
-        }
-        ops.emplace_back(std::move(p));
-        break;
-      }
+      case kSetPeer: ops.emplace_back(decode_peer(d)); break;
       case kRemovePeer: {
         OpRemovePeer r;
         r.peer = d.u64();
@@ -119,7 +129,7 @@ Result<std::vector<StateOp>> decode_ops(std::string_view data) {
       default: return Status::corruption("op batch: unknown op type " + std::to_string(type));
     }
   }
-  if (!d.done()) return Status::corruption("op batch: truncated or trailing bytes");
+  if (!d.done()) return Status::corruption("op batch: malformed, truncated or trailing bytes");
   return ops;
 }
 

@@ -56,7 +56,14 @@ void encode_ops(const std::vector<StateOp>& ops, std::string& out);
 // Decodes what encode_ops wrote. Never trusts a length it has not checked.
 Result<std::vector<StateOp>> decode_ops(std::string_view data);
 
+class Decoder;
+void encode_meta(const Meta& m, std::string& out);
+Meta decode_meta(Decoder& d);
+// An entry as written by encode_entry; sets d.failed() on malformed input.
 void encode_entry(const Entry& e, std::string& out);
+Entry decode_entry(Decoder& d);
 void encode_peer(NodeId id, const PeerMeta& m, std::string& out);
+// A peer as written by encode_peer; sets d.failed() on malformed input.
+OpSetPeer decode_peer(Decoder& d);
 
 }  // namespace wavekv

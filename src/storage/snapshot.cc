@@ -151,33 +151,14 @@ Result<LoadedSnapshot> load_snapshot(FileSystem& fs, const std::string& path, St
       uint32_t peers = d.u32();
       if (static_cast<uint64_t>(peers) * 24 > d.remaining())
         return Status::corruption("impossible peer count");
-      for (uint32_t i = 0; i < peers && !d.failed(); i++) {
-        OpSetPeer p;
-        p.peer = d.u64();
-        p.meta.address = std::string(d.bytes());
-        p.meta.incarnation = d.u64();
-        uint32_t acks = d.u32();
-        if (static_cast<uint64_t>(acks) * 16 > d.remaining())
-          return Status::corruption("impossible ack count");
-        for (uint32_t k = 0; k < acks; k++) {
-          NodeId origin = d.u64();
-          p.meta.acked[origin] = d.u64();
-        }
-        state.apply(p);
-      }
+      for (uint32_t i = 0; i < peers && !d.failed(); i++) state.apply(decode_peer(d));
       state.restore_counters(next_seq, max_ts);
     } else if (type == kEntriesBlock) {
       uint32_t n = d.u32();
       for (uint32_t i = 0; i < n && !d.failed(); i++) {
         OpSetEntry s;
         s.key = std::string(d.bytes());
-        s.entry.meta.node = d.u64();
-        s.entry.meta.seq = d.u64();
-        s.entry.meta.timestamp = d.u64();
-        uint8_t tomb = d.u8();
-        if (tomb > 1) return Status::corruption("bad tombstone flag");
-        s.entry.tombstone = tomb == 1;
-        s.entry.value = std::string(d.bytes());
+        s.entry = decode_entry(d);
         if (!d.failed()) state.apply(s);
       }
       out.entries += n;

@@ -70,6 +70,8 @@ class Decoder {
     return v;
   }
   size_t remaining() const { return data_.size() - pos_; }
+  // Marks the input malformed (a value out of range, say).
+  void fail() { failed_ = true; }
   bool failed() const { return failed_; }
   bool done() const { return !failed_ && pos_ == data_.size(); }
 
