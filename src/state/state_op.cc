@@ -28,13 +28,13 @@ Meta decode_meta(Decoder& d) {
   return m;
 }
 
-Entry decode_entry(Decoder& d) {
+Entry decode_entry(Decoder& d, uint64_t max_value_bytes) {
   Entry e;
   e.meta = decode_meta(d);
   uint8_t tomb = d.u8();
   if (tomb > 1) d.fail();
   e.tombstone = tomb == 1;
-  e.value = std::string(d.bytes());
+  e.value = std::string(d.bytes(max_value_bytes));
   return e;
 }
 

@@ -61,7 +61,7 @@ void encode_meta(const Meta& m, std::string& out);
 Meta decode_meta(Decoder& d);
 // An entry as written by encode_entry; sets d.failed() on malformed input.
 void encode_entry(const Entry& e, std::string& out);
-Entry decode_entry(Decoder& d);
+Entry decode_entry(Decoder& d, uint64_t max_value_bytes = UINT32_MAX);
 void encode_peer(NodeId id, const PeerMeta& m, std::string& out);
 // A peer as written by encode_peer; sets d.failed() on malformed input.
 OpSetPeer decode_peer(Decoder& d);

@@ -1,0 +1,126 @@
+// The messages replicas exchange (docs/PROTOCOL.md says when, docs/FORMAT.md
+// gives the bytes). Plain data: the protocol state machine makes and consumes
+// them; a transport only moves their encoding.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "wavekv/status.h"
+#include "wavekv/types.h"
+
+namespace wavekv {
+
+constexpr uint8_t kWireVersion = 1;
+constexpr size_t kDigestBuckets = 256;
+
+// For each origin node, the highest seq whose every entry (or a newer version
+// of its key) the holder has merged.
+using VersionVector = std::map<NodeId, uint64_t>;
+
+struct Member {
+  NodeId id = 0;
+  uint64_t incarnation = 0;
+  std::string address;
+  bool operator==(const Member&) const = default;
+};
+
+struct WireEntry {
+  std::string key;
+  Entry entry;
+  bool operator==(const WireEntry&) const = default;
+};
+
+// Where a paged delta resumes: the next (origin, seq) to consider.
+struct Cursor {
+  NodeId origin = 0;
+  uint64_t seq = 0;
+  bool operator==(const Cursor&) const = default;
+};
+
+// "Send me what I lack": the requester's version vector and where to resume.
+struct SyncRequest {
+  uint64_t session = 0;  // chosen by the requester; echoed in every page
+  VersionVector have;
+  Cursor cursor;
+  bool operator==(const SyncRequest&) const = default;
+};
+
+// One page of a delta. `covers` is the responder's version vector from the
+// same view as the first page's entries; the requester adopts it only after the
+// last page merged with no rejection.
+struct SyncPage {
+  uint64_t session = 0;
+  VersionVector covers;
+  std::vector<WireEntry> entries;
+  bool last = true;
+  Cursor next;  // where the next request resumes, if !last
+  bool operator==(const SyncPage&) const = default;
+};
+
+// Recent local writes, sent right away. Never moves anyone's acks.
+struct Push {
+  std::vector<WireEntry> entries;
+  bool operator==(const Push&) const = default;
+};
+
+// Divergence check: the responder answers with its bucket digests keyed by
+// the requester's fresh nonce, so it cannot echo the requester's own digest.
+struct DigestRequest {
+  uint64_t nonce = 0;
+  bool operator==(const DigestRequest&) const = default;
+};
+struct DigestReply {
+  uint64_t nonce = 0;
+  std::array<uint64_t, kDigestBuckets> buckets{};
+  bool operator==(const DigestReply&) const = default;
+};
+// "Send me every entry of these buckets."
+struct BucketRequest {
+  std::vector<uint16_t> buckets;
+  bool operator==(const BucketRequest&) const = default;
+};
+struct BucketReply {
+  std::vector<uint16_t> buckets;
+  std::vector<WireEntry> entries;
+  bool operator==(const BucketReply&) const = default;
+};
+
+// "You were evicted: discard your state and bootstrap again."
+struct Rebootstrap {
+  std::string reason;
+  bool operator==(const Rebootstrap&) const = default;
+};
+
+using Body = std::variant<SyncRequest, SyncPage, Push, DigestRequest, DigestReply, BucketRequest,
+                          BucketReply, Rebootstrap>;
+
+// What every message carries besides its body: who sent it and the members
+// the sender knows (discovery rides on every exchange).
+struct Message {
+  NodeId from = 0;
+  uint64_t from_incarnation = 0;
+  std::string from_address;
+  std::vector<Member> members;
+  Body body;
+  bool operator==(const Message&) const = default;
+};
+
+std::string encode_message(const Message& m);
+
+struct DecodeLimits {
+  uint64_t max_key_bytes = 64 * 1024;
+  uint64_t max_value_bytes = 64ull * 1024 * 1024;
+  uint64_t max_entries = 1'000'000;
+  uint64_t max_members = 100'000;
+};
+// Refuses, with a message that says why, anything malformed: a newer wire
+// version, a length beyond what remains, an unknown body type, trailing bytes.
+Result<Message> decode_message(std::string_view bytes, const DecodeLimits& limits = {});
+
+}  // namespace wavekv

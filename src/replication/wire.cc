@@ -1,0 +1,223 @@
+// Encoding of replication messages; docs/FORMAT.md ("Wire format") gives the
+// bytes. Decoding trusts nothing: every count and length is checked against
+// the bytes that remain and against the configured limits.
+#include "replication/messages.h"
+#include "state/state_op.h"
+#include "util/coding.h"
+
+namespace wavekv {
+namespace {
+
+enum BodyType : uint8_t {
+  kSyncRequest = 1,
+  kSyncPage = 2,
+  kPush = 3,
+  kDigestRequest = 4,
+  kDigestReply = 5,
+  kBucketRequest = 6,
+  kBucketReply = 7,
+  kRebootstrap = 8,
+};
+
+void put_vv(std::string& out, const VersionVector& vv) {
+  put_u32(out, static_cast<uint32_t>(vv.size()));
+  for (const auto& [origin, seq] : vv) {
+    put_u64(out, origin);
+    put_u64(out, seq);
+  }
+}
+
+void put_entries(std::string& out, const std::vector<WireEntry>& entries) {
+  put_u32(out, static_cast<uint32_t>(entries.size()));
+  for (const auto& e : entries) {
+    put_bytes(out, e.key);
+    encode_entry(e.entry, out);
+  }
+}
+
+void put_buckets(std::string& out, const std::vector<uint16_t>& buckets) {
+  put_u32(out, static_cast<uint32_t>(buckets.size()));
+  for (uint16_t b : buckets) put_u32(out, b);
+}
+
+void put_cursor(std::string& out, const Cursor& c) {
+  put_u64(out, c.origin);
+  put_u64(out, c.seq);
+}
+
+// Reads a count and checks that `min_bytes_each` times it fits in what remains.
+uint32_t get_count(Decoder& d, uint64_t min_bytes_each, uint64_t max_count) {
+  uint32_t n = d.u32();
+  if (n > max_count || static_cast<uint64_t>(n) * min_bytes_each > d.remaining()) d.fail();
+  return d.failed() ? 0 : n;
+}
+
+VersionVector get_vv(Decoder& d) {
+  VersionVector vv;
+  uint32_t n = get_count(d, 16, UINT32_MAX);
+  for (uint32_t i = 0; i < n; i++) {
+    NodeId origin = d.u64();
+    vv[origin] = d.u64();
+  }
+  return vv;
+}
+
+std::vector<WireEntry> get_entries(Decoder& d, const DecodeLimits& limits) {
+  std::vector<WireEntry> out;
+  // key length 4 + meta 24 + tombstone 1 + value length 4
+  uint32_t n = get_count(d, 33, limits.max_entries);
+  out.reserve(n);
+  for (uint32_t i = 0; i < n && !d.failed(); i++) {
+    WireEntry e;
+    e.key = std::string(d.bytes(limits.max_key_bytes));
+    e.entry = decode_entry(d, limits.max_value_bytes);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<uint16_t> get_buckets(Decoder& d) {
+  std::vector<uint16_t> out;
+  uint32_t n = get_count(d, 4, kDigestBuckets);
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t b = d.u32();
+    if (b >= kDigestBuckets) d.fail();
+    out.push_back(static_cast<uint16_t>(b));
+  }
+  return out;
+}
+
+Cursor get_cursor(Decoder& d) {
+  Cursor c;
+  c.origin = d.u64();
+  c.seq = d.u64();
+  return c;
+}
+
+}  // namespace
+
+std::string encode_message(const Message& m) {
+  std::string out;
+  put_u8(out, kWireVersion);
+  put_u64(out, m.from);
+  put_u64(out, m.from_incarnation);
+  put_bytes(out, m.from_address);
+  put_u32(out, static_cast<uint32_t>(m.members.size()));
+  for (const auto& mem : m.members) {
+    put_u64(out, mem.id);
+    put_u64(out, mem.incarnation);
+    put_bytes(out, mem.address);
+  }
+  std::visit(
+      [&](const auto& b) {
+        using T = std::decay_t<decltype(b)>;
+        if constexpr (std::is_same_v<T, SyncRequest>) {
+          put_u8(out, kSyncRequest);
+          put_u64(out, b.session);
+          put_vv(out, b.have);
+          put_cursor(out, b.cursor);
+        } else if constexpr (std::is_same_v<T, SyncPage>) {
+          put_u8(out, kSyncPage);
+          put_u64(out, b.session);
+          put_vv(out, b.covers);
+          put_entries(out, b.entries);
+          put_u8(out, b.last ? 1 : 0);
+          put_cursor(out, b.next);
+        } else if constexpr (std::is_same_v<T, Push>) {
+          put_u8(out, kPush);
+          put_entries(out, b.entries);
+        } else if constexpr (std::is_same_v<T, DigestRequest>) {
+          put_u8(out, kDigestRequest);
+          put_u64(out, b.nonce);
+        } else if constexpr (std::is_same_v<T, DigestReply>) {
+          put_u8(out, kDigestReply);
+          put_u64(out, b.nonce);
+          for (uint64_t v : b.buckets) put_u64(out, v);
+        } else if constexpr (std::is_same_v<T, BucketRequest>) {
+          put_u8(out, kBucketRequest);
+          put_buckets(out, b.buckets);
+        } else if constexpr (std::is_same_v<T, BucketReply>) {
+          put_u8(out, kBucketReply);
+          put_buckets(out, b.buckets);
+          put_entries(out, b.entries);
+        } else if constexpr (std::is_same_v<T, Rebootstrap>) {
+          put_u8(out, kRebootstrap);
+          put_bytes(out, b.reason);
+        }
+      },
+      m.body);
+  return out;
+}
+
+Result<Message> decode_message(std::string_view bytes, const DecodeLimits& limits) {
+  Decoder d(bytes);
+  uint8_t version = d.u8();
+  if (d.failed()) return Status::corruption("empty message");
+  if (version != kWireVersion)
+    return Status::invalid("wire version " + std::to_string(version) +
+                           " is not supported (this build speaks version " +
+                           std::to_string(kWireVersion) + ")");
+  Message m;
+  m.from = d.u64();
+  m.from_incarnation = d.u64();
+  m.from_address = std::string(d.bytes(1024));
+  uint32_t members = get_count(d, 8 + 8 + 4, limits.max_members);
+  m.members.reserve(members);
+  for (uint32_t i = 0; i < members && !d.failed(); i++) {
+    Member mem;
+    mem.id = d.u64();
+    mem.incarnation = d.u64();
+    mem.address = std::string(d.bytes(1024));
+    m.members.push_back(std::move(mem));
+  }
+  uint8_t type = d.u8();
+  switch (type) {
+    case kSyncRequest: {
+      SyncRequest b;
+      b.session = d.u64();
+      b.have = get_vv(d);
+      b.cursor = get_cursor(d);
+      m.body = std::move(b);
+      break;
+    }
+    case kSyncPage: {
+      SyncPage b;
+      b.session = d.u64();
+      b.covers = get_vv(d);
+      b.entries = get_entries(d, limits);
+      uint8_t last = d.u8();
+      if (last > 1) d.fail();
+      b.last = last == 1;
+      b.next = get_cursor(d);
+      m.body = std::move(b);
+      break;
+    }
+    case kPush: m.body = Push{get_entries(d, limits)}; break;
+    case kDigestRequest: m.body = DigestRequest{d.u64()}; break;
+    case kDigestReply: {
+      DigestReply b;
+      b.nonce = d.u64();
+      for (auto& v : b.buckets) v = d.u64();
+      m.body = b;
+      break;
+    }
+    case kBucketRequest: m.body = BucketRequest{get_buckets(d)}; break;
+    case kBucketReply: {
+      BucketReply b;
+      b.buckets = get_buckets(d);
+      b.entries = get_entries(d, limits);
+      m.body = std::move(b);
+      break;
+    }
+    case kRebootstrap: m.body = Rebootstrap{std::string(d.bytes(4096))}; break;
+    default:
+      if (d.failed()) break;
+      return Status::corruption("unknown message type " + std::to_string(type));
+  }
+  if (d.failed()) return Status::corruption("malformed or truncated message");
+  if (d.remaining() != 0)
+    return Status::corruption(std::to_string(d.remaining()) + " trailing bytes after message");
+  return m;
+}
+
+}  // namespace wavekv
