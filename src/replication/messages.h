@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "state/state_op.h"
 #include "wavekv/status.h"
 #include "wavekv/types.h"
 
@@ -18,10 +19,6 @@ namespace wavekv {
 
 constexpr uint8_t kWireVersion = 1;
 constexpr size_t kDigestBuckets = 256;
-
-// For each origin node, the highest seq whose every entry (or a newer version
-// of its key) the holder has merged.
-using VersionVector = std::map<NodeId, uint64_t>;
 
 struct Member {
   NodeId id = 0;

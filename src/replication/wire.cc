@@ -19,14 +19,6 @@ enum BodyType : uint8_t {
   kRebootstrap = 8,
 };
 
-void put_vv(std::string& out, const VersionVector& vv) {
-  put_u32(out, static_cast<uint32_t>(vv.size()));
-  for (const auto& [origin, seq] : vv) {
-    put_u64(out, origin);
-    put_u64(out, seq);
-  }
-}
-
 void put_entries(std::string& out, const std::vector<WireEntry>& entries) {
   put_u32(out, static_cast<uint32_t>(entries.size()));
   for (const auto& e : entries) {
@@ -50,16 +42,6 @@ uint32_t get_count(Decoder& d, uint64_t min_bytes_each, uint64_t max_count) {
   uint32_t n = d.u32();
   if (n > max_count || static_cast<uint64_t>(n) * min_bytes_each > d.remaining()) d.fail();
   return d.failed() ? 0 : n;
-}
-
-VersionVector get_vv(Decoder& d) {
-  VersionVector vv;
-  uint32_t n = get_count(d, 16, UINT32_MAX);
-  for (uint32_t i = 0; i < n; i++) {
-    NodeId origin = d.u64();
-    vv[origin] = d.u64();
-  }
-  return vv;
 }
 
 std::vector<WireEntry> get_entries(Decoder& d, const DecodeLimits& limits) {
@@ -114,12 +96,12 @@ std::string encode_message(const Message& m) {
         if constexpr (std::is_same_v<T, SyncRequest>) {
           put_u8(out, kSyncRequest);
           put_u64(out, b.session);
-          put_vv(out, b.have);
+          encode_vv(b.have, out);
           put_cursor(out, b.cursor);
         } else if constexpr (std::is_same_v<T, SyncPage>) {
           put_u8(out, kSyncPage);
           put_u64(out, b.session);
-          put_vv(out, b.covers);
+          encode_vv(b.covers, out);
           put_entries(out, b.entries);
           put_u8(out, b.last ? 1 : 0);
           put_cursor(out, b.next);
@@ -175,7 +157,7 @@ Result<Message> decode_message(std::string_view bytes, const DecodeLimits& limit
     case kSyncRequest: {
       SyncRequest b;
       b.session = d.u64();
-      b.have = get_vv(d);
+      b.have = decode_vv(d);
       b.cursor = get_cursor(d);
       m.body = std::move(b);
       break;
@@ -183,7 +165,7 @@ Result<Message> decode_message(std::string_view bytes, const DecodeLimits& limit
     case kSyncPage: {
       SyncPage b;
       b.session = d.u64();
-      b.covers = get_vv(d);
+      b.covers = decode_vv(d);
       b.entries = get_entries(d, limits);
       uint8_t last = d.u8();
       if (last > 1) d.fail();

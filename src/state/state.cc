@@ -1,6 +1,10 @@
 #include "state/state.h"
 
+#include <xxhash.h>
+
 #include <algorithm>
+
+#include "util/coding.h"
 
 namespace wavekv {
 
@@ -18,6 +22,60 @@ void State::restore_counters(uint64_t next_seq, Timestamp max_timestamp) {
   max_timestamp_ = std::max(max_timestamp_, max_timestamp);
 }
 
+size_t State::bucket_of(std::string_view key) {
+  return XXH3_64bits(key.data(), key.size()) % kBuckets;
+}
+
+uint64_t State::version_hash(std::string_view key, const Entry& e) {
+  std::string buf;
+  put_bytes(buf, key);
+  encode_meta(e.meta, buf);
+  put_u8(buf, e.tombstone ? 1 : 0);
+  return XXH3_64bits(buf.data(), buf.size());
+}
+
+void State::link(const std::string& key, const Entry& e) {
+  index_[e.meta.node][e.meta.seq] = &key;
+  digest_[bucket_of(key)] ^= version_hash(key, e);
+}
+
+void State::unlink(const std::string& key, const Entry& e) {
+  auto it = index_.find(e.meta.node);
+  if (it != index_.end()) {
+    auto jt = it->second.find(e.meta.seq);
+    // Two keys may carry the same (origin, seq) only if an origin lied; the
+    // index then keeps whichever came last, and only that one is removed.
+    if (jt != it->second.end() && jt->second == &key) it->second.erase(jt);
+    if (it->second.empty()) index_.erase(it);
+  }
+  digest_[bucket_of(key)] ^= version_hash(key, e);
+}
+
+State::State(const State& o)
+    : self_(o.self_),
+      kv_(o.kv_),
+      peers_(o.peers_),
+      next_seq_(o.next_seq_),
+      max_timestamp_(o.max_timestamp_),
+      live_keys_(o.live_keys_),
+      tombstones_(o.tombstones_),
+      data_bytes_(o.data_bytes_),
+      acks_(o.acks_),
+      digest_(o.digest_) {
+  for (const auto& [key, e] : kv_) index_[e.meta.node][e.meta.seq] = &key;
+}
+
+State& State::operator=(const State& o) {
+  if (this != &o) *this = State(o);
+  return *this;
+}
+
+VersionVector State::acks() const {
+  VersionVector vv = acks_;
+  if (next_seq_ > 1) vv[self_] = std::max(vv[self_], next_seq_ - 1);
+  return vv;
+}
+
 State::Applied State::apply(const StateOp& op) {
   Applied out;
   if (auto* s = std::get_if<OpSetEntry>(&op)) {
@@ -27,12 +85,15 @@ State::Applied State::apply(const StateOp& op) {
     if (it == kv_.end()) {
       it = kv_.emplace(s->key, s->entry).first;
       account(it->second, it->first, +1);
+      link(it->first, it->second);
       out.changed = true;
     } else if (lww_less(it->second.meta, s->entry.meta)) {
       out.previous = it->second;
       account(it->second, it->first, -1);
+      unlink(it->first, it->second);
       it->second = s->entry;
       account(it->second, it->first, +1);
+      link(it->first, it->second);
       out.changed = true;
     }
   } else if (auto* p = std::get_if<OpSetPeer>(&op)) {
@@ -46,8 +107,18 @@ State::Applied State::apply(const StateOp& op) {
     if (it != kv_.end() && it->second.tombstone && it->second.meta == t->meta) {
       out.previous = it->second;
       account(it->second, it->first, -1);
+      unlink(it->first, it->second);
       kv_.erase(it);
       out.changed = true;
+    }
+  } else if (auto* a = std::get_if<OpAdoptAcks>(&op)) {
+    for (const auto& [origin, seq] : a->covers) {
+      if (origin == self_) continue;  // our own origin is next_seq - 1, never a claim
+      uint64_t& mine = acks_[origin];
+      if (seq > mine) {
+        mine = seq;
+        out.changed = true;
+      }
     }
   }
   return out;

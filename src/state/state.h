@@ -2,6 +2,7 @@
 // its peers, and next_seq. It changes only by apply(StateOp); it does no I/O.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -15,6 +16,11 @@ namespace wavekv {
 class State {
  public:
   explicit State(NodeId self) : self_(self) {}
+  // The index points into kv(): a copy rebuilds it; a move keeps the nodes.
+  State(const State& other);
+  State& operator=(const State& other);
+  State(State&&) = default;
+  State& operator=(State&&) = default;
 
   struct Applied {
     bool changed = false;  // the op altered the state
@@ -24,7 +30,8 @@ class State {
   // second time. OpSetEntry installs its entry only if it wins by LWW.
   Applied apply(const StateOp& op);
 
-  const std::map<std::string, Entry, std::less<>>& kv() const { return kv_; }
+  using KvMap = std::map<std::string, Entry, std::less<>>;
+  const KvMap& kv() const { return kv_; }
   const std::map<NodeId, PeerMeta>& peers() const { return peers_; }
   NodeId self() const { return self_; }
   // The seq the next local write takes: one past the highest seq of our own
@@ -40,8 +47,30 @@ class State {
   // Restores the scalar fields from a snapshot.
   void restore_counters(uint64_t next_seq, Timestamp max_timestamp);
 
+  // What this node covers: for each origin, the highest seq whose entries (or
+  // newer versions of their keys) it has merged. Its own origin: next_seq - 1.
+  VersionVector acks() const;
+  // The adopted part of acks() (without the own-origin entry); for snapshots.
+  const VersionVector& adopted_acks() const { return acks_; }
+
+  // The current version of every key, by origin and seq: superseded versions
+  // are not in it, so a delta never ships them. Each value points to a key of
+  // kv(). A delta "entries above `have`" costs O(log n + delta).
+  using OriginIndex = std::map<NodeId, std::map<uint64_t, const std::string*>>;
+  const OriginIndex& index() const { return index_; }
+
+  // Digest of the replicated state, bucketed by key hash and kept up to date
+  // in O(1) per change: bucket b is the XOR of version_hash() over the current
+  // versions (tombstones included) of the keys with bucket_of(key) == b.
+  static constexpr size_t kBuckets = 256;
+  static size_t bucket_of(std::string_view key);
+  static uint64_t version_hash(std::string_view key, const Entry& e);
+  const std::array<uint64_t, kBuckets>& digest() const { return digest_; }
+
  private:
   void account(const Entry& e, const std::string& key, int sign);
+  void unlink(const std::string& key, const Entry& e);  // from index and digest
+  void link(const std::string& key, const Entry& e);
 
   NodeId self_;
   std::map<std::string, Entry, std::less<>> kv_;
@@ -51,6 +80,9 @@ class State {
   uint64_t live_keys_ = 0;
   uint64_t tombstones_ = 0;
   uint64_t data_bytes_ = 0;
+  VersionVector acks_;
+  OriginIndex index_;
+  std::array<uint64_t, kBuckets> digest_{};
 };
 
 }  // namespace wavekv

@@ -10,6 +10,7 @@ enum OpType : uint8_t {
   kSetPeer = 2,
   kRemovePeer = 3,
   kDropTombstone = 4,
+  kAdoptAcks = 5,
 };
 
 }  // namespace
@@ -38,20 +39,34 @@ Entry decode_entry(Decoder& d, uint64_t max_value_bytes) {
   return e;
 }
 
+void encode_vv(const VersionVector& vv, std::string& out) {
+  put_u32(out, static_cast<uint32_t>(vv.size()));
+  for (const auto& [origin, seq] : vv) {
+    put_u64(out, origin);
+    put_u64(out, seq);
+  }
+}
+
+VersionVector decode_vv(Decoder& d) {
+  VersionVector vv;
+  uint32_t n = d.u32();
+  if (static_cast<uint64_t>(n) * 16 > d.remaining()) {
+    d.fail();
+    return vv;
+  }
+  for (uint32_t k = 0; k < n; k++) {
+    NodeId origin = d.u64();
+    vv[origin] = d.u64();
+  }
+  return vv;
+}
+
 OpSetPeer decode_peer(Decoder& d) {
   OpSetPeer p;
   p.peer = d.u64();
   p.meta.address = std::string(d.bytes());
   p.meta.incarnation = d.u64();
-  uint32_t n = d.u32();
-  if (static_cast<uint64_t>(n) * 16 > d.remaining()) {
-    d.fail();
-    return p;
-  }
-  for (uint32_t k = 0; k < n; k++) {
-    NodeId origin = d.u64();
-    p.meta.acked[origin] = d.u64();
-  }
+  p.meta.acked = decode_vv(d);
   return p;
 }
 
@@ -65,11 +80,7 @@ void encode_peer(NodeId id, const PeerMeta& m, std::string& out) {
   put_u64(out, id);
   put_bytes(out, m.address);
   put_u64(out, m.incarnation);
-  put_u32(out, static_cast<uint32_t>(m.acked.size()));
-  for (const auto& [origin, seq] : m.acked) {
-    put_u64(out, origin);
-    put_u64(out, seq);
-  }
+  encode_vv(m.acked, out);
 }
 
 void encode_ops(const std::vector<StateOp>& ops, std::string& out) {
@@ -89,6 +100,9 @@ void encode_ops(const std::vector<StateOp>& ops, std::string& out) {
       put_u8(out, kDropTombstone);
       put_bytes(out, t->key);
       encode_meta(t->meta, out);
+    } else if (auto* a = std::get_if<OpAdoptAcks>(&op)) {
+      put_u8(out, kAdoptAcks);
+      encode_vv(a->covers, out);
     }
   }
 }

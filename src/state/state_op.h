@@ -14,6 +14,10 @@
 
 namespace wavekv {
 
+// For each origin node, the highest seq whose every entry (or a newer version
+// of its key) the holder has merged.
+using VersionVector = std::map<NodeId, uint64_t>;
+
 // Install `entry` for `key` if it wins over the current version by LWW.
 // Local writes, replicated writes and deletes (tombstones) are all this op.
 struct OpSetEntry {
@@ -27,7 +31,7 @@ struct PeerMeta {
   std::string address;
   uint64_t incarnation = 0;
   // For each origin node, the highest seq this peer is known to cover.
-  std::map<NodeId, uint64_t> acked;
+  VersionVector acked;
   bool operator==(const PeerMeta&) const = default;
 };
 
@@ -49,7 +53,14 @@ struct OpDropTombstone {
   bool operator==(const OpDropTombstone&) const = default;
 };
 
-using StateOp = std::variant<OpSetEntry, OpSetPeer, OpRemovePeer, OpDropTombstone>;
+// Raise this node's own version vector to cover `covers` (per-origin max).
+// Persisted only after every entry of the delta that justified it merged.
+struct OpAdoptAcks {
+  VersionVector covers;
+  bool operator==(const OpAdoptAcks&) const = default;
+};
+
+using StateOp = std::variant<OpSetEntry, OpSetPeer, OpRemovePeer, OpDropTombstone, OpAdoptAcks>;
 
 // Appends the encoding of `ops` (a count, then each op) to `out`.
 void encode_ops(const std::vector<StateOp>& ops, std::string& out);
@@ -65,5 +76,8 @@ Entry decode_entry(Decoder& d, uint64_t max_value_bytes = UINT32_MAX);
 void encode_peer(NodeId id, const PeerMeta& m, std::string& out);
 // A peer as written by encode_peer; sets d.failed() on malformed input.
 OpSetPeer decode_peer(Decoder& d);
+// u32 n, then n × (u64 origin, u64 seq).
+void encode_vv(const VersionVector& vv, std::string& out);
+VersionVector decode_vv(Decoder& d);
 
 }  // namespace wavekv

@@ -53,6 +53,7 @@ std::string encode_snapshot(const State& state, uint64_t lsn) {
   put_u64(block, state.max_timestamp());
   put_u32(block, static_cast<uint32_t>(state.peers().size()));
   for (const auto& [id, meta] : state.peers()) encode_peer(id, meta, block);
+  encode_vv(state.adopted_acks(), block);
   frame_block(block, out);
 
   uint64_t blocks = 1;
@@ -152,6 +153,7 @@ Result<LoadedSnapshot> load_snapshot(FileSystem& fs, const std::string& path, St
       if (static_cast<uint64_t>(peers) * 24 > d.remaining())
         return Status::corruption("impossible peer count");
       for (uint32_t i = 0; i < peers && !d.failed(); i++) state.apply(decode_peer(d));
+      state.apply(OpAdoptAcks{decode_vv(d)});
       state.restore_counters(next_seq, max_ts);
     } else if (type == kEntriesBlock) {
       uint32_t n = d.u32();
