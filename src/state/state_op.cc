@@ -110,8 +110,9 @@ void encode_ops(const std::vector<StateOp>& ops, std::string& out) {
 Result<std::vector<StateOp>> decode_ops(std::string_view data) {
   Decoder d(data);
   uint32_t count = d.u32();
-  // Each op takes at least 9 bytes, so a count beyond that is a lie.
-  if (d.failed() || static_cast<uint64_t>(count) * 9 > d.remaining()) {
+  // Each op takes at least 5 bytes (an empty AdoptAcks), so a count beyond
+  // that is a lie.
+  if (d.failed() || static_cast<uint64_t>(count) * 5 > d.remaining()) {
     return Status::corruption("op batch: impossible op count " + std::to_string(count));
   }
   std::vector<StateOp> ops;
@@ -140,6 +141,7 @@ Result<std::vector<StateOp>> decode_ops(std::string_view data) {
         ops.emplace_back(std::move(t));
         break;
       }
+      case kAdoptAcks: ops.emplace_back(OpAdoptAcks{decode_vv(d)}); break;
       default: return Status::corruption("op batch: unknown op type " + std::to_string(type));
     }
   }
