@@ -94,13 +94,24 @@ TEST(StateIndex, CopyRebuildsTheIndexAgainstItsOwnKeys) {
   EXPECT_EQ(*copy.index().at(2).at(2), "b");
 }
 
-TEST(StateAcks, AdoptionTakesThePerOriginMaxAndNeverClaimsOurOwnOrigin) {
+TEST(StateAcks, AdoptionTakesThePerOriginMax) {
   State s(1);
   s.apply(set("mine", 1, 4, 100));  // own write: next_seq 5
   s.apply(OpAdoptAcks{{{2, 10}, {3, 4}}});
-  s.apply(OpAdoptAcks{{{2, 7}, {3, 9}, {1, 1000}}});
-  EXPECT_EQ(s.acks(), (VersionVector{{1, 4}, {2, 10}, {3, 9}}))
-      << "own origin comes from next_seq, not from a peer's claim";
+  s.apply(OpAdoptAcks{{{2, 7}, {3, 9}}});
+  EXPECT_EQ(s.acks(), (VersionVector{{1, 4}, {2, 10}, {3, 9}}));
+}
+
+// Lesson 11: peers that saw seqs of our origin we never issued in this
+// incarnation (an earlier one's) make us skip past them.
+TEST(StateAcks, AClaimAboutOurOwnOriginOnlyRaisesNextSeq) {
+  State s(1);
+  s.apply(set("mine", 1, 4, 100));
+  s.apply(OpAdoptAcks{{{1, 1000}}});
+  EXPECT_EQ(s.next_seq(), 1001u);
+  EXPECT_EQ(s.adopted_acks().count(1), 0u) << "own coverage is never a stored claim";
+  s.apply(OpAdoptAcks{{{1, 10}}});
+  EXPECT_EQ(s.next_seq(), 1001u) << "a lower claim never lowers next_seq";
 }
 
 TEST(StateAcks, SnapshotKeepsAdoptedAcks) {

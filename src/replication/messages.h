@@ -74,6 +74,7 @@ struct DigestRequest {
 };
 struct DigestReply {
   uint64_t nonce = 0;
+  VersionVector covers;  // digests are comparable only between equal covers
   std::array<uint64_t, kDigestBuckets> buckets{};
   bool operator==(const DigestReply&) const = default;
 };

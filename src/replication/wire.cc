@@ -114,6 +114,7 @@ std::string encode_message(const Message& m) {
         } else if constexpr (std::is_same_v<T, DigestReply>) {
           put_u8(out, kDigestReply);
           put_u64(out, b.nonce);
+          encode_vv(b.covers, out);
           for (uint64_t v : b.buckets) put_u64(out, v);
         } else if constexpr (std::is_same_v<T, BucketRequest>) {
           put_u8(out, kBucketRequest);
@@ -179,6 +180,7 @@ Result<Message> decode_message(std::string_view bytes, const DecodeLimits& limit
     case kDigestReply: {
       DigestReply b;
       b.nonce = d.u64();
+      b.covers = decode_vv(d);
       for (auto& v : b.buckets) v = d.u64();
       m.body = b;
       break;

@@ -113,7 +113,15 @@ State::Applied State::apply(const StateOp& op) {
     }
   } else if (auto* a = std::get_if<OpAdoptAcks>(&op)) {
     for (const auto& [origin, seq] : a->covers) {
-      if (origin == self_) continue;  // our own origin is next_seq - 1, never a claim
+      if (origin == self_) {
+        // Others have seen our seqs up to here (an earlier incarnation's):
+        // never issue them again. Our own coverage stays next_seq - 1.
+        if (seq >= next_seq_) {
+          next_seq_ = seq + 1;
+          out.changed = true;
+        }
+        continue;
+      }
       uint64_t& mine = acks_[origin];
       if (seq > mine) {
         mine = seq;

@@ -54,7 +54,9 @@ struct OpDropTombstone {
 };
 
 // Raise this node's own version vector to cover `covers` (per-origin max).
-// Persisted only after every entry of the delta that justified it merged.
+// Persisted only after every entry of the delta that justified it merged. An
+// entry for this node's own origin is no claim: it only raises next_seq past
+// seqs that others have seen (from an earlier incarnation).
 struct OpAdoptAcks {
   VersionVector covers;
   bool operator==(const OpAdoptAcks&) const = default;

@@ -4,8 +4,6 @@
 // Ordering contract: a batch is appended to the WAL (and, with durability
 // `always`, fsynced) before it is applied to the state, made visible to readers,
 // delivered to watchers or acknowledged to the caller.
-#include "wavekv/store.h"
-
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -20,6 +18,7 @@
 #include "storage/snapshot.h"
 #include "storage/wal.h"
 #include "store/recovery.h"
+#include "store/store_internal.h"
 
 namespace wavekv {
 namespace {
@@ -32,7 +31,7 @@ bool has_prefix(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
 }
 
-class StoreImpl final : public Store {
+class StoreImpl final : public ReplicatedStore {
  public:
   StoreImpl(Config config, std::shared_ptr<FileSystem> fs, std::unique_ptr<FileLock> lock,
             RecoveryPlan plan, std::unique_ptr<WalWriter> wal)
@@ -46,6 +45,9 @@ class StoreImpl final : public Store {
         wal_(std::move(wal)),
         segments_(std::move(plan.segments)),
         snapshots_(std::move(plan.snapshots)) {
+    // Snapshots newer than the one recovery loaded failed to verify: they are no
+    // fallback, so a checkpoint must not keep one of them in place of a good one.
+    std::erase_if(snapshots_, [&](uint64_t lsn) { return lsn > recovery_.snapshot_lsn; });
     hlc_.observe(state_.max_timestamp());
     next_seq_ = state_.next_seq();
     last_lsn_ = plan.last_lsn;
@@ -93,8 +95,8 @@ class StoreImpl final : public Store {
     auto req = std::make_unique<Request>();
     req->owned = std::move(batch);
     req->done = std::move(done);
-    st = submit(std::move(req));
-    if (!st.is_ok()) done(st);
+    st = submit(req);
+    if (!st.is_ok()) req->done(st);  // submit() left the request, callback included, with us
   }
 
   Result<std::string> get(std::string_view key) override {
@@ -147,6 +149,20 @@ class StoreImpl final : public Store {
   }
 
   NodeId node_id() const override { return identity_.node; }
+  uint64_t incarnation() const override { return identity_.incarnation; }
+
+  Status apply_ops(std::vector<StateOp> ops) override {
+    if (tl_on_commit_thread) return Status::invalid("apply_ops from a callback would deadlock");
+    if (ops.empty()) return Status::ok();
+    auto req = std::make_unique<Request>();
+    req->raw_ops = std::move(ops);
+    return submit_and_wait(std::move(req));
+  }
+
+  void read_state(const std::function<void(const State&)>& fn) override {
+    std::shared_lock lock(state_mu_);
+    fn(state_);
+  }
 
   StoreStatus status() override {
     StoreStatus s;
@@ -231,6 +247,7 @@ class StoreImpl final : public Store {
   // checkpoint capture.
   struct Request {
     const WriteBatch* borrowed = nullptr;  // a blocking write's batch (caller waits)
+    std::vector<StateOp> raw_ops;          // replicated ops, written as they are
     WriteBatch owned;                      // an async write's batch
     CheckpointOut* checkpoint = nullptr;
     WriteCallback done;
@@ -251,7 +268,8 @@ class StoreImpl final : public Store {
     return Status::ok();
   }
 
-  Status submit(std::unique_ptr<Request> req) {
+  // Queues `req`; if that fails, `req` is left untouched with the caller.
+  Status submit(std::unique_ptr<Request>& req) {
     {
       std::lock_guard lock(mu_);
       if (closed_) return Status::closed("the store is closed");
@@ -276,7 +294,7 @@ class StoreImpl final : public Store {
       waiter->done.store(true, std::memory_order_release);
       waiter->done.notify_one();
     };
-    WAVEKV_RETURN_IF_ERROR(submit(std::move(req)));
+    WAVEKV_RETURN_IF_ERROR(submit(req));
     waiter->done.wait(false, std::memory_order_acquire);
     return waiter->status;
   }
@@ -327,8 +345,15 @@ class StoreImpl final : public Store {
       if (!failed_.is_ok()) return failed_;
     }
     uint64_t wall = clock_->now_ms();
+    // Replicated entries of our own origin (a re-bootstrap) may have raised
+    // next_seq; only this thread changes the state, so reading it is safe.
+    next_seq_ = std::max(next_seq_, state_.next_seq());
     std::vector<StateOp> ops;
     for (const auto& req : group) {
+      for (const auto& op : req->raw_ops) {
+        if (const auto* e = std::get_if<OpSetEntry>(&op)) hlc_.observe(e->entry.meta.timestamp);
+        ops.push_back(op);
+      }
       for (const auto& item : req->batch().items()) {
         OpSetEntry op;
         op.key = item.key;
@@ -374,10 +399,9 @@ class StoreImpl final : public Store {
       std::unique_lock lock(state_mu_);
       for (auto& op : ops) {
         auto applied = state_.apply(op);
-        if (watching && applied.changed) {
-          const auto& s = std::get<OpSetEntry>(op);
-          events.push_back({s.key, s.entry.value, s.entry.tombstone, s.entry.meta});
-        }
+        const auto* s = std::get_if<OpSetEntry>(&op);
+        if (watching && applied.changed && s != nullptr)
+          events.push_back({s->key, s->entry.value, s->entry.tombstone, s->entry.meta});
       }
     }
     writes_ += group.size();
@@ -556,6 +580,12 @@ class StoreImpl final : public Store {
 }  // namespace
 
 Result<std::unique_ptr<Store>> Store::open(Config config) {
+  auto s = open_replicated(std::move(config));
+  if (!s) return s.status();
+  return std::unique_ptr<Store>(std::move(s).value());
+}
+
+Result<std::unique_ptr<ReplicatedStore>> open_replicated(Config config) {
   WAVEKV_RETURN_IF_ERROR(config.validate());
   std::shared_ptr<FileSystem> fs = config.fs ? config.fs : posix_filesystem();
   const std::string& dir = config.data_dir;
@@ -576,9 +606,9 @@ Result<std::unique_ptr<Store>> Store::open(Config config) {
   auto wal =
       WalWriter::open(*fs, opts, plan->resume_first_lsn, plan->resume_offset, plan->last_lsn + 1);
   if (!wal) return wal.status();
-  return std::unique_ptr<Store>(new StoreImpl(std::move(config), std::move(fs),
-                                              std::move(lock).value(), std::move(plan).value(),
-                                              std::move(wal).value()));
+  return std::unique_ptr<ReplicatedStore>(
+      new StoreImpl(std::move(config), std::move(fs), std::move(lock).value(),
+                    std::move(plan).value(), std::move(wal).value()));
 }
 
 }  // namespace wavekv

@@ -1,0 +1,334 @@
+#include "replication/replica.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+
+#include "util/coding.h"
+
+namespace wavekv {
+namespace {
+
+// A small deterministic generator, seeded from the caller's random bits.
+class SplitMix {
+ public:
+  explicit SplitMix(uint64_t seed) : x_(seed) {}
+  uint64_t next() {
+    uint64_t z = (x_ += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+
+ private:
+  uint64_t x_;
+};
+
+// Up to `k` distinct elements of `from`, chosen at random.
+template <typename T>
+std::vector<T> sample(std::vector<T> from, size_t k, SplitMix& rng) {
+  for (size_t i = 0; i < from.size() && i < k; i++) {
+    size_t j = i + rng.next() % (from.size() - i);
+    std::swap(from[i], from[j]);
+  }
+  if (from.size() > k) from.resize(k);
+  return from;
+}
+
+constexpr size_t kMembersPerMessage = 32;
+constexpr uint64_t kSessionTimeoutRounds = 5;
+
+uint64_t entry_bytes(const std::string& key, const Entry& e) {
+  return key.size() + e.value.size() + 40;
+}
+
+}  // namespace
+
+Replica::Replica(NodeId self, uint64_t incarnation, ReplicaConfig config)
+    : self_(self), incarnation_(incarnation), config_(std::move(config)) {}
+
+uint64_t Replica::keyed_bucket(uint64_t nonce, uint64_t bucket_digest) {
+  std::string buf;
+  put_u64(buf, nonce);
+  put_u64(buf, bucket_digest);
+  return XXH3_64bits(buf.data(), buf.size());
+}
+
+Message Replica::envelope(const State& state, Body body) const {
+  Message m;
+  m.from = self_;
+  m.from_incarnation = incarnation_;
+  m.from_address = config_.address;
+  // A rotating window of the members we know: discovery reaches everyone over
+  // a few exchanges without making every message O(members).
+  const auto& peers = state.peers();
+  if (!peers.empty()) {
+    size_t start = (state.next_seq() + stats_.rounds + stats_.pages_served) % peers.size();
+    auto it = std::next(peers.begin(), static_cast<ptrdiff_t>(start));
+    for (size_t i = 0; i < std::min(kMembersPerMessage, peers.size()); i++) {
+      if (it == peers.end()) it = peers.begin();
+      if (!it->second.address.empty())
+        m.members.push_back({it->first, it->second.incarnation, it->second.address});
+      ++it;
+    }
+  }
+  m.body = std::move(body);
+  return m;
+}
+
+void Replica::note_sender(const State& state, const Message& m, uint64_t now_ms, Effects& fx) {
+  runtime_[m.from].last_seen_ms = now_ms;
+  auto learn = [&](NodeId id, uint64_t incarnation, const std::string& address) {
+    if (id == 0 || id == self_ || address.empty()) return;
+    auto it = state.peers().find(id);
+    if (it != state.peers().end() && it->second.incarnation >= incarnation &&
+        it->second.address == address)
+      return;
+    if (it != state.peers().end() && it->second.incarnation > incarnation) return;
+    PeerMeta meta;
+    meta.address = address;
+    meta.incarnation = incarnation;
+    // A new incarnation starts from nothing: its old ack progress is void.
+    if (it != state.peers().end() && it->second.incarnation == incarnation)
+      meta.acked = it->second.acked;
+    fx.persist.emplace_back(std::in_place_type<OpSetPeer>, id, std::move(meta));
+  };
+  learn(m.from, m.from_incarnation, m.from_address);
+  for (const auto& member : m.members) learn(member.id, member.incarnation, member.address);
+  // Lesson 11: if anyone has seen seqs of our origin we have not issued in
+  // this incarnation, skip past them before our next write.
+  const VersionVector* vv = nullptr;
+  if (const auto* r = std::get_if<SyncRequest>(&m.body)) vv = &r->have;
+  if (const auto* p = std::get_if<SyncPage>(&m.body)) vv = &p->covers;
+  if (const auto* d = std::get_if<DigestReply>(&m.body)) vv = &d->covers;
+  if (vv != nullptr) {
+    auto it = vv->find(self_);
+    if (it != vv->end() && it->second >= state.next_seq())
+      fx.persist.emplace_back(std::in_place_type<OpAdoptAcks>, VersionVector{{self_, it->second}});
+  }
+}
+
+void Replica::merge(const State& state, const std::vector<WireEntry>& entries, uint64_t now_ms,
+                    bool* rejected, uint64_t* merged, Effects& fx) {
+  const uint64_t horizon_ms = now_ms + config_.max_clock_drift_ms;
+  for (const auto& e : entries) {
+    stats_.entries_received++;
+    const Meta& meta = e.entry.meta;
+    if (e.key.size() > config_.max_key_bytes || e.entry.value.size() > config_.max_value_bytes ||
+        meta.node == 0 || meta.seq == 0 || timestamp_millis(meta.timestamp) > horizon_ms ||
+        (e.entry.tombstone && !e.entry.value.empty())) {
+      stats_.entries_rejected++;
+      *rejected = true;
+      continue;
+    }
+    auto it = state.kv().find(e.key);
+    if (it != state.kv().end() && !lww_less(it->second.meta, meta)) continue;
+    fx.persist.emplace_back(std::in_place_type<OpSetEntry>, e.key, e.entry);
+    stats_.entries_merged++;
+    if (merged != nullptr) (*merged)++;
+  }
+}
+
+SyncPage Replica::build_page(const State& state, const SyncRequest& req) const {
+  SyncPage page;
+  page.session = req.session;
+  page.covers = state.acks();
+  page.last = true;
+  uint64_t bytes = 0;
+  const auto& index = state.index();
+  for (auto oit = index.lower_bound(req.cursor.origin); oit != index.end(); ++oit) {
+    const NodeId origin = oit->first;
+    uint64_t from = 1;
+    if (auto h = req.have.find(origin); h != req.have.end()) from = h->second + 1;
+    if (origin == req.cursor.origin) from = std::max(from, req.cursor.seq);
+    for (auto sit = oit->second.lower_bound(from); sit != oit->second.end(); ++sit) {
+      if (page.entries.size() >= config_.max_page_entries ||
+          (!page.entries.empty() && bytes >= config_.max_page_bytes)) {
+        page.last = false;
+        page.next = Cursor{origin, sit->first};
+        return page;
+      }
+      const std::string& key = *sit->second;
+      const Entry& e = state.kv().find(key)->second;
+      page.entries.push_back({key, e});
+      bytes += entry_bytes(key, e);
+    }
+  }
+  return page;
+}
+
+void Replica::start_session(const State& state, NodeId peer, const std::string& address,
+                            uint64_t now_ms, Effects& fx) {
+  uint64_t id = next_session_++;
+  Session s;
+  s.peer = peer;
+  s.have = state.acks();
+  s.started_ms = now_ms;
+  SyncRequest req{id, s.have, Cursor{}};
+  sessions_[id] = std::move(s);
+  fx.send.push_back({peer, address, envelope(state, std::move(req))});
+}
+
+Effects Replica::on_tick(const State& state, uint64_t now_ms, uint64_t random) {
+  Effects fx;
+  SplitMix rng(random);
+  std::vector<std::pair<NodeId, std::string>> peers;
+  for (const auto& [id, meta] : state.peers())
+    if (!meta.address.empty()) peers.emplace_back(id, meta.address);
+
+  if (first_tick_ || now_ms >= last_round_ms_ + config_.sync_interval_ms) {
+    first_tick_ = false;
+    last_round_ms_ = now_ms;
+    stats_.rounds++;
+    const uint64_t timeout = kSessionTimeoutRounds * config_.sync_interval_ms;
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      if (now_ms >= it->second.started_ms + timeout) {
+        stats_.sessions_aborted++;
+        it = sessions_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    // Seeds are contacted until they are known members: hearing first from
+    // someone else must not leave us in a clique that never meets the seed.
+    for (const auto& seed : config_.seeds) {
+      bool known =
+          std::any_of(peers.begin(), peers.end(), [&](const auto& p) { return p.second == seed; });
+      bool busy = std::any_of(sessions_.begin(), sessions_.end(),
+                              [&](const auto& s) { return s.second.peer == 0; });
+      if (!known && !busy) start_session(state, 0, seed, now_ms, fx);
+    }
+    for (const auto& [id, address] : sample(peers, config_.fanout, rng)) {
+      bool busy = std::any_of(sessions_.begin(), sessions_.end(),
+                              [&](const auto& s) { return s.second.peer == id; });
+      if (!busy) start_session(state, id, address, now_ms, fx);
+    }
+    if (!peers.empty() && config_.digest_every_rounds != 0 &&
+        stats_.rounds % config_.digest_every_rounds == 0) {
+      const auto& [id, address] = peers[rng.next() % peers.size()];
+      uint64_t nonce = rng.next() | 1;
+      runtime_[id].digest_nonce = nonce;
+      fx.send.push_back({id, address, envelope(state, DigestRequest{nonce})});
+    }
+  }
+
+  // Push our own recent writes. The "queue" is the index range of our origin
+  // above pushed_upto_: bounded per tick, and drained over the next ticks.
+  if (!peers.empty() && now_ms >= last_push_ms_ + config_.push_delay_ms) {
+    auto own = state.index().find(self_);
+    if (own != state.index().end()) {
+      Push push;
+      uint64_t bytes = 0;
+      for (auto it = own->second.upper_bound(pushed_upto_);
+           it != own->second.end() && push.entries.size() < config_.max_page_entries &&
+           bytes < config_.max_page_bytes;
+           ++it) {
+        const Entry& e = state.kv().find(*it->second)->second;
+        push.entries.push_back({*it->second, e});
+        bytes += entry_bytes(*it->second, e);
+        pushed_upto_ = it->first;
+      }
+      if (!push.entries.empty()) {
+        last_push_ms_ = now_ms;
+        for (const auto& [id, address] : sample(peers, config_.fanout, rng)) {
+          fx.send.push_back({id, address, envelope(state, push)});
+          stats_.pushes_sent++;
+        }
+      }
+    }
+  }
+  return fx;
+}
+
+Effects Replica::on_message(const State& state, const Message& m, uint64_t now_ms) {
+  Effects fx;
+  if (m.from == 0 || m.from == self_) return fx;
+  note_sender(state, m, now_ms, fx);
+  const std::string& reply_to = m.from_address;
+
+  if (const auto* req = std::get_if<SyncRequest>(&m.body)) {
+    stats_.pages_served++;
+    fx.send.push_back({m.from, reply_to, envelope(state, build_page(state, *req))});
+  } else if (const auto* page = std::get_if<SyncPage>(&m.body)) {
+    bool rejected = false;
+    merge(state, page->entries, now_ms, &rejected, nullptr, fx);
+    auto it = sessions_.find(page->session);
+    if (it == sessions_.end()) return fx;  // stray or finished: merged, acks untouched
+    Session& s = it->second;
+    if (s.peer == 0) s.peer = m.from;  // a seed answered: now we know its id
+    if (s.peer != m.from) return fx;
+    if (!s.got_first_page) {
+      s.covers = page->covers;
+      s.got_first_page = true;
+    }
+    s.rejected = s.rejected || rejected;
+    if (!page->last) {
+      SyncRequest next{page->session, s.have, page->next};
+      fx.send.push_back({m.from, reply_to, envelope(state, std::move(next))});
+      return fx;
+    }
+    // The whole delta is in: adopt the responder's claim, in the same batch as
+    // the last page's entries, unless anything was rejected.
+    if (s.rejected) {
+      stats_.sessions_aborted++;
+    } else {
+      fx.persist.emplace_back(std::in_place_type<OpAdoptAcks>, s.covers);
+      stats_.sessions_completed++;
+    }
+    sessions_.erase(it);
+  } else if (const auto* push = std::get_if<Push>(&m.body)) {
+    bool rejected = false;
+    merge(state, push->entries, now_ms, &rejected, nullptr, fx);  // never moves acks
+  } else if (const auto* dreq = std::get_if<DigestRequest>(&m.body)) {
+    DigestReply reply;
+    reply.nonce = dreq->nonce;
+    reply.covers = state.acks();
+    for (size_t i = 0; i < kDigestBuckets; i++)
+      reply.buckets[i] = keyed_bucket(dreq->nonce, state.digest()[i]);
+    fx.send.push_back({m.from, reply_to, envelope(state, std::move(reply))});
+  } else if (const auto* drep = std::get_if<DigestReply>(&m.body)) {
+    auto& rt = runtime_[m.from];
+    // Only an answer to our own fresh nonce counts; anything else proves nothing.
+    if (rt.digest_nonce == 0 || drep->nonce != rt.digest_nonce) return fx;
+    rt.digest_nonce = 0;
+    if (drep->covers != state.acks()) return fx;  // still catching up: not comparable
+    BucketRequest breq;
+    for (size_t i = 0; i < kDigestBuckets; i++) {
+      if (drep->buckets[i] != keyed_bucket(drep->nonce, state.digest()[i]) &&
+          breq.buckets.size() < config_.max_repair_buckets)
+        breq.buckets.push_back(static_cast<uint16_t>(i));
+    }
+    if (!breq.buckets.empty()) {
+      stats_.digest_mismatches++;
+      fx.send.push_back({m.from, reply_to, envelope(state, std::move(breq))});
+    }
+  } else if (const auto* breq = std::get_if<BucketRequest>(&m.body)) {
+    BucketReply reply;
+    reply.buckets = breq->buckets;
+    std::set<uint16_t> wanted(breq->buckets.begin(), breq->buckets.end());
+    uint64_t bytes = 0;
+    for (const auto& [key, e] : state.kv()) {
+      if (!wanted.count(static_cast<uint16_t>(State::bucket_of(key)))) continue;
+      if (bytes >= config_.max_page_bytes * 4) break;
+      reply.entries.push_back({key, e});
+      bytes += entry_bytes(key, e);
+    }
+    fx.send.push_back({m.from, reply_to, envelope(state, std::move(reply))});
+  } else if (const auto* brep = std::get_if<BucketReply>(&m.body)) {
+    bool rejected = false;
+    merge(state, brep->entries, now_ms, &rejected, &stats_.repairs, fx);
+    // Repair both ways: send back our versions of the same buckets.
+    std::set<uint16_t> wanted(brep->buckets.begin(), brep->buckets.end());
+    Push back;
+    for (const auto& [key, e] : state.kv())
+      if (wanted.count(static_cast<uint16_t>(State::bucket_of(key))))
+        back.entries.push_back({key, e});
+    if (!back.entries.empty())
+      fx.send.push_back({m.from, reply_to, envelope(state, std::move(back))});
+  } else if (std::holds_alternative<Rebootstrap>(m.body)) {
+    fx.rebootstrap = true;
+  }
+  return fx;
+}
+
+}  // namespace wavekv

@@ -1,0 +1,108 @@
+// The replication protocol as a pure state machine: no sockets, threads, clock
+// or randomness inside. Time and random bits come in as arguments, messages
+// come in as calls, and what to persist and what to send come out as data.
+//
+// Ordering contract (docs/PROTOCOL.md): the driver persists Effects::persist
+// (one atomic batch, durable per the store's mode) before it sends any of
+// Effects::send, and calls the replica again only after both.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "replication/messages.h"
+#include "state/state.h"
+
+namespace wavekv {
+
+struct ReplicaConfig {
+  std::string address;             // how peers reach this node
+  std::vector<std::string> seeds;  // addresses to bootstrap from (ids unknown)
+  uint32_t fanout = 3;             // peers synced with per round
+  uint64_t sync_interval_ms = 1000;
+  uint64_t push_delay_ms = 5;  // coalescing window after a local write
+  uint32_t max_page_entries = 512;
+  uint64_t max_page_bytes = 1 << 20;
+  uint64_t max_clock_drift_ms = 5 * 60 * 1000;  // entries further ahead are rejected
+  uint64_t max_key_bytes = 64 * 1024;
+  uint64_t max_value_bytes = 64ull * 1024 * 1024;
+  uint32_t digest_every_rounds = 5;  // a divergence check every N sync rounds
+  uint32_t max_repair_buckets = 16;  // buckets repaired per check
+};
+
+struct Outgoing {
+  NodeId to = 0;  // 0 for a seed whose id is not known yet
+  std::string address;
+  Message message;
+};
+
+struct Effects {
+  std::vector<StateOp> persist;
+  std::vector<Outgoing> send;
+  bool rebootstrap = false;  // a peer said we were evicted: wipe and start over
+};
+
+struct ReplicaStats {
+  uint64_t rounds = 0;
+  uint64_t sessions_completed = 0;
+  uint64_t sessions_aborted = 0;  // a rejection blocked ack adoption
+  uint64_t pages_served = 0;
+  uint64_t entries_received = 0;
+  uint64_t entries_merged = 0;  // received and newer than what we had
+  uint64_t entries_rejected = 0;
+  uint64_t pushes_sent = 0;
+  uint64_t digest_mismatches = 0;
+  uint64_t repairs = 0;  // entries merged by bucket repair
+};
+
+class Replica {
+ public:
+  Replica(NodeId self, uint64_t incarnation, ReplicaConfig config);
+
+  Effects on_tick(const State& state, uint64_t now_ms, uint64_t random);
+  Effects on_message(const State& state, const Message& message, uint64_t now_ms);
+
+  const ReplicaStats& stats() const { return stats_; }
+  NodeId self() const { return self_; }
+
+ private:
+  struct Session {
+    NodeId peer = 0;
+    VersionVector have;    // what we asked against; the same for every page
+    VersionVector covers;  // the responder's claim, from its first page
+    bool got_first_page = false;
+    bool rejected = false;
+    uint64_t started_ms = 0;
+  };
+  struct PeerRuntime {
+    uint64_t last_seen_ms = 0;
+    uint64_t digest_nonce = 0;  // outstanding divergence check, 0 if none
+  };
+
+  Message envelope(const State& state, Body body) const;
+  void note_sender(const State& state, const Message& m, uint64_t now_ms, Effects& fx);
+  void merge(const State& state, const std::vector<WireEntry>& entries, uint64_t now_ms,
+             bool* rejected, uint64_t* merged, Effects& fx);
+  SyncPage build_page(const State& state, const SyncRequest& req) const;
+  void start_session(const State& state, NodeId peer, const std::string& address, uint64_t now_ms,
+                     Effects& fx);
+  static uint64_t keyed_bucket(uint64_t nonce, uint64_t bucket_digest);
+
+  const NodeId self_;
+  const uint64_t incarnation_;
+  const ReplicaConfig config_;
+  ReplicaStats stats_;
+  uint64_t next_session_ = 1;
+  uint64_t last_round_ms_ = 0;
+  bool first_tick_ = true;
+  uint64_t last_push_ms_ = 0;
+  uint64_t pushed_upto_ = 0;  // own seqs already pushed
+  std::map<uint64_t, Session> sessions_;
+  std::map<NodeId, PeerRuntime> runtime_;
+};
+
+}  // namespace wavekv

@@ -1,0 +1,277 @@
+#include "sim/cluster.h"
+
+#include <algorithm>
+
+#include "replication/messages.h"
+
+namespace wavekv::sim {
+
+class Cluster::NodeClock final : public Clock {
+ public:
+  explicit NodeClock(const uint64_t& cluster_now) : now_(cluster_now) {}
+  uint64_t now_ms() override { return static_cast<uint64_t>(static_cast<int64_t>(now_) + skew_); }
+  int64_t skew_ = 0;
+
+ private:
+  const uint64_t& now_;
+};
+
+Cluster::Cluster(SimOptions options) : options_(std::move(options)), rng_(options_.seed) {
+  for (int i = 0; i < options_.nodes; i++) {
+    auto n = std::make_unique<Node>();
+    n->id = 1000 + static_cast<NodeId>(i);
+    n->address = "node-" + std::to_string(i);
+    n->fs = std::make_shared<MemFileSystem>();
+    n->clock = std::make_shared<NodeClock>(now_ms_);
+    n->replica_config = options_.replica;
+    n->replica_config.address = n->address;
+    n->replica_config.seeds.clear();
+    if (options_.chain_seeds) {
+      if (i > 0) n->replica_config.seeds.push_back("node-" + std::to_string(i - 1));
+    } else {
+      for (int j = 0; j < options_.nodes; j++)
+        if (j != i) n->replica_config.seeds.push_back("node-" + std::to_string(j));
+    }
+    by_address_[n->address] = i;
+    nodes_.push_back(std::move(n));
+  }
+  for (int i = 0; i < options_.nodes; i++) open(i);
+}
+
+Cluster::~Cluster() = default;
+
+uint64_t Cluster::node_now(int i) const { return nodes_[i]->clock->now_ms(); }
+
+void Cluster::open(int i) {
+  Node& n = *nodes_[i];
+  Config c;
+  c.data_dir = "/data";
+  c.fs = n.fs;
+  c.clock = n.clock;
+  c.node_id = n.id;
+  c.durability = Durability::kAlways;
+  c.wal_segment_bytes = 64 * 1024;
+  c.wal_preallocate = false;
+  c.checkpoint_ops = 2000;
+  auto s = open_replicated(c);
+  if (!s) {
+    std::fprintf(stderr, "sim: node %d failed to open: %s\n", i, s.status().to_string().c_str());
+    std::abort();
+  }
+  n.store = std::move(s).value();
+  n.replica = std::make_unique<Replica>(n.id, n.store->incarnation(), n.replica_config);
+}
+
+void Cluster::crash(int i) {
+  Node& n = *nodes_[i];
+  if (!n.store) return;
+  n.store.reset();  // the process is gone (its close() syncs, so crash afterwards)
+  n.replica.reset();
+  n.fs->crash(rng_() | 1);
+}
+
+void Cluster::restart(int i) {
+  if (!nodes_[i]->store) open(i);
+}
+
+void Cluster::wipe(int i) {
+  Node& n = *nodes_[i];
+  n.store.reset();
+  n.replica.reset();
+  n.fs = std::make_shared<MemFileSystem>();
+  for (auto& w : acked_)
+    if (w.node == i) w.node = -1;  // may be lost with the disk unless it replicated
+  // A wiped node has only its seeds to find its way back: give it everyone.
+  n.replica_config.seeds.clear();
+  for (const auto& other : nodes_)
+    if (other.get() != &n) n.replica_config.seeds.push_back(other->address);
+  open(i);
+}
+
+void Cluster::partition(const std::set<int>& side) {
+  for (int a = 0; a < size(); a++)
+    for (int b = 0; b < size(); b++)
+      if (side.count(a) != side.count(b)) cut_.insert({a, b});
+}
+
+void Cluster::set_clock_skew(int i, int64_t ms) { nodes_[i]->clock->skew_ = ms; }
+
+void Cluster::apply(int i, Effects fx) {
+  Node& n = *nodes_[i];
+  if (!fx.persist.empty()) {
+    Status st = n.store->apply_ops(std::move(fx.persist));
+    if (!st.is_ok()) {
+      std::fprintf(stderr, "sim: node %d failed to persist: %s\n", i, st.to_string().c_str());
+      std::abort();
+    }
+  }
+  for (auto& out : fx.send) {
+    std::string bytes = encode_message(out.message);
+    n.bytes_sent += bytes.size();
+    auto it = by_address_.find(out.address);
+    if (it == by_address_.end()) continue;
+    int to = it->second;
+    std::uniform_real_distribution<double> unit(0, 1);
+    if (cut_.count({i, to}) || unit(rng_) < options_.drop) {
+      dropped_++;
+      continue;
+    }
+    int copies = unit(rng_) < options_.duplicate ? 2 : 1;
+    for (int c = 0; c < copies; c++) {
+      uint64_t delay =
+          options_.min_delay_ms + rng_() % (options_.max_delay_ms - options_.min_delay_ms + 1);
+      network_.push({now_ms_ + delay, order_++, to, bytes});
+    }
+  }
+  if (fx.rebootstrap) wipe(i);
+}
+
+void Cluster::tick(int i) {
+  Node& n = *nodes_[i];
+  if (!n.store) return;
+  Effects fx;
+  uint64_t random = rng_();
+  n.store->read_state([&](const State& s) { fx = n.replica->on_tick(s, node_now(i), random); });
+  apply(i, std::move(fx));
+}
+
+void Cluster::deliver(const InFlight& m) {
+  Node& n = *nodes_[m.to];
+  if (!n.store) {
+    dropped_++;
+    return;
+  }
+  auto msg = decode_message(m.bytes);
+  if (!msg) {
+    std::fprintf(stderr, "sim: undecodable message: %s\n", msg.status().to_string().c_str());
+    std::abort();
+  }
+  Effects fx;
+  n.store->read_state([&](const State& s) { fx = n.replica->on_message(s, *msg, node_now(m.to)); });
+  apply(m.to, std::move(fx));
+}
+
+void Cluster::run_for(uint64_t ms) {
+  const uint64_t end = now_ms_ + ms;
+  while (now_ms_ < end) {
+    while (!network_.empty() && network_.top().deliver_at <= now_ms_) {
+      InFlight m = network_.top();
+      network_.pop();
+      deliver(m);
+    }
+    for (int i = 0; i < size(); i++) tick(i);
+    now_ms_ += options_.tick_ms;
+  }
+}
+
+bool Cluster::converged() {
+  const State::KvMap* first = nullptr;
+  std::vector<State::KvMap> copies;
+  copies.reserve(nodes_.size());
+  for (auto& n : nodes_) {
+    if (!n->store) continue;
+    n->store->read_state([&](const State& s) { copies.push_back(s.kv()); });
+  }
+  for (const auto& kv : copies) {
+    if (first == nullptr)
+      first = &kv;
+    else if (kv != *first)
+      return false;
+  }
+  return true;
+}
+
+int64_t Cluster::run_until_converged(uint64_t max_ms) {
+  const uint64_t start = now_ms_;
+  while (now_ms_ - start <= max_ms) {
+    if (network_.empty() || (now_ms_ - start) % 100 == 0) {
+      if (converged()) return static_cast<int64_t>(now_ms_ - start);
+    }
+    run_for(options_.tick_ms);
+  }
+  return -1;
+}
+
+bool Cluster::put(int i, const std::string& key, const std::string& value) {
+  if (!up(i) || !nodes_[i]->store->put(key, value).is_ok()) return false;
+  acked_.push_back({key, *nodes_[i]->store->get_entry(key), i});
+  return true;
+}
+
+bool Cluster::del(int i, const std::string& key) {
+  if (!up(i) || !nodes_[i]->store->del(key).is_ok()) return false;
+  acked_.push_back({key, *nodes_[i]->store->get_entry(key), i});
+  return true;
+}
+
+std::string Cluster::describe_divergence() {
+  std::vector<State::KvMap> kvs;
+  std::string out;
+  for (int i = 0; i < size(); i++) {
+    if (!up(i)) continue;
+    nodes_[i]->store->read_state([&](const State& s) {
+      kvs.push_back(s.kv());
+      out += "node " + std::to_string(i) + " (id " + std::to_string(nodes_[i]->id) + ") acks:";
+      for (const auto& [o, q] : s.acks()) out += " " + std::to_string(o) + ":" + std::to_string(q);
+      out += " peers " + std::to_string(s.peers().size()) + "\n";
+    });
+  }
+  std::set<std::string> keys;
+  for (const auto& kv : kvs)
+    for (const auto& [k, e] : kv) keys.insert(k);
+  int shown = 0;
+  for (const auto& k : keys) {
+    std::string line = "  " + k + ":";
+    bool differ = false;
+    for (const auto& kv : kvs) {
+      auto it = kv.find(k);
+      if (it == kv.end()) {
+        line += " absent";
+      } else {
+        const Meta& m = it->second.meta;
+        line += " (" + std::to_string(m.node) + "," + std::to_string(m.seq) + "," +
+                std::to_string(m.timestamp) + (it->second.tombstone ? ",del)" : ")");
+      }
+      if (it == kv.end() || kvs[0].count(k) == 0 || it->second != kvs[0].find(k)->second)
+        differ = true;
+    }
+    if (differ && shown++ < 8) out += line + "\n";
+  }
+  return out;
+}
+
+std::string Cluster::check_model() {
+  if (!converged()) return "replicas hold different contents:\n" + describe_divergence();
+  int probe = -1;
+  for (int i = 0; i < size() && probe < 0; i++)
+    if (up(i)) probe = i;
+  if (probe < 0) return "";
+  State::KvMap kv;
+  nodes_[probe]->store->read_state([&](const State& s) { kv = s.kv(); });
+  std::map<std::string, const AckedWrite*> expected;  // per key, the LWW-latest must-keep write
+  std::set<std::pair<NodeId, uint64_t>> written;
+  for (const auto& w : acked_) {
+    written.insert({w.entry.meta.node, w.entry.meta.seq});
+    if (w.node < 0) continue;  // acknowledged by a node whose disk was wiped since
+    auto& cur = expected[w.key];
+    if (cur == nullptr || lww_less(cur->entry.meta, w.entry.meta)) cur = &w;
+  }
+  for (const auto& [key, w] : expected) {
+    auto it = kv.find(key);
+    if (it == kv.end()) return "acknowledged write lost: key '" + key + "'";
+    if (lww_less(it->second.meta, w->entry.meta))
+      return "acknowledged write lost: key '" + key + "' holds an older version";
+    if (it->second.meta == w->entry.meta && it->second != w->entry)
+      return "key '" + key + "': same version, different contents";
+  }
+  for (const auto& [key, e] : kv) {
+    if (!written.count({e.meta.node, e.meta.seq}))
+      return "key '" + key + "' holds a version nobody wrote";
+    if (!e.tombstone && expected.count(key) && expected[key]->entry.tombstone &&
+        lww_less(e.meta, expected[key]->entry.meta))
+      return "deleted key '" + key + "' came back";
+  }
+  return "";
+}
+
+}  // namespace wavekv::sim

@@ -1,0 +1,22 @@
+// The randomized fault scenario shared by the sim tests and the `sim` program.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace wavekv::sim {
+
+struct ScenarioResult {
+  std::string failure;       // empty if every check held
+  int64_t converge_ms = -1;  // after healing
+  uint64_t writes = 0;
+  uint64_t faults = 0;
+};
+
+// Writes and deletes on random nodes while the network drops, duplicates,
+// delays and partitions (one-way too), nodes crash, restart, get wiped and
+// have their clocks skewed; then heals and requires convergence within a
+// bounded time and the reference model to hold.
+ScenarioResult run_fault_scenario(uint64_t seed, int nodes, uint64_t fault_ms);
+
+}  // namespace wavekv::sim
