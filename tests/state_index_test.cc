@@ -102,16 +102,20 @@ TEST(StateAcks, AdoptionTakesThePerOriginMax) {
   EXPECT_EQ(s.acks(), (VersionVector{{1, 4}, {2, 10}, {3, 9}}));
 }
 
-// Lesson 11: peers that saw seqs of our origin we never issued in this
-// incarnation (an earlier one's) make us skip past them.
-TEST(StateAcks, AClaimAboutOurOwnOriginOnlyRaisesNextSeq) {
+// Lesson 11: seqs others have seen of our origin (an earlier incarnation's)
+// are never issued again, whether we learn of them by a reservation or by
+// adopting a peer's coverage of our origin.
+TEST(StateAcks, ReservedOrAdoptedOwnSeqsAreNeverIssuedAgain) {
   State s(1);
   s.apply(set("mine", 1, 4, 100));
-  s.apply(OpAdoptAcks{{{1, 1000}}});
+  s.apply(OpReserveSeqs{1000});
   EXPECT_EQ(s.next_seq(), 1001u);
-  EXPECT_EQ(s.adopted_acks().count(1), 0u) << "own coverage is never a stored claim";
-  s.apply(OpAdoptAcks{{{1, 10}}});
-  EXPECT_EQ(s.next_seq(), 1001u) << "a lower claim never lowers next_seq";
+  EXPECT_EQ(s.adopted_acks().count(1), 0u) << "a reservation is no coverage";
+  s.apply(OpReserveSeqs{10});
+  EXPECT_EQ(s.next_seq(), 1001u) << "a lower reservation never lowers next_seq";
+  s.apply(OpAdoptAcks{{{1, 2000}}});
+  EXPECT_EQ(s.next_seq(), 2001u);
+  EXPECT_EQ(s.adopted_acks().at(1), 2000u);
 }
 
 TEST(StateAcks, SnapshotKeepsAdoptedAcks) {

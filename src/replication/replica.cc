@@ -104,7 +104,7 @@ void Replica::note_sender(const State& state, const Message& m, uint64_t now_ms,
   if (vv != nullptr) {
     auto it = vv->find(self_);
     if (it != vv->end() && it->second >= state.next_seq())
-      fx.persist.emplace_back(std::in_place_type<OpAdoptAcks>, VersionVector{{self_, it->second}});
+      fx.persist.emplace_back(std::in_place_type<OpReserveSeqs>, it->second);
   }
 }
 
@@ -162,7 +162,7 @@ void Replica::start_session(const State& state, NodeId peer, const std::string& 
   uint64_t id = next_session_++;
   Session s;
   s.peer = peer;
-  s.have = state.acks();
+  s.have = state.adopted_acks();
   s.started_ms = now_ms;
   SyncRequest req{id, s.have, Cursor{}};
   sessions_[id] = std::move(s);

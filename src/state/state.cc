@@ -113,20 +113,17 @@ State::Applied State::apply(const StateOp& op) {
     }
   } else if (auto* a = std::get_if<OpAdoptAcks>(&op)) {
     for (const auto& [origin, seq] : a->covers) {
-      if (origin == self_) {
-        // Others have seen our seqs up to here (an earlier incarnation's):
-        // never issue them again. Our own coverage stays next_seq - 1.
-        if (seq >= next_seq_) {
-          next_seq_ = seq + 1;
-          out.changed = true;
-        }
-        continue;
-      }
       uint64_t& mine = acks_[origin];
       if (seq > mine) {
         mine = seq;
         out.changed = true;
       }
+      if (origin == self_ && seq >= next_seq_) next_seq_ = seq + 1;
+    }
+  } else if (auto* r = std::get_if<OpReserveSeqs>(&op)) {
+    if (r->upto >= next_seq_) {
+      next_seq_ = r->upto + 1;
+      out.changed = true;
     }
   }
   return out;

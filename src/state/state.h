@@ -47,10 +47,13 @@ class State {
   // Restores the scalar fields from a snapshot.
   void restore_counters(uint64_t next_seq, Timestamp max_timestamp);
 
-  // What this node covers: for each origin, the highest seq whose entries (or
-  // newer versions of their keys) it has merged. Its own origin: next_seq - 1.
+  // What this node claims to cover: for each origin, the highest seq whose
+  // entries (or newer versions of their keys) it has merged. Its own origin:
+  // next_seq - 1, everything it wrote.
   VersionVector acks() const;
-  // The adopted part of acks() (without the own-origin entry); for snapshots.
+  // What it asks peers against: the adopted claims only. For our own origin
+  // that is what we pulled back from others, so after a wipe the earlier
+  // incarnation's writes come back to us.
   const VersionVector& adopted_acks() const { return acks_; }
 
   // The current version of every key, by origin and seq: superseded versions

@@ -11,6 +11,7 @@ enum OpType : uint8_t {
   kRemovePeer = 3,
   kDropTombstone = 4,
   kAdoptAcks = 5,
+  kReserveSeqs = 6,
 };
 
 }  // namespace
@@ -103,6 +104,9 @@ void encode_ops(const std::vector<StateOp>& ops, std::string& out) {
     } else if (auto* a = std::get_if<OpAdoptAcks>(&op)) {
       put_u8(out, kAdoptAcks);
       encode_vv(a->covers, out);
+    } else if (auto* r = std::get_if<OpReserveSeqs>(&op)) {
+      put_u8(out, kReserveSeqs);
+      put_u64(out, r->upto);
     }
   }
 }
@@ -142,6 +146,7 @@ Result<std::vector<StateOp>> decode_ops(std::string_view data) {
         break;
       }
       case kAdoptAcks: ops.emplace_back(OpAdoptAcks{decode_vv(d)}); break;
+      case kReserveSeqs: ops.emplace_back(OpReserveSeqs{d.u64()}); break;
       default: return Status::corruption("op batch: unknown op type " + std::to_string(type));
     }
   }

@@ -54,15 +54,23 @@ struct OpDropTombstone {
 };
 
 // Raise this node's own version vector to cover `covers` (per-origin max).
-// Persisted only after every entry of the delta that justified it merged. An
-// entry for this node's own origin is no claim: it only raises next_seq past
-// seqs that others have seen (from an earlier incarnation).
+// Persisted only after every entry of the delta that justified it merged. For
+// our own origin it records what we have pulled back of it (after a wipe, an
+// earlier incarnation's writes) and raises next_seq past it.
 struct OpAdoptAcks {
   VersionVector covers;
   bool operator==(const OpAdoptAcks&) const = default;
 };
 
-using StateOp = std::variant<OpSetEntry, OpSetPeer, OpRemovePeer, OpDropTombstone, OpAdoptAcks>;
+// Never issue a seq at or below `upto` again: others have seen seqs of our
+// origin that this incarnation did not issue (an earlier incarnation's).
+struct OpReserveSeqs {
+  uint64_t upto = 0;
+  bool operator==(const OpReserveSeqs&) const = default;
+};
+
+using StateOp =
+    std::variant<OpSetEntry, OpSetPeer, OpRemovePeer, OpDropTombstone, OpAdoptAcks, OpReserveSeqs>;
 
 // Appends the encoding of `ops` (a count, then each op) to `out`.
 void encode_ops(const std::vector<StateOp>& ops, std::string& out);

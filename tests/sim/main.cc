@@ -14,12 +14,16 @@ int main(int argc, char** argv) {
   app.add_option("--seeds", seeds, "Run seeds 1..N");
   app.add_option("--nodes", nodes, "Nodes per cluster")->check(CLI::Range(1, 64));
   app.add_option("--fault-ms", fault_ms, "Simulated milliseconds of faults and writes");
+  bool repair = false;
+  app.add_flag("--repair", repair, "Enable digest repair (off: delta sync alone must converge)");
+  bool wipes = false;
+  app.add_flag("--wipes", wipes, "Also wipe data directories");
   CLI11_PARSE(app, argc, argv);
   uint64_t first = seed != 0 ? seed : 1;
   uint64_t last = seed != 0 ? seed : (seeds != 0 ? seeds : 100);
   int failed = 0;
   for (uint64_t s = first; s <= last; s++) {
-    auto r = wavekv::sim::run_fault_scenario(s, nodes, fault_ms);
+    auto r = wavekv::sim::run_fault_scenario(s, nodes, fault_ms, repair, wipes);
     if (!r.failure.empty()) failed++;
     if (!r.failure.empty() || seed != 0)
       std::printf("seed %llu: %s (writes %llu, faults %llu, converged in %lld ms)\n",

@@ -6,7 +6,8 @@
 
 namespace wavekv::sim {
 
-ScenarioResult run_fault_scenario(uint64_t seed, int nodes, uint64_t fault_ms) {
+ScenarioResult run_fault_scenario(uint64_t seed, int nodes, uint64_t fault_ms, bool digest_repair,
+                                  bool wipes) {
   SimOptions o;
   o.seed = seed;
   o.nodes = nodes;
@@ -15,6 +16,7 @@ ScenarioResult run_fault_scenario(uint64_t seed, int nodes, uint64_t fault_ms) {
   o.max_delay_ms = 80;
   o.replica.sync_interval_ms = 200;
   o.replica.max_page_entries = 16;  // many pages per delta
+  o.replica.digest_every_rounds = digest_repair ? 5 : 0;
   Cluster c(o);
   std::mt19937_64 rng(seed * 7919 + 1);
   ScenarioResult r;
@@ -49,7 +51,7 @@ ScenarioResult run_fault_scenario(uint64_t seed, int nodes, uint64_t fault_ms) {
         r.faults++;
         break;
       case 7:
-        if (rng() % 4 == 0) {
+        if (rng() % 4 == 0 && wipes) {
           c.wipe(pick());
           r.faults++;
         }
