@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "state/state.h"
+#include "state_assertions.h"
 #include "storage/mem_fs.h"
 #include "util/coding.h"
 
@@ -54,19 +55,6 @@ State make_state() {
   (void)s.apply(OpAdoptAcks{{{3, 4000}, {11, 12}, {99, 1}}});
   s.restore_counters(/*next_seq=*/1'000'000, timestamp_from_millis(1'800'000'000'000ull) + 5);
   return s;
-}
-
-void expect_same_state(const State& a, const State& b) {
-  EXPECT_EQ(a.self(), b.self());
-  EXPECT_TRUE(a.kv() == b.kv()) << "the key-value map (tombstones included) is identical";
-  EXPECT_EQ(a.peers(), b.peers());
-  EXPECT_EQ(a.next_seq(), b.next_seq());
-  EXPECT_EQ(a.max_timestamp(), b.max_timestamp());
-  EXPECT_EQ(a.live_keys(), b.live_keys());
-  EXPECT_EQ(a.tombstones(), b.tombstones());
-  EXPECT_EQ(a.data_bytes(), b.data_bytes());
-  EXPECT_EQ(a.adopted_acks(), b.adopted_acks());
-  EXPECT_EQ(a.digest(), b.digest());
 }
 
 // The start of every block, then the end of the file.

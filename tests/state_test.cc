@@ -12,6 +12,7 @@
 
 #include "state/hlc.h"
 #include "state/state_op.h"
+#include "state_assertions.h"
 #include "util/coding.h"
 
 namespace wavekv {
@@ -112,18 +113,6 @@ TEST(StateApply, LosingOpReportsNoChangeAndReplacingOpReportsPrevious) {
 }
 
 // --- Idempotence and commutativity --------------------------------------------
-
-void expect_same_state(const State& a, const State& b) {
-  EXPECT_EQ(a.kv(), b.kv());
-  EXPECT_EQ(a.peers(), b.peers());
-  EXPECT_EQ(a.next_seq(), b.next_seq());
-  EXPECT_EQ(a.max_timestamp(), b.max_timestamp());
-  EXPECT_EQ(a.live_keys(), b.live_keys());
-  EXPECT_EQ(a.tombstones(), b.tombstones());
-  EXPECT_EQ(a.data_bytes(), b.data_bytes());
-  EXPECT_EQ(a.adopted_acks(), b.adopted_acks());
-  EXPECT_EQ(a.digest(), b.digest());
-}
 
 TEST(StateApply, ApplyingEveryOpTwiceEqualsApplyingItOnce) {
   OpSetPeer peer;
