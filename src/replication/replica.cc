@@ -129,6 +129,22 @@ void Replica::merge(const State& state, const std::vector<WireEntry>& entries, u
   }
 }
 
+// Every current version in `buckets`, up to a bound (repair resumes at the
+// next check). A scan of the whole map: repair is rare.
+std::vector<WireEntry> Replica::entries_in_buckets(const State& state,
+                                                   const std::vector<uint16_t>& buckets) const {
+  std::set<uint16_t> wanted(buckets.begin(), buckets.end());
+  std::vector<WireEntry> out;
+  uint64_t bytes = 0;
+  for (const auto& [key, e] : state.kv()) {
+    if (!wanted.count(static_cast<uint16_t>(State::bucket_of(key)))) continue;
+    if (bytes >= config_.max_page_bytes * 4) break;
+    out.push_back({key, e});
+    bytes += entry_bytes(key, e);
+  }
+  return out;
+}
+
 SyncPage Replica::build_page(const State& state, const SyncRequest& req) const {
   SyncPage page;
   page.session = req.session;
@@ -305,24 +321,13 @@ Effects Replica::on_message(const State& state, const Message& m, uint64_t now_m
   } else if (const auto* breq = std::get_if<BucketRequest>(&m.body)) {
     BucketReply reply;
     reply.buckets = breq->buckets;
-    std::set<uint16_t> wanted(breq->buckets.begin(), breq->buckets.end());
-    uint64_t bytes = 0;
-    for (const auto& [key, e] : state.kv()) {
-      if (!wanted.count(static_cast<uint16_t>(State::bucket_of(key)))) continue;
-      if (bytes >= config_.max_page_bytes * 4) break;
-      reply.entries.push_back({key, e});
-      bytes += entry_bytes(key, e);
-    }
+    reply.entries = entries_in_buckets(state, breq->buckets);
     fx.send.push_back({m.from, reply_to, envelope(state, std::move(reply))});
   } else if (const auto* brep = std::get_if<BucketReply>(&m.body)) {
     bool rejected = false;
     merge(state, brep->entries, now_ms, &rejected, &stats_.repairs, fx);
     // Repair both ways: send back our versions of the same buckets.
-    std::set<uint16_t> wanted(brep->buckets.begin(), brep->buckets.end());
-    Push back;
-    for (const auto& [key, e] : state.kv())
-      if (wanted.count(static_cast<uint16_t>(State::bucket_of(key))))
-        back.entries.push_back({key, e});
+    Push back{entries_in_buckets(state, brep->buckets)};
     if (!back.entries.empty())
       fx.send.push_back({m.from, reply_to, envelope(state, std::move(back))});
   } else if (std::holds_alternative<Rebootstrap>(m.body)) {

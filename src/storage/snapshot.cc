@@ -27,15 +27,7 @@ std::string snapshot_name(uint64_t lsn) {
 }
 
 uint64_t parse_snapshot_name(const std::string& name) {
-  if (name.size() != 5 + 20 + 5 || name.compare(0, 5, "snap-") != 0 ||
-      name.compare(25, 5, ".snap") != 0)
-    return 0;
-  uint64_t v = 0;
-  for (size_t i = 5; i < 25; i++) {
-    if (name[i] < '0' || name[i] > '9') return 0;
-    v = v * 10 + static_cast<uint64_t>(name[i] - '0');
-  }
-  return v;
+  return parse_numbered_name(name, "snap-", ".snap");
 }
 
 std::string encode_snapshot(const State& state, uint64_t lsn) {
@@ -179,7 +171,6 @@ Result<LoadedSnapshot> load_snapshot(FileSystem& fs, const std::string& path, St
   }
   if (!footer) return Status::corruption("snapshot has no footer (truncated)");
   if (pos != data.size()) return Status::corruption("trailing bytes after the footer");
-  // Restoring counters again: applying entries may not lower them, only raise.
   return out;
 }
 

@@ -16,15 +16,7 @@ std::string wal_segment_name(uint64_t first_lsn) {
 }
 
 uint64_t parse_wal_segment_name(const std::string& name) {
-  if (name.size() != 4 + 20 + 4 || name.compare(0, 4, "wal-") != 0 ||
-      name.compare(24, 4, ".log") != 0)
-    return 0;
-  uint64_t v = 0;
-  for (size_t i = 4; i < 24; i++) {
-    if (name[i] < '0' || name[i] > '9') return 0;
-    v = v * 10 + static_cast<uint64_t>(name[i] - '0');
-  }
-  return v;
+  return parse_numbered_name(name, "wal-", ".log");
 }
 
 std::string encode_wal_header(NodeId node, uint64_t first_lsn) {

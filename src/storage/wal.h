@@ -47,8 +47,8 @@ struct SegmentScan {
 
 // Reads the records of one segment in order, calling `on_record` for each good
 // one, and stops at the first damaged one (torn, bad checksum, impossible
-// length, LSN out of order). `expected_first_lsn` (0: any) is checked against
-// the header. Errors only if the file cannot be read or its header is bad.
+// length, LSN out of order), which SegmentScan::damage then describes. Errors
+// only if the file cannot be read or its header is bad.
 Result<SegmentScan> scan_wal_segment(
     FileSystem& fs, const std::string& path,
     const std::function<void(uint64_t lsn, std::vector<StateOp>&& ops)>& on_record);

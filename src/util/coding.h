@@ -88,6 +88,21 @@ class Decoder {
   bool failed_ = false;
 };
 
+// The number in a file name PREFIX<20 decimal digits>SUFFIX, or 0 if `name`
+// is not of that form (WAL segments and snapshots are named so).
+inline uint64_t parse_numbered_name(std::string_view name, std::string_view prefix,
+                                    std::string_view suffix) {
+  if (name.size() != prefix.size() + 20 + suffix.size() ||
+      name.substr(0, prefix.size()) != prefix || name.substr(prefix.size() + 20) != suffix)
+    return 0;
+  uint64_t v = 0;
+  for (char c : name.substr(prefix.size(), 20)) {
+    if (c < '0' || c > '9') return 0;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return v;
+}
+
 // The checksum of WAL records and snapshot blocks: the low 32 bits of XXH3-64.
 uint32_t checksum32(std::string_view data);
 
