@@ -103,7 +103,7 @@ TEST_F(FaultTest, FailedWalWritePoisonsWritesUntilReopen) {
   EXPECT_EQ(store_->get("doomed").status().code(), Code::kNotFound);
   EXPECT_EQ(store_->scan_prefix("k", 0).size(), 50u);
 
-  (void)store_->close();
+  EXPECT_EQ(store_->close().code(), Code::kFailed) << "close() does not pretend all is well";
   ASSERT_NO_FATAL_FAILURE(open());
   ASSERT_NO_FATAL_FAILURE(expect_keys(0, 50));
   EXPECT_TRUE(store_->put("after-reopen", "ok")) << "reopening clears the failure";

@@ -129,6 +129,7 @@ class Store {
   // Takes a checkpoint now (snapshot, then drops the WAL it covers).
   virtual Status checkpoint() = 0;
   // Drains writes, fsyncs, and releases the data directory. Idempotent.
+  // After an earlier WAL failure it skips the fsync and returns kFailed.
   virtual Status close() = 0;
 };
 

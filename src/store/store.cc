@@ -232,6 +232,9 @@ class StoreImpl final : public ReplicatedStore {
       if (failed_.is_ok()) {
         st = wal_->sync();
         if (st.is_ok()) durable_lsn_ = last_lsn_;
+      } else {
+        // No fsync after a failed one; say so rather than report success.
+        st = failed_;
       }
     }
     lock_.reset();
