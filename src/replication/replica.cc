@@ -173,6 +173,12 @@ SyncPage Replica::build_page(const State& state, const SyncRequest& req) const {
   return page;
 }
 
+// 0 stands for a seed whose id we do not know yet.
+bool Replica::has_session_with(NodeId peer) const {
+  return std::any_of(sessions_.begin(), sessions_.end(),
+                     [&](const auto& s) { return s.second.peer == peer; });
+}
+
 void Replica::start_session(const State& state, NodeId peer, const std::string& address,
                             uint64_t now_ms, Effects& fx) {
   uint64_t id = next_session_++;
@@ -210,13 +216,11 @@ Effects Replica::on_tick(const State& state, uint64_t now_ms, uint64_t random) {
     for (const auto& seed : config_.seeds) {
       bool known =
           std::any_of(peers.begin(), peers.end(), [&](const auto& p) { return p.second == seed; });
-      bool busy = std::any_of(sessions_.begin(), sessions_.end(),
-                              [&](const auto& s) { return s.second.peer == 0; });
+      bool busy = has_session_with(0);
       if (!known && !busy) start_session(state, 0, seed, now_ms, fx);
     }
     for (const auto& [id, address] : sample(peers, config_.fanout, rng)) {
-      bool busy = std::any_of(sessions_.begin(), sessions_.end(),
-                              [&](const auto& s) { return s.second.peer == id; });
+      bool busy = has_session_with(id);
       if (!busy) start_session(state, id, address, now_ms, fx);
     }
     if (!peers.empty() && config_.digest_every_rounds != 0 &&

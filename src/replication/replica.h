@@ -90,6 +90,7 @@ class Replica {
   SyncPage build_page(const State& state, const SyncRequest& req) const;
   std::vector<WireEntry> entries_in_buckets(const State& state,
                                             const std::vector<uint16_t>& buckets) const;
+  bool has_session_with(NodeId peer) const;
   void start_session(const State& state, NodeId peer, const std::string& address, uint64_t now_ms,
                      Effects& fx);
   static uint64_t keyed_bucket(uint64_t nonce, uint64_t bucket_digest);

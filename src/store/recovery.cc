@@ -34,11 +34,6 @@ uint64_t random_nonzero() {
   return v;
 }
 
-bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 }  // namespace
 
 Result<RecoveryPlan> plan_recovery(FileSystem& fs, const std::string& dir, NodeId wanted_node,
@@ -54,7 +49,7 @@ Result<RecoveryPlan> plan_recovery(FileSystem& fs, const std::string& dir, NodeI
       segs.push_back(lsn);
     else if (uint64_t s = parse_snapshot_name(name))
       snaps.push_back(s);
-    else if (ends_with(name, ".tmp"))
+    else if (name.ends_with(".tmp"))
       plan.remove_files.push_back(dir + "/" + name);
   }
   std::sort(segs.begin(), segs.end());

@@ -27,10 +27,6 @@ namespace {
 // blocking write from a callback fails instead of deadlocking.
 thread_local bool tl_on_commit_thread = false;
 
-bool has_prefix(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
-}
-
 class StoreImpl final : public ReplicatedStore {
  public:
   StoreImpl(Config config, std::shared_ptr<FileSystem> fs, std::unique_ptr<FileLock> lock,
@@ -114,26 +110,14 @@ class StoreImpl final : public ReplicatedStore {
   }
 
   std::vector<KeyValue> scan_prefix(std::string_view prefix, size_t limit) override {
-    std::vector<KeyValue> out;
-    std::shared_lock lock(state_mu_);
-    for (auto it = state_.kv().lower_bound(prefix);
-         it != state_.kv().end() && has_prefix(it->first, prefix); ++it) {
-      if (limit != 0 && out.size() >= limit) break;
-      if (!it->second.tombstone) out.push_back({it->first, it->second.value, it->second.meta});
-    }
-    return out;
+    return scan_while(
+        prefix, [&](const std::string& k) { return k.starts_with(prefix); }, limit);
   }
 
   std::vector<KeyValue> scan_range(std::string_view start, std::string_view end,
                                    size_t limit) override {
-    std::vector<KeyValue> out;
-    std::shared_lock lock(state_mu_);
-    for (auto it = state_.kv().lower_bound(start);
-         it != state_.kv().end() && (end.empty() || it->first < end); ++it) {
-      if (limit != 0 && out.size() >= limit) break;
-      if (!it->second.tombstone) out.push_back({it->first, it->second.value, it->second.meta});
-    }
-    return out;
+    return scan_while(
+        start, [&](const std::string& k) { return end.empty() || k < end; }, limit);
   }
 
   WatchId watch(std::string_view prefix, WatchCallback callback) override {
@@ -242,6 +226,20 @@ class StoreImpl final : public ReplicatedStore {
   }
 
  private:
+  // Live keys from `start` on, in key order, while `in_range(key)` holds; at
+  // most `limit` (0: no limit).
+  template <typename InRange>
+  std::vector<KeyValue> scan_while(std::string_view start, InRange in_range, size_t limit) {
+    std::vector<KeyValue> out;
+    std::shared_lock lock(state_mu_);
+    for (auto it = state_.kv().lower_bound(start); it != state_.kv().end() && in_range(it->first);
+         ++it) {
+      if (limit != 0 && out.size() >= limit) break;
+      if (!it->second.tombstone) out.push_back({it->first, it->second.value, it->second.meta});
+    }
+    return out;
+  }
+
   struct CheckpointOut {
     std::string bytes;
     uint64_t lsn = 0;
@@ -419,7 +417,7 @@ class StoreImpl final : public ReplicatedStore {
     std::lock_guard lock(watch_mu_);
     for (const auto& ev : events) {
       for (const auto& [id, w] : watchers_) {
-        if (has_prefix(ev.key, w.first)) w.second(ev);
+        if (ev.key.starts_with(w.first)) w.second(ev);
       }
     }
   }
