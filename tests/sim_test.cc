@@ -133,3 +133,68 @@ TEST(Sim, RandomFaultScenariosWithWipesHoldTheModel) {
 
 }  // namespace
 }  // namespace wavekv::sim
+
+namespace wavekv::sim {
+namespace {
+
+// Lessons 12 and 15: a member unreachable for longer than the expiry is
+// removed, the removal survives a restart, and when the member comes back it
+// is told to re-bootstrap: it rejoins as a new incarnation with nothing old.
+TEST(Sim, EvictedMemberIsToldToRebootstrapAndRejoinsAsANewIncarnation) {
+  SimOptions o = quiet(3);
+  o.replica.member_expiry_ms = 3'000;
+  Cluster c(o);
+  ASSERT_TRUE(c.put(2, "before", "x"));
+  ASSERT_GE(c.run_until_converged(10'000), 0);
+  const uint64_t old_incarnation = c.store(2).incarnation();
+  const NodeId id2 = c.store(2).node_id();
+
+  c.partition({2});
+  c.run_for(5'000);
+  auto removed_at = [&](int i) {
+    bool removed = false, member = false;
+    c.store(i).read_state([&](const State& s) {
+      removed = s.is_removed(id2, old_incarnation);
+      member = s.peers().count(id2) > 0;
+    });
+    return std::make_pair(removed, member);
+  };
+  EXPECT_EQ(removed_at(0), std::make_pair(true, false)) << "node 0 evicted node 2";
+  EXPECT_EQ(removed_at(1), std::make_pair(true, false)) << "node 1 evicted node 2";
+  c.crash(0);
+  c.restart(0);
+  EXPECT_EQ(removed_at(0), std::make_pair(true, false)) << "a restart does not undo the removal";
+
+  c.heal();
+  c.run_for(3'000);
+  EXPECT_GE(c.run_until_converged(20'000), 0);
+  EXPECT_NE(c.store(2).incarnation(), old_incarnation) << "node 2 started over";
+  uint64_t told = c.replica(0).stats().rebootstraps_sent + c.replica(1).stats().rebootstraps_sent;
+  EXPECT_GT(told, 0u);
+  EXPECT_TRUE(c.store(2).get_entry("before").has_value()) << "bootstrapped back from the others";
+  c.run_for(3'000);
+  EXPECT_EQ(removed_at(0).second, true) << "the new incarnation is a member again";
+}
+
+// Tombstone GC (off by default, see ReplicaConfig): on a healthy cluster a
+// tombstone every member covers is forgotten everywhere, the key stays gone,
+// and the GC horizon is recorded.
+TEST(Sim, TombstonesEveryMemberCoversAreCollected) {
+  SimOptions o = quiet(3);
+  o.replica.collect_tombstones = true;
+  Cluster c(o);
+  ASSERT_TRUE(c.put(0, "gone", "x"));
+  c.run_for(3'000);
+  ASSERT_TRUE(c.del(1, "gone"));
+  c.run_for(5'000);
+  for (int i = 0; i < 3; i++) {
+    c.store(i).read_state([&](const State& s) {
+      EXPECT_EQ(s.kv().count("gone"), 0u) << "node " << i;
+      EXPECT_FALSE(s.collected().empty()) << "node " << i;
+    });
+  }
+  EXPECT_EQ(c.check_model(), "");
+}
+
+}  // namespace
+}  // namespace wavekv::sim

@@ -38,51 +38,78 @@ class FixedClock final : public Clock {
 };
 
 // Lesson 11: a node rebuilt with an empty data directory under its old id
-// must not reuse seqs; peers that cover the old seqs would never pull the new
-// writes. Fixture: the old incarnation wrote far more than one key, so a
-// restart at seq 1 (or at old_seq_base + 1) would collide.
-TEST(Identity, NewIncarnationUnderOldIdStartsAboveEverySeqOfTheOld) {
+// writes to a new origin stream: the old stream's seqs (which peers already
+// cover) are never issued again. Fixture: the old incarnation wrote 100 keys,
+// so the new first write (seq 1) collides in (node, seq) but not in stream.
+TEST(Identity, WipedNodeWritesToANewStream) {
   auto clock = std::make_shared<FixedClock>(1'000'000);
   Config c;
   c.data_dir = "/db";
   c.node_id = 7;
   c.clock = clock;
   c.fs = std::make_shared<MemFileSystem>();
-  uint64_t old_max_seq = 0;
   uint64_t old_incarnation = 0;
   {
     auto s = Store::open(c);
     ASSERT_TRUE(s) << s.status().to_string();
     for (int i = 0; i < 100; i++) ASSERT_TRUE((*s)->put("k" + std::to_string(i), "v"));
-    old_max_seq = (*s)->get_entry("k99")->meta.seq;
     old_incarnation = (*s)->status().incarnation;
+    EXPECT_EQ((*s)->get_entry("k0")->meta.incarnation, old_incarnation);
   }
-  clock->ms_ += 1;                           // the rebuild happens at least a millisecond later
   c.fs = std::make_shared<MemFileSystem>();  // wiped
   auto s = Store::open(c);
   ASSERT_TRUE(s) << s.status().to_string();
-  EXPECT_NE((*s)->status().incarnation, old_incarnation);
+  const uint64_t incarnation = (*s)->status().incarnation;
+  EXPECT_NE(incarnation, old_incarnation);
   ASSERT_TRUE((*s)->put("fresh", "v"));
-  EXPECT_GT((*s)->get_entry("fresh")->meta.seq, old_max_seq);
+  EXPECT_EQ((*s)->get_entry("fresh")->meta.incarnation, incarnation);
+  EXPECT_EQ((*s)->get_entry("fresh")->meta.seq, 1u);
 }
 
-TEST(Identity, SeqBaseSurvivesReopenWithoutWrites) {
-  auto clock = std::make_shared<FixedClock>(5'000);
-  Config c;
-  c.data_dir = "/db";
-  c.clock = clock;
-  c.fs = std::make_shared<MemFileSystem>();
-  uint64_t next = 0;
-  {
+// Which reopenings keep the stream: a clean close always; an unclean stop
+// only with durability `always` (everything issued was on disk before it was
+// acknowledged or sent). With `interval`, an unclean stop may have lost
+// issued seqs, so the next open starts a new stream.
+TEST(Identity, StreamContinuesExactlyWhenNothingIssuedCanBeLost) {
+  for (Durability d : {Durability::kAlways, Durability::kInterval}) {
+    SCOPED_TRACE(durability_name(d));
+    auto fs = std::make_shared<MemFileSystem>();
+    Config c;
+    c.data_dir = "/db";
+    c.fs = fs;
+    c.durability = d;
+    uint64_t first = 0;
+    {
+      auto s = Store::open(c);
+      ASSERT_TRUE(s);
+      first = (*s)->status().incarnation;
+      ASSERT_TRUE((*s)->put("a", "1"));
+      ASSERT_TRUE((*s)->close());
+    }
+    std::unique_ptr<Store> store;
+    {
+      auto s = Store::open(c);
+      ASSERT_TRUE(s);
+      EXPECT_EQ((*s)->status().incarnation, first) << "a clean close keeps the stream";
+      EXPECT_EQ((*s)->status().next_seq, 2u);
+      ASSERT_TRUE((*s)->put("b", "2"));
+      store = std::move(s).value();
+    }
+    fs->crash();  // unclean: the process dies without close()
+    store.reset();
+    fs->power_on();
     auto s = Store::open(c);
     ASSERT_TRUE(s);
-    next = (*s)->status().next_seq;
-    EXPECT_GE(next, timestamp_from_millis(5'000));
+    if (d == Durability::kAlways) {
+      EXPECT_EQ((*s)->status().incarnation, first);
+      EXPECT_EQ((*s)->status().next_seq, 3u);
+      EXPECT_TRUE((*s)->status().recovery.new_incarnation.empty());
+    } else {
+      EXPECT_NE((*s)->status().incarnation, first);
+      EXPECT_EQ((*s)->status().next_seq, 1u);
+      EXPECT_FALSE((*s)->status().recovery.new_incarnation.empty());
+    }
   }
-  clock->ms_ = 1;  // the wall clock went back; the recorded base must hold
-  auto s = Store::open(c);
-  ASSERT_TRUE(s);
-  EXPECT_EQ((*s)->status().next_seq, next);
 }
 
 }  // namespace

@@ -28,7 +28,7 @@ const std::string kDir = "/db";
 // A state with values and tombstones from several origins, peers with acks,
 // and next_seq / max_timestamp above what the entries alone imply.
 State make_state() {
-  State s(kNode);
+  State s(kNode, kNode);
   const NodeId origins[] = {kNode, 3, 11};
   for (int i = 0; i < kEntries; i++) {
     char key[16];
@@ -36,7 +36,8 @@ State make_state() {
     OpSetEntry op;
     op.key = key;
     op.entry.meta = Meta{origins[i % 3], static_cast<uint64_t>(i + 1),
-                         timestamp_from_millis(1'700'000'000'000ull) + static_cast<uint64_t>(i)};
+                         timestamp_from_millis(1'700'000'000'000ull) + static_cast<uint64_t>(i),
+                         origins[i % 3]};
     if (i % 7 == 3) {
       op.entry.tombstone = true;
     } else {
@@ -53,7 +54,8 @@ State make_state() {
     (void)s.apply(p);
   }
   (void)s.apply(OpAdoptAcks{{{3, 4000}, {11, 12}, {99, 1}}});
-  s.restore_counters(/*next_seq=*/1'000'000, timestamp_from_millis(1'800'000'000'000ull) + 5);
+  s.restore_counters(/*next_seq=*/1'000'000, kNode,
+                     timestamp_from_millis(1'800'000'000'000ull) + 5);
   return s;
 }
 
@@ -93,7 +95,7 @@ class SnapshotTest : public ::testing::Test {
 
   // Loads `bytes` into a fresh state and expects kCorruption.
   void expect_refused(const std::string& bytes, const std::string& what) {
-    State into(kNode);
+    State into(kNode, kNode);
     auto r = load(bytes, into);
     ASSERT_FALSE(r) << what << " was accepted";
     EXPECT_EQ(r.status().code(), Code::kCorruption) << what << ": " << r.status().to_string();
@@ -112,7 +114,7 @@ TEST_F(SnapshotTest, RoundTripRestoresEntriesTombstonesPeersAndCounters) {
   EXPECT_TRUE(fs_->exists(path()));
   EXPECT_FALSE(fs_->exists(path() + ".tmp")) << "the temp file was renamed into place";
 
-  State loaded(kNode);
+  State loaded(kNode, kNode);
   auto r = load_snapshot(*fs_, path(), loaded);
   ASSERT_TRUE(r) << r.status().to_string();
   EXPECT_EQ(r->lsn, kLsn);
@@ -138,8 +140,8 @@ TEST_F(SnapshotTest, FixtureSpansSeveralOneMebibyteBlocks) {
 }
 
 TEST_F(SnapshotTest, EmptyStateRoundTrips) {
-  State empty(kNode);
-  State loaded(kNode);
+  State empty(kNode, kNode);
+  State loaded(kNode, kNode);
   auto r = load(encode_snapshot(empty, 1), loaded);
   ASSERT_TRUE(r) << r.status().to_string();
   EXPECT_EQ(r->entries, 0u);
@@ -147,13 +149,13 @@ TEST_F(SnapshotTest, EmptyStateRoundTrips) {
 }
 
 TEST_F(SnapshotTest, SnapshotOfAnotherNodeIsRefused) {
-  State other(kNode + 1);
+  State other(kNode + 1, kNode + 1);
   OpSetEntry op;
   op.key = "k";
   op.entry.value = "v";
-  op.entry.meta = Meta{kNode + 1, 1, 1};
+  op.entry.meta = Meta{kNode + 1, 1, 1, kNode + 1};
   (void)other.apply(op);
-  State into(kNode);
+  State into(kNode, kNode);
   auto r = load(encode_snapshot(other, 9), into);
   ASSERT_FALSE(r) << "another node's snapshot was loaded";
   EXPECT_EQ(r.status().code(), Code::kCorruption);
@@ -207,7 +209,7 @@ TEST_F(SnapshotTest, FlipInHeaderPaddingIsRefusedOrHarmless) {
   for (uint64_t at = 36; at < kSnapHeaderBytes; at++) {
     std::string t = *bytes_;
     t[at] = static_cast<char>(t[at] ^ 0x10);
-    State into(kNode);
+    State into(kNode, kNode);
     auto r = load(t, into);
     if (r) {
       expect_same_state(into, *state_);

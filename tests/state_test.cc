@@ -24,7 +24,7 @@ OpSetEntry value_op(std::string key, std::string value, NodeId node, uint64_t se
   OpSetEntry op;
   op.key = std::move(key);
   op.entry.value = std::move(value);
-  op.entry.meta = Meta{node, seq, ts};
+  op.entry.meta = Meta{node, seq, ts, node};
   return op;
 }
 
@@ -32,13 +32,13 @@ OpSetEntry tombstone_op(std::string key, NodeId node, uint64_t seq, Timestamp ts
   OpSetEntry op;
   op.key = std::move(key);
   op.entry.tombstone = true;
-  op.entry.meta = Meta{node, seq, ts};
+  op.entry.meta = Meta{node, seq, ts, node};
   return op;
 }
 
 // Applies `ops` in order to a fresh state and returns the winner of `key`.
 Entry winner_of(const std::vector<OpSetEntry>& ops, const std::string& key) {
-  State s(kSelf);
+  State s(kSelf, kSelf);
   for (const auto& op : ops) (void)s.apply(op);
   auto it = s.kv().find(key);
   return it == s.kv().end() ? Entry{} : it->second;
@@ -93,7 +93,7 @@ TEST(StateApply, TimestampDecidesBeforeNodeAndSeq) {
 }
 
 TEST(StateApply, LosingOpReportsNoChangeAndReplacingOpReportsPrevious) {
-  State s(kSelf);
+  State s(kSelf, kSelf);
   auto first = value_op("k", "first", 1, 1, 100);
   auto applied = s.apply(first);
   EXPECT_TRUE(applied.changed) << "a new key is a change";
@@ -128,12 +128,12 @@ TEST(StateApply, ApplyingEveryOpTwiceEqualsApplyingItOnce) {
       OpRemovePeer{9},
       value_op("c", "3", kSelf, 2, 103),
       tombstone_op("c", kSelf, 3, 104),
-      OpDropTombstone{"c", Meta{kSelf, 3, 104}},
+      OpDropTombstone{"c", Meta{kSelf, 3, 104, kSelf}},
       value_op("a", "old", 1, 1, 50),  // loses
       OpAdoptAcks{{{3, 8}, {4, 2}}},
   };
-  State once(kSelf);
-  State twice(kSelf);
+  State once(kSelf, kSelf);
+  State twice(kSelf, kSelf);
   for (const auto& op : ops) {
     (void)once.apply(op);
     (void)twice.apply(op);
@@ -156,7 +156,7 @@ TEST(StateApply, EveryOrderOfThreeOpsOnAKeyGivesTheSameState) {
   for (size_t t = 0; t < triples.size(); t++) {
     SCOPED_TRACE("triple " + std::to_string(t));
     std::array<int, 3> order = {0, 1, 2};
-    State reference(kSelf);
+    State reference(kSelf, kSelf);
     for (int i : order) (void)reference.apply(triples[t][i]);
     // The reference agrees with the maximum by (timestamp, node, seq).
     const OpSetEntry* best = &triples[t][0];
@@ -166,7 +166,7 @@ TEST(StateApply, EveryOrderOfThreeOpsOnAKeyGivesTheSameState) {
     EXPECT_EQ(reference.kv().at("k"), best->entry);
     int permutations = 0;
     do {
-      State s(kSelf);
+      State s(kSelf, kSelf);
       for (int i : order) (void)s.apply(triples[t][i]);
       SCOPED_TRACE("order " + std::to_string(order[0]) + std::to_string(order[1]) +
                    std::to_string(order[2]));
@@ -180,7 +180,7 @@ TEST(StateApply, EveryOrderOfThreeOpsOnAKeyGivesTheSameState) {
 // --- next_seq and max_timestamp ----------------------------------------------
 
 TEST(StateApply, NextSeqAdvancesOnlyOnOwnOriginEntriesIncludingLosingOnes) {
-  State s(kSelf);
+  State s(kSelf, kSelf);
   EXPECT_EQ(s.next_seq(), 1u) << "a fresh state issues seq 1 first";
 
   (void)s.apply(value_op("a", "v", kSelf, 5, 100));
@@ -204,34 +204,36 @@ TEST(StateApply, NextSeqAdvancesOnlyOnOwnOriginEntriesIncludingLosingOnes) {
   peer.peer = kSelf;
   peer.meta.acked = {{kSelf, 500}};
   (void)s.apply(peer);
-  (void)s.apply(OpDropTombstone{"c", Meta{kSelf, 11, 301}});
+  (void)s.apply(OpDropTombstone{"c", Meta{kSelf, 11, 301, kSelf}});
   EXPECT_EQ(s.next_seq(), 12u) << "only OpSetEntry moves next_seq";
 }
 
 TEST(StateApply, MaxTimestampFollowsEveryEntryIncludingLosingOnes) {
-  State s(kSelf);
+  State s(kSelf, kSelf);
   (void)s.apply(value_op("a", "v", 1, 1, 100));
   EXPECT_EQ(s.max_timestamp(), 100u);
   (void)s.apply(value_op("a", "w", 1, 2, 90));
   EXPECT_EQ(s.max_timestamp(), 100u) << "never lowered";
   (void)s.apply(tombstone_op("b", 2, 1, 500));
   EXPECT_EQ(s.max_timestamp(), 500u);
-  s.restore_counters(3, 400);
+  s.restore_counters(3, kSelf, 400);
   EXPECT_EQ(s.max_timestamp(), 500u) << "restore_counters only raises";
   EXPECT_EQ(s.next_seq(), 3u);
-  s.restore_counters(2, 600);
+  s.restore_counters(2, kSelf, 600);
   EXPECT_EQ(s.max_timestamp(), 600u);
   EXPECT_EQ(s.next_seq(), 3u) << "restore_counters only raises next_seq";
+  s.restore_counters(50, kSelf + 1, 0);
+  EXPECT_EQ(s.next_seq(), 3u) << "a snapshot of another stream says nothing of ours";
 }
 
 // --- OpDropTombstone ---------------------------------------------------------
 
 TEST(StateApply, DropTombstoneRemovesOnlyTheExactTombstoneVersion) {
-  State s(kSelf);
-  const Meta old_meta{1, 1, 100};
+  State s(kSelf, kSelf);
+  const Meta old_meta{1, 1, 100, 1};
   (void)s.apply(tombstone_op("k", old_meta.node, old_meta.seq, old_meta.timestamp));
   // A newer tombstone replaces it.
-  const Meta new_meta{2, 1, 200};
+  const Meta new_meta{2, 1, 200, 2};
   (void)s.apply(tombstone_op("k", new_meta.node, new_meta.seq, new_meta.timestamp));
 
   auto applied = s.apply(OpDropTombstone{"k", old_meta});
@@ -240,12 +242,14 @@ TEST(StateApply, DropTombstoneRemovesOnlyTheExactTombstoneVersion) {
   EXPECT_EQ(s.kv().at("k").meta, new_meta);
   EXPECT_EQ(s.tombstones(), 1u);
 
-  applied = s.apply(OpDropTombstone{"k", Meta{2, 1, 201}});
+  applied = s.apply(OpDropTombstone{"k", Meta{2, 1, 201, 2}});
   EXPECT_FALSE(applied.changed) << "a meta differing only in the timestamp does not match";
-  applied = s.apply(OpDropTombstone{"k", Meta{2, 2, 200}});
+  applied = s.apply(OpDropTombstone{"k", Meta{2, 2, 200, 2}});
   EXPECT_FALSE(applied.changed) << "a meta differing only in the seq does not match";
-  applied = s.apply(OpDropTombstone{"k", Meta{3, 1, 200}});
+  applied = s.apply(OpDropTombstone{"k", Meta{3, 1, 200, 3}});
   EXPECT_FALSE(applied.changed) << "a meta differing only in the node does not match";
+  applied = s.apply(OpDropTombstone{"k", Meta{2, 1, 200, 9}});
+  EXPECT_FALSE(applied.changed) << "a meta differing only in the incarnation does not match";
   EXPECT_EQ(s.tombstones(), 1u);
 
   applied = s.apply(OpDropTombstone{"k", new_meta});
@@ -260,7 +264,7 @@ TEST(StateApply, DropTombstoneRemovesOnlyTheExactTombstoneVersion) {
 }
 
 TEST(StateApply, DropTombstoneNeverRemovesALiveValue) {
-  State s(kSelf);
+  State s(kSelf, kSelf);
   const Meta m{1, 1, 100};
   (void)s.apply(value_op("k", "alive", m.node, m.seq, m.timestamp));
   auto applied = s.apply(OpDropTombstone{"k", m});
@@ -288,7 +292,7 @@ void expect_counters_match_kv(const State& s) {
 }
 
 TEST(StateApply, CountersTrackLiveKeysTombstonesAndDataBytes) {
-  State s(kSelf);
+  State s(kSelf, kSelf);
   EXPECT_EQ(s.live_keys(), 0u);
   EXPECT_EQ(s.tombstones(), 0u);
   EXPECT_EQ(s.data_bytes(), 0u);
@@ -323,14 +327,14 @@ TEST(StateApply, CountersTrackLiveKeysTombstonesAndDataBytes) {
   EXPECT_EQ(s.data_bytes(), 1u + 3 + 4);
   expect_counters_match_kv(s);
 
-  (void)s.apply(OpDropTombstone{"ab", Meta{1, 4, 4}});
+  (void)s.apply(OpDropTombstone{"ab", Meta{1, 4, 4, 1}});
   EXPECT_EQ(s.tombstones(), 0u);
   EXPECT_EQ(s.live_keys(), 2u);
   expect_counters_match_kv(s);
 }
 
 TEST(StateApply, PeersAreSetReplacedAndRemoved) {
-  State s(kSelf);
+  State s(kSelf, kSelf);
   OpSetPeer p;
   p.peer = 8;
   p.meta.address = "a:1";
@@ -403,7 +407,7 @@ std::vector<StateOp> all_op_types() {
       peer,
       bare,
       OpRemovePeer{77},
-      OpDropTombstone{"gone", Meta{UINT64_MAX, UINT64_MAX, UINT64_MAX}},
+      OpDropTombstone{"gone", Meta{UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX}},
       OpDropTombstone{"", Meta{}},
       OpAdoptAcks{{{1, 2}, {UINT64_MAX, UINT64_MAX}}},
       OpAdoptAcks{},
@@ -514,8 +518,8 @@ TEST(StateOpCodec, UnknownTypeAndBadTombstoneFlagAreRefused) {
 
   std::string set;
   encode_ops({value_op("k", "v", 1, 1, 1)}, set);
-  // count(4) type(1) key(4+1) meta(24) -> the tombstone flag
-  size_t flag_at = 4 + 1 + 5 + 24;
+  // count(4) type(1) key(4+1) meta(32) -> the tombstone flag
+  size_t flag_at = 4 + 1 + 5 + 32;
   ASSERT_EQ(set[flag_at], 0);
   set[flag_at] = 2;
   EXPECT_EQ(decode_ops(set).status().code(), Code::kCorruption) << "tombstone flag 2";

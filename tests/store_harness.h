@@ -59,6 +59,7 @@ inline void crash_and_reopen(MemFileSystem& fs, const Config& c, std::unique_ptr
                              uint64_t torn_seed = 0) {
   fs.crash(torn_seed);
   store.reset();
+  fs.power_on();
   open_store(c, store);
 }
 

@@ -23,7 +23,7 @@ std::vector<StateOp> ops_for(uint64_t i, size_t value_bytes) {
   OpSetEntry op;
   op.key = "key" + std::to_string(i);
   op.entry.value = std::string(value_bytes, static_cast<char>('a' + i % 26));
-  op.entry.meta = Meta{kNode, i, 1000 + i};
+  op.entry.meta = Meta{kNode, i, 1000 + i, kNode};
   return {op};
 }
 
@@ -154,7 +154,7 @@ TEST_F(WalTest, RecordsOfEveryOpTypeReadBackWithoutDamage) {
       ops_for(1, 10),
       {peer},
       {OpRemovePeer{3}},
-      {OpDropTombstone{"k", Meta{kNode, 1, 2}}},
+      {OpDropTombstone{"k", Meta{kNode, 1, 2, kNode}}},
       {OpAdoptAcks{{{3, 9}, {4, 1}}}},
       {OpAdoptAcks{}},
       {OpAdoptAcks{{{3, 10}}}, ops_for(2, 10)[0], OpRemovePeer{4}},

@@ -19,15 +19,15 @@ Message with_body(Body body) {
 }
 
 std::vector<Message> one_of_each() {
-  WireEntry live{std::string("key\0with-nul", 12), Entry{"value", false, Meta{1, 5, 99}}};
-  WireEntry tomb{"gone", Entry{"", true, Meta{2, 6, 100}}};
+  WireEntry live{std::string("key\0with-nul", 12), Entry{"value", false, Meta{1, 5, 99, 1}}};
+  WireEntry tomb{"gone", Entry{"", true, Meta{2, 6, 100, 2}}};
   DigestReply dr;
   dr.nonce = 5;
   for (size_t i = 0; i < kDigestBuckets; i++) dr.buckets[i] = i * 0x9e3779b97f4a7c15ull;
   return {
       with_body(SyncRequest{9, {{1, 5}, {2, 3}}, Cursor{2, 4}}),
-      with_body(SyncPage{9, {{1, 5}}, {live, tomb}, false, Cursor{2, 7}}),
-      with_body(SyncPage{9, {}, {}, true, Cursor{}}),
+      with_body(SyncPage{9, {{1, 5}}, {{3, 8}}, {live, tomb}, false, Cursor{2, 7}}),
+      with_body(SyncPage{9, {}, {}, {}, true, Cursor{}}),
       with_body(Push{{live}}),
       with_body(DigestRequest{123}),
       with_body(dr),

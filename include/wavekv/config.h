@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -56,6 +57,9 @@ struct Config {
   // Injected edges. Null means the real file system and the system clock.
   std::shared_ptr<FileSystem> fs;
   std::shared_ptr<Clock> clock;
+  // Random bits for new node ids and incarnations (null: std::random_device).
+  // The simulator injects a seeded generator so every run replays exactly.
+  std::function<uint64_t()> random;
 
   // Says what is wrong with the fields, if anything.
   Status validate() const;

@@ -64,6 +64,9 @@ struct RecoveryReport {
   uint64_t wal_bytes_cut = 0;                // bytes of a damaged tail that were cut off
   std::string wal_damage;                    // what the damage was; empty if none
   std::vector<std::string> files_set_aside;  // WAL segments after the damage, renamed *.damaged
+  // Why this open started a new incarnation of an existing directory (its
+  // writes go to a new origin stream); empty if it did not.
+  std::string new_incarnation;
   bool clean() const { return snapshots_skipped.empty() && wal_damage.empty(); }
 };
 

@@ -54,6 +54,10 @@ struct SyncRequest {
 struct SyncPage {
   uint64_t session = 0;
   VersionVector covers;
+  // The responder's tombstone-GC horizon: per stream, the highest seq of a
+  // tombstone it has forgotten. A requester below it that holds data may hold
+  // versions those tombstones deleted; it must re-bootstrap.
+  VersionVector collected;
   std::vector<WireEntry> entries;
   bool last = true;
   Cursor next;  // where the next request resumes, if !last

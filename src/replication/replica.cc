@@ -78,44 +78,64 @@ Message Replica::envelope(const State& state, Body body) const {
 
 void Replica::note_sender(const State& state, const Message& m, uint64_t now_ms, Effects& fx) {
   runtime_[m.from].last_seen_ms = now_ms;
-  auto learn = [&](NodeId id, uint64_t incarnation, const std::string& address) {
-    if (id == 0 || id == self_ || address.empty()) return;
+  // Whom we know: the sender speaks for itself (a new incarnation replaces the
+  // old, whose progress is void); gossip only adds ids we do not know, since
+  // incarnation ids carry no order and a stale rumour must not undo news.
+  auto learn = [&](NodeId id, uint64_t incarnation, const std::string& address, bool direct) {
+    if (id == 0 || id == self_ || address.empty() || state.is_removed(id, incarnation)) return;
     auto it = state.peers().find(id);
-    if (it != state.peers().end() && it->second.incarnation >= incarnation &&
-        it->second.address == address)
-      return;
-    if (it != state.peers().end() && it->second.incarnation > incarnation) return;
     PeerMeta meta;
     meta.address = address;
     meta.incarnation = incarnation;
-    // A new incarnation starts from nothing: its old ack progress is void.
-    if (it != state.peers().end() && it->second.incarnation == incarnation)
-      meta.acked = it->second.acked;
+    if (it != state.peers().end()) {
+      if (!direct) return;
+      if (it->second.incarnation == incarnation) {
+        if (it->second.address == address) return;
+        meta.acked = it->second.acked;
+      }
+    }
     fx.persist.emplace_back(std::in_place_type<OpSetPeer>, id, std::move(meta));
   };
-  learn(m.from, m.from_incarnation, m.from_address);
-  for (const auto& member : m.members) learn(member.id, member.incarnation, member.address);
-  // Lesson 11: if anyone has seen seqs of our origin we have not issued in
-  // this incarnation, skip past them before our next write.
-  const VersionVector* vv = nullptr;
-  if (const auto* r = std::get_if<SyncRequest>(&m.body)) vv = &r->have;
-  if (const auto* p = std::get_if<SyncPage>(&m.body)) vv = &p->covers;
-  if (const auto* d = std::get_if<DigestReply>(&m.body)) vv = &d->covers;
-  if (vv != nullptr) {
-    auto it = vv->find(self_);
-    if (it != vv->end() && it->second >= state.next_seq())
-      fx.persist.emplace_back(std::in_place_type<OpReserveSeqs>, it->second);
-  }
+  learn(m.from, m.from_incarnation, m.from_address, true);
+  for (const auto& member : m.members) learn(member.id, member.incarnation, member.address, false);
 }
 
-void Replica::merge(const State& state, const std::vector<WireEntry>& entries, uint64_t now_ms,
-                    bool* rejected, uint64_t* merged, Effects& fx) {
+// What a peer covers, from a vector it sent about itself (a request's `have`,
+// a page's or digest reply's `covers`): tombstone GC waits for every member's.
+// Persisted at most once per sync interval per peer.
+void Replica::record_coverage(const State& state, NodeId peer, const VersionVector& covers,
+                              uint64_t now_ms, Effects& fx) {
+  auto it = state.peers().find(peer);
+  if (it == state.peers().end()) return;
+  for (const auto& op : fx.persist)  // registered or renewed by this very message
+    if (const auto* sp = std::get_if<OpSetPeer>(&op); sp != nullptr && sp->peer == peer) return;
+  auto& rt = runtime_[peer];
+  if (it->second.acked == covers) return;
+  if (rt.acked_recorded_ms != 0 && now_ms < rt.acked_recorded_ms + config_.sync_interval_ms) return;
+  rt.acked_recorded_ms = now_ms;
+  PeerMeta meta = it->second;
+  meta.acked = covers;
+  fx.persist.emplace_back(std::in_place_type<OpSetPeer>, peer, std::move(meta));
+}
+
+uint64_t Replica::merge(const State& state, const std::vector<WireEntry>& entries, uint64_t now_ms,
+                        Source source, bool* rejected, Effects& fx) {
   const uint64_t horizon_ms = now_ms + config_.max_clock_drift_ms;
+  // An entry our vector covers, for a key we do not hold, is old news: the
+  // newer version that covered it was a tombstone we collected, and merging
+  // the entry (from a delayed page, say) would bring a deleted key back.
+  // Bucket repair exists for divergence the vectors cannot see, so it merges
+  // regardless.
+  const VersionVector covered = source == Source::kRepair ? VersionVector{} : state.acks();
+  uint64_t merged = 0;
+  uint64_t added_keys = 0;  // by earlier entries of this batch, not yet applied
+  uint64_t added_bytes = 0;
   for (const auto& e : entries) {
     stats_.entries_received++;
     const Meta& meta = e.entry.meta;
     if (e.key.size() > config_.max_key_bytes || e.entry.value.size() > config_.max_value_bytes ||
-        meta.node == 0 || meta.seq == 0 || timestamp_millis(meta.timestamp) > horizon_ms ||
+        meta.node == 0 || meta.incarnation == 0 || meta.seq == 0 ||
+        timestamp_millis(meta.timestamp) > horizon_ms ||
         (e.entry.tombstone && !e.entry.value.empty())) {
       stats_.entries_rejected++;
       *rejected = true;
@@ -123,10 +143,30 @@ void Replica::merge(const State& state, const std::vector<WireEntry>& entries, u
     }
     auto it = state.kv().find(e.key);
     if (it != state.kv().end() && !lww_less(it->second.meta, meta)) continue;
+    if (auto c = covered.find(meta.incarnation);
+        it == state.kv().end() && c != covered.end() && meta.seq <= c->second)
+      continue;
+    // Total limits: a version that would grow the store past them is refused
+    // (and counted), like any other rejection.
+    const bool new_key = it == state.kv().end();
+    const uint64_t old_bytes =
+        new_key || it->second.tombstone ? 0 : e.key.size() + it->second.value.size();
+    const uint64_t new_bytes = e.entry.tombstone ? 0 : e.key.size() + e.entry.value.size();
+    if ((new_key && config_.max_total_keys != 0 &&
+         state.live_keys() + state.tombstones() + added_keys >= config_.max_total_keys) ||
+        (new_bytes > old_bytes && config_.max_total_bytes != 0 &&
+         state.data_bytes() + added_bytes + (new_bytes - old_bytes) > config_.max_total_bytes)) {
+      stats_.entries_rejected++;
+      *rejected = true;
+      continue;
+    }
+    if (new_key) added_keys++;
+    added_bytes += new_bytes > old_bytes ? new_bytes - old_bytes : 0;
     fx.persist.emplace_back(std::in_place_type<OpSetEntry>, e.key, e.entry);
     stats_.entries_merged++;
-    if (merged != nullptr) (*merged)++;
+    merged++;
   }
+  return merged;
 }
 
 // Every current version in `buckets`, up to a bound (repair resumes at the
@@ -149,6 +189,7 @@ SyncPage Replica::build_page(const State& state, const SyncRequest& req) const {
   SyncPage page;
   page.session = req.session;
   page.covers = state.acks();
+  page.collected = state.collected();
   page.last = true;
   uint64_t bytes = 0;
   const auto& index = state.index();
@@ -184,11 +225,76 @@ void Replica::start_session(const State& state, NodeId peer, const std::string& 
   uint64_t id = next_session_++;
   Session s;
   s.peer = peer;
-  s.have = state.adopted_acks();
+  s.have = state.acks();
   s.started_ms = now_ms;
   SyncRequest req{id, s.have, Cursor{}};
   sessions_[id] = std::move(s);
   fx.send.push_back({peer, address, envelope(state, std::move(req))});
+}
+
+// True if a peer has forgotten tombstones that we do not cover while we hold
+// data: we may hold versions they deleted. (An empty node holds nothing old.)
+bool Replica::missed_collected_tombstones(const State& state, const VersionVector& collected) {
+  if (state.kv().empty()) return false;
+  const VersionVector mine = state.acks();
+  for (const auto& [stream, seq] : collected) {
+    auto it = mine.find(stream);
+    if (seq > (it == mine.end() ? 0 : it->second)) return true;
+  }
+  return false;
+}
+
+// Lesson 12: a member that has been silent longer than the expiry is removed
+// for good (this incarnation of it), so it stops pinning tombstones.
+void Replica::evict_expired(const State& state, uint64_t now_ms, Effects& fx) {
+  if (config_.member_expiry_ms == 0) return;
+  // A node that has heard from nobody is the one cut off: it evicts no one,
+  // so that when the link returns it accepts the others' verdict on itself.
+  bool heard_anyone = false;
+  for (const auto& [id, rt] : runtime_)
+    heard_anyone = heard_anyone ||
+                   (rt.last_seen_ms != 0 && now_ms < rt.last_seen_ms + config_.member_expiry_ms);
+  if (!heard_anyone) return;
+  for (const auto& [id, meta] : state.peers()) {
+    uint64_t last = started_ms_;
+    if (auto rt = runtime_.find(id); rt != runtime_.end())
+      last = std::max(last, rt->second.last_seen_ms);
+    if (now_ms >= last + config_.member_expiry_ms) {
+      fx.persist.emplace_back(std::in_place_type<OpRemovePeer>, id, meta.incarnation);
+      runtime_.erase(id);
+      stats_.members_evicted++;
+    }
+  }
+}
+
+// A tombstone may be forgotten once every current member covers it: none of
+// them can then hold (or send) an older version of its key. Walks only the
+// tombstone index, per origin stream up to the lowest coverage among members.
+void Replica::collect_tombstones(const State& state, Effects& fx) {
+  // Until every seed is a known member we may not know who else holds data.
+  for (const auto& seed : config_.seeds) {
+    bool known = std::any_of(state.peers().begin(), state.peers().end(),
+                             [&](const auto& p) { return p.second.address == seed; });
+    if (!known) return;
+  }
+  uint32_t budget = config_.max_tombstones_dropped_per_round;
+  const VersionVector own = state.acks();
+  for (const auto& [stream, seqs] : state.tombstone_index()) {
+    auto mine = own.find(stream);
+    uint64_t floor = mine == own.end() ? 0 : mine->second;
+    for (const auto& [id, meta] : state.peers()) {
+      auto c = meta.acked.find(stream);
+      floor = std::min(floor, c == meta.acked.end() ? 0 : c->second);
+      if (floor == 0) break;
+    }
+    for (auto it = seqs.begin(); it != seqs.end() && it->first <= floor && budget > 0; ++it) {
+      const Entry& e = state.kv().find(*it->second)->second;
+      fx.persist.emplace_back(std::in_place_type<OpDropTombstone>, *it->second, e.meta);
+      stats_.tombstones_dropped++;
+      budget--;
+    }
+    if (budget == 0) break;
+  }
 }
 
 Effects Replica::on_tick(const State& state, uint64_t now_ms, uint64_t random) {
@@ -199,6 +305,12 @@ Effects Replica::on_tick(const State& state, uint64_t now_ms, uint64_t random) {
     if (!meta.address.empty()) peers.emplace_back(id, meta.address);
 
   if (first_tick_ || now_ms >= last_round_ms_ + config_.sync_interval_ms) {
+    if (first_tick_) {
+      started_ms_ = now_ms;
+      // Session ids must not repeat across restarts: a delayed page of a
+      // session from before a crash must not pass for a page of a new one.
+      next_session_ = rng.next() >> 1;
+    }
     first_tick_ = false;
     last_round_ms_ = now_ms;
     stats_.rounds++;
@@ -223,6 +335,8 @@ Effects Replica::on_tick(const State& state, uint64_t now_ms, uint64_t random) {
       bool busy = has_session_with(id);
       if (!busy) start_session(state, id, address, now_ms, fx);
     }
+    evict_expired(state, now_ms, fx);
+    if (config_.collect_tombstones) collect_tombstones(state, fx);
     if (!peers.empty() && config_.digest_every_rounds != 0 &&
         stats_.rounds % config_.digest_every_rounds == 0) {
       const auto& [id, address] = peers[rng.next() % peers.size()];
@@ -235,7 +349,7 @@ Effects Replica::on_tick(const State& state, uint64_t now_ms, uint64_t random) {
   // Push our own recent writes. The "queue" is the index range of our origin
   // above pushed_upto_: bounded per tick, and drained over the next ticks.
   if (!peers.empty() && now_ms >= last_push_ms_ + config_.push_delay_ms) {
-    auto own = state.index().find(self_);
+    auto own = state.index().find(state.stream());
     if (own != state.index().end()) {
       Push push;
       uint64_t bytes = 0;
@@ -263,15 +377,27 @@ Effects Replica::on_tick(const State& state, uint64_t now_ms, uint64_t random) {
 Effects Replica::on_message(const State& state, const Message& m, uint64_t now_ms) {
   Effects fx;
   if (m.from == 0 || m.from == self_) return fx;
-  note_sender(state, m, now_ms, fx);
   const std::string& reply_to = m.from_address;
+  if (state.is_removed(m.from, m.from_incarnation)) {
+    // Lesson 12: an evicted member may hold versions whose tombstones are gone
+    // here. Nothing it sends is taken; it must start over as a new incarnation.
+    if (!std::holds_alternative<Rebootstrap>(m.body)) {
+      stats_.rebootstraps_sent++;
+      fx.send.push_back({m.from, reply_to,
+                         envelope(state, Rebootstrap{"this incarnation was evicted after being "
+                                                     "unreachable; wipe and bootstrap again"})});
+    }
+    return fx;
+  }
+  note_sender(state, m, now_ms, fx);
 
   if (const auto* req = std::get_if<SyncRequest>(&m.body)) {
+    if (req->cursor == Cursor{}) record_coverage(state, m.from, req->have, now_ms, fx);
     stats_.pages_served++;
     fx.send.push_back({m.from, reply_to, envelope(state, build_page(state, *req))});
   } else if (const auto* page = std::get_if<SyncPage>(&m.body)) {
     bool rejected = false;
-    merge(state, page->entries, now_ms, &rejected, nullptr, fx);
+    merge(state, page->entries, now_ms, Source::kSync, &rejected, fx);
     auto it = sessions_.find(page->session);
     if (it == sessions_.end()) return fx;  // stray or finished: merged, acks untouched
     Session& s = it->second;
@@ -280,6 +406,15 @@ Effects Replica::on_message(const State& state, const Message& m, uint64_t now_m
     if (!s.got_first_page) {
       s.covers = page->covers;
       s.got_first_page = true;
+      record_coverage(state, m.from, page->covers, now_ms, fx);
+      if (missed_collected_tombstones(state, page->collected)) {
+        // The responder forgot tombstones we never saw; our older versions of
+        // those keys would come back. Start over from an empty directory.
+        stats_.rebootstraps_needed++;
+        fx.rebootstrap = true;
+        sessions_.erase(it);
+        return fx;
+      }
     }
     s.rejected = s.rejected || rejected;
     if (!page->last) {
@@ -298,7 +433,7 @@ Effects Replica::on_message(const State& state, const Message& m, uint64_t now_m
     sessions_.erase(it);
   } else if (const auto* push = std::get_if<Push>(&m.body)) {
     bool rejected = false;
-    merge(state, push->entries, now_ms, &rejected, nullptr, fx);  // never moves acks
+    merge(state, push->entries, now_ms, Source::kSync, &rejected, fx);  // never moves acks
   } else if (const auto* dreq = std::get_if<DigestRequest>(&m.body)) {
     DigestReply reply;
     reply.nonce = dreq->nonce;
@@ -311,6 +446,7 @@ Effects Replica::on_message(const State& state, const Message& m, uint64_t now_m
     // Only an answer to our own fresh nonce counts; anything else proves nothing.
     if (rt.digest_nonce == 0 || drep->nonce != rt.digest_nonce) return fx;
     rt.digest_nonce = 0;
+    record_coverage(state, m.from, drep->covers, now_ms, fx);
     if (drep->covers != state.acks()) return fx;  // still catching up: not comparable
     BucketRequest breq;
     for (size_t i = 0; i < kDigestBuckets; i++) {
@@ -329,7 +465,7 @@ Effects Replica::on_message(const State& state, const Message& m, uint64_t now_m
     fx.send.push_back({m.from, reply_to, envelope(state, std::move(reply))});
   } else if (const auto* brep = std::get_if<BucketReply>(&m.body)) {
     bool rejected = false;
-    merge(state, brep->entries, now_ms, &rejected, &stats_.repairs, fx);
+    stats_.repairs += merge(state, brep->entries, now_ms, Source::kRepair, &rejected, fx);
     // Repair both ways: send back our versions of the same buckets.
     Push back{entries_in_buckets(state, brep->buckets)};
     if (!back.entries.empty())

@@ -30,8 +30,19 @@ struct ReplicaConfig {
   uint64_t max_clock_drift_ms = 5 * 60 * 1000;  // entries further ahead are rejected
   uint64_t max_key_bytes = 64 * 1024;
   uint64_t max_value_bytes = 64ull * 1024 * 1024;
+  uint64_t max_total_keys = 0;       // keys incl. tombstones; 0: no limit
+  uint64_t max_total_bytes = 0;      // live keys + values; 0: no limit
   uint32_t digest_every_rounds = 5;  // a divergence check every N sync rounds
   uint32_t max_repair_buckets = 16;  // buckets repaired per check
+  // A member not heard from for this long is evicted (durably), so it cannot
+  // pin tombstones forever; if it comes back it is told to re-bootstrap.
+  uint64_t member_expiry_ms = 24ull * 3600 * 1000;
+  // Tombstone GC: off by default. It is sound only if every member's claims
+  // are exact, and the first-page adoption rule lets a claim run ahead of the
+  // entries for a while (docs/PROTOCOL.md, "Tombstone GC"); the fault
+  // simulator still finds resurrections and losses with it on.
+  bool collect_tombstones = false;
+  uint32_t max_tombstones_dropped_per_round = 4096;
 };
 
 struct Outgoing {
@@ -57,6 +68,10 @@ struct ReplicaStats {
   uint64_t pushes_sent = 0;
   uint64_t digest_mismatches = 0;
   uint64_t repairs = 0;  // entries merged by bucket repair
+  uint64_t tombstones_dropped = 0;
+  uint64_t members_evicted = 0;
+  uint64_t rebootstraps_sent = 0;    // replies to an evicted member
+  uint64_t rebootstraps_needed = 0;  // a peer had collected tombstones we missed
 };
 
 class Replica {
@@ -80,13 +95,21 @@ class Replica {
   };
   struct PeerRuntime {
     uint64_t last_seen_ms = 0;
-    uint64_t digest_nonce = 0;  // outstanding divergence check, 0 if none
+    uint64_t digest_nonce = 0;       // outstanding divergence check, 0 if none
+    uint64_t acked_recorded_ms = 0;  // when its coverage was last persisted
   };
 
   Message envelope(const State& state, Body body) const;
   void note_sender(const State& state, const Message& m, uint64_t now_ms, Effects& fx);
-  void merge(const State& state, const std::vector<WireEntry>& entries, uint64_t now_ms,
-             bool* rejected, uint64_t* merged, Effects& fx);
+  void record_coverage(const State& state, NodeId peer, const VersionVector& covers,
+                       uint64_t now_ms, Effects& fx);
+  void evict_expired(const State& state, uint64_t now_ms, Effects& fx);
+  void collect_tombstones(const State& state, Effects& fx);
+  static bool missed_collected_tombstones(const State& state, const VersionVector& collected);
+  enum class Source { kSync, kRepair };
+  // Admits and merges `entries`; returns how many were newer than ours.
+  uint64_t merge(const State& state, const std::vector<WireEntry>& entries, uint64_t now_ms,
+                 Source source, bool* rejected, Effects& fx);
   SyncPage build_page(const State& state, const SyncRequest& req) const;
   std::vector<WireEntry> entries_in_buckets(const State& state,
                                             const std::vector<uint16_t>& buckets) const;
@@ -102,6 +125,7 @@ class Replica {
   uint64_t next_session_ = 1;
   uint64_t last_round_ms_ = 0;
   bool first_tick_ = true;
+  uint64_t started_ms_ = 0;  // the first tick: a member unseen since counts from here
   uint64_t last_push_ms_ = 0;
   uint64_t pushed_upto_ = 0;  // own seqs already pushed
   std::map<uint64_t, Session> sessions_;

@@ -102,6 +102,7 @@ std::string encode_message(const Message& m) {
           put_u8(out, kSyncPage);
           put_u64(out, b.session);
           encode_vv(b.covers, out);
+          encode_vv(b.collected, out);
           put_entries(out, b.entries);
           put_u8(out, b.last ? 1 : 0);
           put_cursor(out, b.next);
@@ -167,6 +168,7 @@ Result<Message> decode_message(std::string_view bytes, const DecodeLimits& limit
       SyncPage b;
       b.session = d.u64();
       b.covers = decode_vv(d);
+      b.collected = decode_vv(d);
       b.entries = get_entries(d, limits);
       uint8_t last = d.u8();
       if (last > 1) d.fail();

@@ -17,9 +17,20 @@ void State::account(const Entry& e, const std::string& key, int sign) {
   }
 }
 
-void State::restore_counters(uint64_t next_seq, Timestamp max_timestamp) {
-  next_seq_ = std::max(next_seq_, next_seq);
+void State::restore_collected(const VersionVector& collected) {
+  for (const auto& [stream, seq] : collected)
+    collected_[stream] = std::max(collected_[stream], seq);
+}
+
+void State::restore_counters(uint64_t next_seq, uint64_t stream, Timestamp max_timestamp) {
+  if (stream == stream_) next_seq_ = std::max(next_seq_, next_seq);
   max_timestamp_ = std::max(max_timestamp_, max_timestamp);
+}
+
+void State::begin_stream(uint64_t stream) {
+  if (next_seq_ > 1) acks_[stream_] = std::max(acks_[stream_], next_seq_ - 1);
+  stream_ = stream;
+  next_seq_ = 1;
 }
 
 size_t State::bucket_of(std::string_view key) {
@@ -34,35 +45,50 @@ uint64_t State::version_hash(std::string_view key, const Entry& e) {
   return XXH3_64bits(buf.data(), buf.size());
 }
 
+namespace {
+
+void index_erase(State::OriginIndex& index, const std::string& key, const Meta& m) {
+  auto it = index.find(m.incarnation);
+  if (it == index.end()) return;
+  auto jt = it->second.find(m.seq);
+  // Two keys may carry the same (origin, seq) only if an origin lied; the
+  // index then keeps whichever came last, and only that one is removed.
+  if (jt != it->second.end() && jt->second == &key) it->second.erase(jt);
+  if (it->second.empty()) index.erase(it);
+}
+
+}  // namespace
+
 void State::link(const std::string& key, const Entry& e) {
-  index_[e.meta.node][e.meta.seq] = &key;
+  index_[e.meta.incarnation][e.meta.seq] = &key;
+  if (e.tombstone) tombstone_index_[e.meta.incarnation][e.meta.seq] = &key;
   digest_[bucket_of(key)] ^= version_hash(key, e);
 }
 
 void State::unlink(const std::string& key, const Entry& e) {
-  auto it = index_.find(e.meta.node);
-  if (it != index_.end()) {
-    auto jt = it->second.find(e.meta.seq);
-    // Two keys may carry the same (origin, seq) only if an origin lied; the
-    // index then keeps whichever came last, and only that one is removed.
-    if (jt != it->second.end() && jt->second == &key) it->second.erase(jt);
-    if (it->second.empty()) index_.erase(it);
-  }
+  index_erase(index_, key, e.meta);
+  if (e.tombstone) index_erase(tombstone_index_, key, e.meta);
   digest_[bucket_of(key)] ^= version_hash(key, e);
 }
 
 State::State(const State& o)
     : self_(o.self_),
+      stream_(o.stream_),
       kv_(o.kv_),
       peers_(o.peers_),
+      removed_(o.removed_),
       next_seq_(o.next_seq_),
       max_timestamp_(o.max_timestamp_),
       live_keys_(o.live_keys_),
       tombstones_(o.tombstones_),
       data_bytes_(o.data_bytes_),
       acks_(o.acks_),
+      collected_(o.collected_),
       digest_(o.digest_) {
-  for (const auto& [key, e] : kv_) index_[e.meta.node][e.meta.seq] = &key;
+  for (const auto& [key, e] : kv_) {
+    index_[e.meta.incarnation][e.meta.seq] = &key;
+    if (e.tombstone) tombstone_index_[e.meta.incarnation][e.meta.seq] = &key;
+  }
 }
 
 State& State::operator=(const State& o) {
@@ -72,14 +98,15 @@ State& State::operator=(const State& o) {
 
 VersionVector State::acks() const {
   VersionVector vv = acks_;
-  if (next_seq_ > 1) vv[self_] = std::max(vv[self_], next_seq_ - 1);
+  if (next_seq_ > 1) vv[stream_] = std::max(vv[stream_], next_seq_ - 1);
   return vv;
 }
 
 State::Applied State::apply(const StateOp& op) {
   Applied out;
   if (auto* s = std::get_if<OpSetEntry>(&op)) {
-    if (s->entry.meta.node == self_) next_seq_ = std::max(next_seq_, s->entry.meta.seq + 1);
+    const Meta& m = s->entry.meta;
+    if (m.node == self_ && m.incarnation == stream_) next_seq_ = std::max(next_seq_, m.seq + 1);
     max_timestamp_ = std::max(max_timestamp_, s->entry.meta.timestamp);
     auto it = kv_.find(s->key);
     if (it == kv_.end()) {
@@ -97,11 +124,17 @@ State::Applied State::apply(const StateOp& op) {
       out.changed = true;
     }
   } else if (auto* p = std::get_if<OpSetPeer>(&op)) {
+    if (is_removed(p->peer, p->meta.incarnation)) return out;
     auto& cur = peers_[p->peer];
     out.changed = !(cur == p->meta);
     cur = p->meta;
   } else if (auto* r = std::get_if<OpRemovePeer>(&op)) {
-    out.changed = peers_.erase(r->peer) > 0;
+    auto it = peers_.find(r->peer);
+    if (it != peers_.end() && it->second.incarnation == r->incarnation) {
+      peers_.erase(it);
+      out.changed = true;
+    }
+    if (removed_.insert({r->peer, r->incarnation}).second) out.changed = true;
   } else if (auto* t = std::get_if<OpDropTombstone>(&op)) {
     auto it = kv_.find(t->key);
     if (it != kv_.end() && it->second.tombstone && it->second.meta == t->meta) {
@@ -109,6 +142,8 @@ State::Applied State::apply(const StateOp& op) {
       account(it->second, it->first, -1);
       unlink(it->first, it->second);
       kv_.erase(it);
+      uint64_t& horizon = collected_[t->meta.incarnation];
+      horizon = std::max(horizon, t->meta.seq);
       out.changed = true;
     }
   } else if (auto* a = std::get_if<OpAdoptAcks>(&op)) {
@@ -118,12 +153,7 @@ State::Applied State::apply(const StateOp& op) {
         mine = seq;
         out.changed = true;
       }
-      if (origin == self_ && seq >= next_seq_) next_seq_ = seq + 1;
-    }
-  } else if (auto* r = std::get_if<OpReserveSeqs>(&op)) {
-    if (r->upto >= next_seq_) {
-      next_seq_ = r->upto + 1;
-      out.changed = true;
+      if (origin == stream_ && seq >= next_seq_) next_seq_ = seq + 1;
     }
   }
   return out;

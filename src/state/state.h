@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "state/state_op.h"
@@ -15,7 +16,9 @@ namespace wavekv {
 
 class State {
  public:
-  explicit State(NodeId self) : self_(self) {}
+  // `stream` is this node's current incarnation: the origin stream its own
+  // writes go to.
+  State(NodeId self, uint64_t stream) : self_(self), stream_(stream) {}
   // The index points into kv(): a copy rebuilds it; a move keeps the nodes.
   State(const State& other);
   State& operator=(const State& other);
@@ -33,9 +36,17 @@ class State {
   using KvMap = std::map<std::string, Entry, std::less<>>;
   const KvMap& kv() const { return kv_; }
   const std::map<NodeId, PeerMeta>& peers() const { return peers_; }
+  // Evicted members, as (id, incarnation): messages from one are refused and
+  // gossip cannot re-add it. Another incarnation of the id may join again.
+  using RemovedSet = std::set<std::pair<NodeId, uint64_t>>;
+  const RemovedSet& removed() const { return removed_; }
+  bool is_removed(NodeId id, uint64_t incarnation) const {
+    return removed_.count({id, incarnation}) > 0;
+  }
   NodeId self() const { return self_; }
+  uint64_t stream() const { return stream_; }
   // The seq the next local write takes: one past the highest seq of our own
-  // origin ever seen in an OpSetEntry, won or lost.
+  // stream ever seen in an OpSetEntry, won or lost.
   uint64_t next_seq() const { return next_seq_; }
   // The highest timestamp of any OpSetEntry applied (the clock must not fall
   // behind it after a restart).
@@ -44,23 +55,32 @@ class State {
   uint64_t tombstones() const { return tombstones_; }
   uint64_t data_bytes() const { return data_bytes_; }
 
-  // Restores the scalar fields from a snapshot.
-  void restore_counters(uint64_t next_seq, Timestamp max_timestamp);
+  // Restores the scalar fields from a snapshot; next_seq only if the snapshot
+  // was taken in the same stream.
+  void restore_counters(uint64_t next_seq, uint64_t stream, Timestamp max_timestamp);
+  void restore_collected(const VersionVector& collected);
+  // Starts a new origin stream (the node took a new incarnation because writes
+  // it had issued may be lost): seqs start again at 1. The old stream stays
+  // covered up to what survived here: the WAL loses only a suffix, and seqs
+  // were issued in WAL order, so every seq below the lost ones is present.
+  void begin_stream(uint64_t stream);
 
-  // What this node claims to cover: for each origin, the highest seq whose
-  // entries (or newer versions of their keys) it has merged. Its own origin:
-  // next_seq - 1, everything it wrote.
+  // What this node claims to cover: for each origin stream, the highest seq
+  // whose entries (or newer versions of their keys) it has merged. Its own
+  // stream: next_seq - 1, everything it wrote.
   VersionVector acks() const;
-  // What it asks peers against: the adopted claims only. For our own origin
-  // that is what we pulled back from others, so after a wipe the earlier
-  // incarnation's writes come back to us.
+  // The claims adopted from peers (the own stream is not in it).
   const VersionVector& adopted_acks() const { return acks_; }
+  // Per stream, the highest seq of a tombstone this node has forgotten.
+  const VersionVector& collected() const { return collected_; }
 
-  // The current version of every key, by origin and seq: superseded versions
+  // The current version of every key, by origin stream and seq: superseded versions
   // are not in it, so a delta never ships them. Each value points to a key of
   // kv(). A delta "entries above `have`" costs O(log n + delta).
   using OriginIndex = std::map<NodeId, std::map<uint64_t, const std::string*>>;
   const OriginIndex& index() const { return index_; }
+  // The same, for tombstones only: what tombstone GC walks.
+  const OriginIndex& tombstone_index() const { return tombstone_index_; }
 
   // Digest of the replicated state, bucketed by key hash and kept up to date
   // in O(1) per change: bucket b is the XOR of version_hash() over the current
@@ -76,15 +96,19 @@ class State {
   void link(const std::string& key, const Entry& e);
 
   NodeId self_;
+  uint64_t stream_;
   std::map<std::string, Entry, std::less<>> kv_;
   std::map<NodeId, PeerMeta> peers_;
+  RemovedSet removed_;
   uint64_t next_seq_ = 1;
   Timestamp max_timestamp_ = 0;
   uint64_t live_keys_ = 0;
   uint64_t tombstones_ = 0;
   uint64_t data_bytes_ = 0;
   VersionVector acks_;
+  VersionVector collected_;
   OriginIndex index_;
+  OriginIndex tombstone_index_;
   std::array<uint64_t, kBuckets> digest_{};
 };
 

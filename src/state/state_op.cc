@@ -11,13 +11,13 @@ enum OpType : uint8_t {
   kRemovePeer = 3,
   kDropTombstone = 4,
   kAdoptAcks = 5,
-  kReserveSeqs = 6,
 };
 
 }  // namespace
 
 void encode_meta(const Meta& m, std::string& out) {
   put_u64(out, m.node);
+  put_u64(out, m.incarnation);
   put_u64(out, m.seq);
   put_u64(out, m.timestamp);
 }
@@ -25,6 +25,7 @@ void encode_meta(const Meta& m, std::string& out) {
 Meta decode_meta(Decoder& d) {
   Meta m;
   m.node = d.u64();
+  m.incarnation = d.u64();
   m.seq = d.u64();
   m.timestamp = d.u64();
   return m;
@@ -97,6 +98,7 @@ void encode_ops(const std::vector<StateOp>& ops, std::string& out) {
     } else if (auto* r = std::get_if<OpRemovePeer>(&op)) {
       put_u8(out, kRemovePeer);
       put_u64(out, r->peer);
+      put_u64(out, r->incarnation);
     } else if (auto* t = std::get_if<OpDropTombstone>(&op)) {
       put_u8(out, kDropTombstone);
       put_bytes(out, t->key);
@@ -104,9 +106,6 @@ void encode_ops(const std::vector<StateOp>& ops, std::string& out) {
     } else if (auto* a = std::get_if<OpAdoptAcks>(&op)) {
       put_u8(out, kAdoptAcks);
       encode_vv(a->covers, out);
-    } else if (auto* r = std::get_if<OpReserveSeqs>(&op)) {
-      put_u8(out, kReserveSeqs);
-      put_u64(out, r->upto);
     }
   }
 }
@@ -135,6 +134,7 @@ Result<std::vector<StateOp>> decode_ops(std::string_view data) {
       case kRemovePeer: {
         OpRemovePeer r;
         r.peer = d.u64();
+        r.incarnation = d.u64();
         ops.emplace_back(r);
         break;
       }
@@ -146,7 +146,6 @@ Result<std::vector<StateOp>> decode_ops(std::string_view data) {
         break;
       }
       case kAdoptAcks: ops.emplace_back(OpAdoptAcks{decode_vv(d)}); break;
-      case kReserveSeqs: ops.emplace_back(OpReserveSeqs{d.u64()}); break;
       default: return Status::corruption("op batch: unknown op type " + std::to_string(type));
     }
   }

@@ -14,8 +14,8 @@
 
 namespace wavekv {
 
-// For each origin node, the highest seq whose every entry (or a newer version
-// of its key) the holder has merged.
+// For each origin stream (an incarnation id, see Meta), the highest seq whose
+// every entry (or a newer version of its key) the holder has merged.
 using VersionVector = std::map<NodeId, uint64_t>;
 
 // Install `entry` for `key` if it wins over the current version by LWW.
@@ -30,7 +30,8 @@ struct OpSetEntry {
 struct PeerMeta {
   std::string address;
   uint64_t incarnation = 0;
-  // For each origin node, the highest seq this peer is known to cover.
+  // For each origin stream, the highest seq this peer is known to cover (from
+  // the vector it last sent in a sync request: what it has adopted).
   VersionVector acked;
   bool operator==(const PeerMeta&) const = default;
 };
@@ -41,8 +42,12 @@ struct OpSetPeer {
   bool operator==(const OpSetPeer&) const = default;
 };
 
+// Evict a member: forget it, and remember that this incarnation (and any
+// earlier one) of it is removed, so gossip cannot bring it back and a restart
+// does not undo it. A later incarnation of the same id may join again.
 struct OpRemovePeer {
   NodeId peer = 0;
+  uint64_t incarnation = 0;
   bool operator==(const OpRemovePeer&) const = default;
 };
 
@@ -54,23 +59,13 @@ struct OpDropTombstone {
 };
 
 // Raise this node's own version vector to cover `covers` (per-origin max).
-// Persisted only after every entry of the delta that justified it merged. For
-// our own origin it records what we have pulled back of it (after a wipe, an
-// earlier incarnation's writes) and raises next_seq past it.
+// Persisted only after every entry of the delta that justified it merged.
 struct OpAdoptAcks {
   VersionVector covers;
   bool operator==(const OpAdoptAcks&) const = default;
 };
 
-// Never issue a seq at or below `upto` again: others have seen seqs of our
-// origin that this incarnation did not issue (an earlier incarnation's).
-struct OpReserveSeqs {
-  uint64_t upto = 0;
-  bool operator==(const OpReserveSeqs&) const = default;
-};
-
-using StateOp =
-    std::variant<OpSetEntry, OpSetPeer, OpRemovePeer, OpDropTombstone, OpAdoptAcks, OpReserveSeqs>;
+using StateOp = std::variant<OpSetEntry, OpSetPeer, OpRemovePeer, OpDropTombstone, OpAdoptAcks>;
 
 // Appends the encoding of `ops` (a count, then each op) to `out`.
 void encode_ops(const std::vector<StateOp>& ops, std::string& out);

@@ -32,6 +32,7 @@ class MemWritable final : public WritableFile {
 
   Status write_at(uint64_t offset, std::string_view data) override {
     std::lock_guard lock(fs_->mu_);
+    WAVEKV_RETURN_IF_ERROR(fs_->check_power());
     uint64_t end = std::max<uint64_t>(node_->data.size(), offset + data.size());
     WAVEKV_RETURN_IF_ERROR(fs_->before_write(fs_->total_bytes_locked() - node_->data.size() + end));
     if (node_->data.size() < end) node_->data.resize(end, '\0');
@@ -40,12 +41,14 @@ class MemWritable final : public WritableFile {
   }
   Status sync() override {
     std::lock_guard lock(fs_->mu_);
+    WAVEKV_RETURN_IF_ERROR(fs_->check_power());
     WAVEKV_RETURN_IF_ERROR(fs_->before_sync());
     node_->synced = node_->data;
     return Status::ok();
   }
   Status preallocate(uint64_t bytes) override {
     std::lock_guard lock(fs_->mu_);
+    WAVEKV_RETURN_IF_ERROR(fs_->check_power());
     if (node_->data.size() >= bytes) return Status::ok();
     if (fs_->total_bytes_locked() - node_->data.size() + bytes > fs_->space_limit_)
       return Status::io_error("fallocate " + path_ + ": No space left on device");
@@ -54,6 +57,7 @@ class MemWritable final : public WritableFile {
   }
   Status truncate(uint64_t bytes) override {
     std::lock_guard lock(fs_->mu_);
+    WAVEKV_RETURN_IF_ERROR(fs_->check_power());
     node_->data.resize(bytes, '\0');
     return Status::ok();
   }
@@ -128,6 +132,7 @@ uint64_t MemFileSystem::total_bytes_locked() const {
 Result<std::unique_ptr<WritableFile>> MemFileSystem::open_writable(const std::string& path,
                                                                    bool create) {
   std::lock_guard lock(mu_);
+  WAVEKV_RETURN_IF_ERROR(check_power());
   auto it = files_.find(path);
   if (it == files_.end()) {
     if (!create) return Status::not_found("no such file: " + path);
@@ -157,6 +162,7 @@ Result<std::vector<std::string>> MemFileSystem::list_dir(const std::string& dir_
 
 Status MemFileSystem::create_dirs(const std::string& dir_in) {
   std::lock_guard lock(mu_);
+  WAVEKV_RETURN_IF_ERROR(check_power());
   std::string dir = normalize_dir(dir_in);
   while (!dir.empty() && dir != "." && dir != "/") {
     dirs_.insert(dir);
@@ -169,12 +175,14 @@ Status MemFileSystem::create_dirs(const std::string& dir_in) {
 
 Status MemFileSystem::remove(const std::string& path) {
   std::lock_guard lock(mu_);
+  WAVEKV_RETURN_IF_ERROR(check_power());
   if (files_.erase(path) == 0) return Status::not_found("no such file: " + path);
   return Status::ok();
 }
 
 Status MemFileSystem::rename(const std::string& from, const std::string& to) {
   std::lock_guard lock(mu_);
+  WAVEKV_RETURN_IF_ERROR(check_power());
   auto it = files_.find(from);
   if (it == files_.end()) return Status::not_found("no such file: " + from);
   auto node = it->second;
@@ -185,6 +193,7 @@ Status MemFileSystem::rename(const std::string& from, const std::string& to) {
 
 Status MemFileSystem::sync_dir(const std::string& dir_in) {
   std::lock_guard lock(mu_);
+  WAVEKV_RETURN_IF_ERROR(check_power());
   WAVEKV_RETURN_IF_ERROR(before_sync());
   std::string dir = normalize_dir(dir_in);
   for (auto it = durable_files_.begin(); it != durable_files_.end();) {
@@ -203,13 +212,25 @@ bool MemFileSystem::exists(const std::string& path) {
 
 Result<std::unique_ptr<FileLock>> MemFileSystem::lock(const std::string& path) {
   std::lock_guard lock(mu_);
+  WAVEKV_RETURN_IF_ERROR(check_power());
   if (!locks_.insert(path).second)
     return Status::busy(path + " is locked: another process has this data directory open");
   return std::unique_ptr<FileLock>(new MemLock(shared_from_this(), path));
 }
 
+Status MemFileSystem::check_power() const {
+  if (powered_off_) return Status::io_error("the machine is down (simulated power cut)");
+  return Status::ok();
+}
+
+void MemFileSystem::power_on() {
+  std::lock_guard lock(mu_);
+  powered_off_ = false;
+}
+
 void MemFileSystem::crash(uint64_t torn_seed) {
   std::lock_guard lock(mu_);
+  powered_off_ = true;
   files_ = durable_files_;
   locks_.clear();
   uint64_t rng = torn_seed;

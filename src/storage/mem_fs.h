@@ -39,7 +39,10 @@ class MemFileSystem final : public FileSystem, public std::enable_shared_from_th
   // Power cut: every file reverts to its synced bytes, every directory to its
   // synced entries, and all locks are released. If `torn_seed` is non-zero, each
   // file also keeps a pseudo-random prefix of its unsynced bytes (a torn write).
+  // The machine then stays down: every change fails (so the crashed process,
+  // still an object in the test, cannot write a thing) until power_on().
   void crash(uint64_t torn_seed = 0);
+  void power_on();
 
   // The next `n`-th write_at (1 = the very next) fails with an I/O error, once.
   void fail_nth_write(uint64_t n);
@@ -61,6 +64,7 @@ class MemFileSystem final : public FileSystem, public std::enable_shared_from_th
   friend class MemReadable;
   Status before_write(uint64_t new_total_bytes);
   Status before_sync();
+  Status check_power() const;
   uint64_t total_bytes_locked() const;
 
   mutable std::mutex mu_;
@@ -73,6 +77,7 @@ class MemFileSystem final : public FileSystem, public std::enable_shared_from_th
   uint64_t fail_write_at_ = 0;  // absolute write count that fails; 0: none
   uint64_t fail_sync_at_ = 0;
   uint64_t space_limit_ = UINT64_MAX;
+  bool powered_off_ = false;
 };
 
 }  // namespace wavekv

@@ -42,10 +42,17 @@ std::string encode_snapshot(const State& state, uint64_t lsn) {
   std::string block;
   put_u8(block, kMetaBlock);
   put_u64(block, state.next_seq());
+  put_u64(block, state.stream());
   put_u64(block, state.max_timestamp());
   put_u32(block, static_cast<uint32_t>(state.peers().size()));
   for (const auto& [id, meta] : state.peers()) encode_peer(id, meta, block);
   encode_vv(state.adopted_acks(), block);
+  encode_vv(state.collected(), block);
+  put_u32(block, static_cast<uint32_t>(state.removed().size()));
+  for (const auto& [id, incarnation] : state.removed()) {
+    put_u64(block, id);
+    put_u64(block, incarnation);
+  }
   frame_block(block, out);
 
   uint64_t blocks = 1;
@@ -140,13 +147,24 @@ Result<LoadedSnapshot> load_snapshot(FileSystem& fs, const std::string& path, St
     if (type == kMetaBlock) {
       if (blocks != 0) return Status::corruption("meta block out of place");
       uint64_t next_seq = d.u64();
+      uint64_t stream = d.u64();
       Timestamp max_ts = d.u64();
       uint32_t peers = d.u32();
       if (static_cast<uint64_t>(peers) * 24 > d.remaining())
         return Status::corruption("impossible peer count");
       for (uint32_t i = 0; i < peers && !d.failed(); i++) state.apply(decode_peer(d));
       state.apply(OpAdoptAcks{decode_vv(d)});
-      state.restore_counters(next_seq, max_ts);
+      state.restore_collected(decode_vv(d));
+      uint32_t removed = d.u32();
+      if (static_cast<uint64_t>(removed) * 16 > d.remaining())
+        return Status::corruption("impossible removed-member count");
+      for (uint32_t i = 0; i < removed && !d.failed(); i++) {
+        OpRemovePeer r;
+        r.peer = d.u64();
+        r.incarnation = d.u64();
+        state.apply(r);
+      }
+      state.restore_counters(next_seq, stream, max_ts);
     } else if (type == kEntriesBlock) {
       uint32_t n = d.u32();
       for (uint32_t i = 0; i < n && !d.failed(); i++) {

@@ -10,34 +10,34 @@
 namespace wavekv {
 
 std::string encode_identity(const Identity& id) {
-  return "wavekv-identity 1\nnode " + std::to_string(id.node) + "\nincarnation " +
-         std::to_string(id.incarnation) + "\nseq_base " + std::to_string(id.seq_base) + "\n";
+  return "wavekv-identity 2\nnode " + std::to_string(id.node) + "\nincarnation " +
+         std::to_string(id.incarnation) + "\n";
 }
 
 Result<Identity> decode_identity(std::string_view text) {
   std::istringstream in{std::string(text)};
-  std::string magic, version, k1, k2, k3;
+  std::string magic, version, k1, k2, rest;
   Identity id;
-  if (!(in >> magic >> version >> k1 >> id.node >> k2 >> id.incarnation >> k3 >> id.seq_base) ||
-      magic != "wavekv-identity" || version != "1" || k1 != "node" || k2 != "incarnation" ||
-      k3 != "seq_base" || id.node == 0 || id.seq_base == 0)
+  if (!(in >> magic >> version >> k1 >> id.node >> k2 >> id.incarnation) ||
+      magic != "wavekv-identity" || version != "2" || k1 != "node" || k2 != "incarnation" ||
+      id.node == 0 || id.incarnation == 0 || (in >> rest))
     return Status::corruption("IDENTITY file is malformed");
   return id;
 }
 
 namespace {
 
-uint64_t random_nonzero() {
-  std::random_device rd;
+uint64_t random_nonzero(const std::function<uint64_t()>& random) {
   uint64_t v = 0;
-  while (v == 0) v = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  std::random_device rd;
+  while (v == 0) v = random ? random() : (static_cast<uint64_t>(rd()) << 32) ^ rd();
   return v;
 }
 
 }  // namespace
 
 Result<RecoveryPlan> plan_recovery(FileSystem& fs, const std::string& dir, NodeId wanted_node,
-                                   uint64_t now_ms) {
+                                   Durability durability, const std::function<uint64_t()>& random) {
   RecoveryPlan plan;
   auto names = fs.list_dir(dir);
   if (!names) return names.status();
@@ -68,6 +68,7 @@ Result<RecoveryPlan> plan_recovery(FileSystem& fs, const std::string& dir, NodeI
     plan.identity = *id;
     plan.identity_exists = true;
   }
+  plan.clean_marker = fs.exists(dir + "/" + kCleanFile);
   NodeId recorded = plan.identity.node;
   for (uint64_t s : segs) {
     auto data = fs.open_readable(seg_path(s));
@@ -94,17 +95,14 @@ Result<RecoveryPlan> plan_recovery(FileSystem& fs, const std::string& dir, NodeI
     return Status::wrong_node("data directory " + dir + " belongs to node " +
                               std::to_string(recorded) + ", not " + std::to_string(wanted_node));
   plan.identity.node =
-      recorded != 0 ? recorded : (wanted_node != 0 ? wanted_node : random_nonzero());
-  if (!plan.identity_exists) {
-    plan.identity.incarnation = random_nonzero();
-    plan.identity.seq_base = std::max<uint64_t>(1, timestamp_from_millis(now_ms));
-  }
+      recorded != 0 ? recorded : (wanted_node != 0 ? wanted_node : random_nonzero(random));
+  if (!plan.identity_exists) plan.identity.incarnation = random_nonzero(random);
 
   // 2. The newest snapshot that verifies; older ones are fallbacks.
   uint64_t snap_lsn = 0;
-  plan.state = State(plan.identity.node);
+  plan.state = State(plan.identity.node, plan.identity.incarnation);
   for (auto it = snaps.rbegin(); it != snaps.rend(); ++it) {
-    State candidate(plan.identity.node);
+    State candidate(plan.identity.node, plan.identity.incarnation);
     auto loaded = load_snapshot(fs, snap_path(*it), candidate);
     if (loaded) {
       snap_lsn = *it;
@@ -114,7 +112,6 @@ Result<RecoveryPlan> plan_recovery(FileSystem& fs, const std::string& dir, NodeI
     plan.report.snapshots_skipped.push_back(snapshot_name(*it) + ": " + loaded.status().message());
   }
   plan.report.snapshot_lsn = snap_lsn;
-  plan.state.restore_counters(plan.identity.seq_base, 0);
 
   // 3. Replay the WAL after the snapshot, stopping at the first damage.
   if (!segs.empty() && segs.front() > snap_lsn + 1) {
@@ -182,6 +179,19 @@ Result<RecoveryPlan> plan_recovery(FileSystem& fs, const std::string& dir, NodeI
     plan.resume_first_lsn = 0;
     plan.resume_offset = 0;
   }
+
+  // 4. Lesson 11: a stream never issues a seq twice. If writes of ours may be
+  // gone from this disk but not from peers, continue in a new stream.
+  if (plan.identity_exists) {
+    if (!plan.report.wal_damage.empty())
+      plan.report.new_incarnation = "WAL damage was cut off";
+    else if (durability != Durability::kAlways && !plan.clean_marker)
+      plan.report.new_incarnation = "unclean shutdown with durability that is not 'always'";
+    if (!plan.report.new_incarnation.empty()) {
+      plan.identity.incarnation = random_nonzero(random);
+      plan.state.begin_stream(plan.identity.incarnation);
+    }
+  }
   return plan;
 }
 
@@ -196,10 +206,13 @@ Status apply_repairs(FileSystem& fs, const std::string& dir, const RecoveryPlan&
   }
   for (const auto& path : plan.set_aside)
     WAVEKV_RETURN_IF_ERROR(fs.rename(path, path + ".damaged"));
-  if (!plan.identity_exists) {
+  if (!plan.identity_exists || !plan.report.new_incarnation.empty()) {
     WAVEKV_RETURN_IF_ERROR(
         write_file_atomic(fs, dir, kIdentityFile, encode_identity(plan.identity)));
   }
+  // The marker is gone (durably, below) before this process writes anything:
+  // a crash from here on is unclean.
+  if (plan.clean_marker) WAVEKV_RETURN_IF_ERROR(fs.remove(dir + "/" + kCleanFile));
   return fs.sync_dir(dir);
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,16 +18,16 @@ namespace wavekv {
 
 constexpr char kIdentityFile[] = "IDENTITY";
 constexpr char kLockFile[] = "LOCK";
+// Written by a clean close after the last fsync; removed by the next open.
+constexpr char kCleanFile[] = "CLEAN";
 
-// Who this data directory is. A new incarnation (a fresh or wiped directory,
-// even under an old node id) starts its seqs at seq_base, a value derived from
-// the wall clock at creation (milliseconds << 16), so it never reuses a seq an
-// earlier incarnation issued: peers that already cover those seqs would
-// otherwise never pull the new writes.
+// Who this data directory is. The incarnation is the origin stream of this
+// node's writes (see Meta): a random id, new for a fresh or wiped directory,
+// and new again whenever writes this node already issued (and may have sent)
+// could have been lost, so a seq is never issued twice in one stream.
 struct Identity {
   NodeId node = 0;
   uint64_t incarnation = 0;
-  uint64_t seq_base = 1;
 };
 std::string encode_identity(const Identity& id);
 Result<Identity> decode_identity(std::string_view text);
@@ -34,7 +35,8 @@ Result<Identity> decode_identity(std::string_view text);
 struct RecoveryPlan {
   Identity identity;
   bool identity_exists = false;
-  State state{0};
+  bool clean_marker = false;  // the last close was clean
+  State state{0, 0};
   RecoveryReport report;
   uint64_t last_lsn = 0;   // the newest LSN in the recovered state
   uint64_t wal_bytes = 0;  // record bytes in the kept segments
@@ -51,11 +53,14 @@ struct RecoveryPlan {
 };
 
 // `wanted_node` 0 accepts the recorded id (or makes a new one if there is none).
-// `now_ms` is the wall clock, used only to pick a new incarnation's seq_base.
+// `durability` decides whether an unclean shutdown may have lost writes that
+// were already acknowledged and sent (anything but kAlways): then the node
+// takes a new incarnation. So does any cut or set-aside WAL damage.
 // Fails with kWrongNode if the directory belongs to another node, kCorruption
 // if what survives cannot be put together without losing data.
 Result<RecoveryPlan> plan_recovery(FileSystem& fs, const std::string& dir, NodeId wanted_node,
-                                   uint64_t now_ms = 0);
+                                   Durability durability = Durability::kAlways,
+                                   const std::function<uint64_t()>& random = {});
 Status apply_repairs(FileSystem& fs, const std::string& dir, const RecoveryPlan& plan);
 
 }  // namespace wavekv

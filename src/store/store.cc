@@ -216,6 +216,8 @@ class StoreImpl final : public ReplicatedStore {
       if (failed_.is_ok()) {
         st = wal_->sync();
         if (st.is_ok()) durable_lsn_ = last_lsn_;
+        // Everything issued is on disk: the next open may continue this stream.
+        if (st.is_ok()) st = write_file_atomic(*fs_, config_.data_dir, kCleanFile, "");
       } else {
         // No fsync after a failed one; say so rather than report success.
         st = failed_;
@@ -360,7 +362,7 @@ class StoreImpl final : public ReplicatedStore {
         op.key = item.key;
         op.entry.value = item.value;
         op.entry.tombstone = item.tombstone;
-        op.entry.meta = Meta{identity_.node, next_seq_++, hlc_.now(wall)};
+        op.entry.meta = Meta{identity_.node, next_seq_++, hlc_.now(wall), identity_.incarnation};
         ops.emplace_back(std::move(op));
       }
     }
@@ -594,8 +596,7 @@ Result<std::unique_ptr<ReplicatedStore>> open_replicated(Config config) {
   auto lock = fs->lock(dir + "/" + kLockFile);
   if (!lock) return lock.status();
 
-  auto clock = config.clock ? config.clock : system_clock();
-  auto plan = plan_recovery(*fs, dir, config.node_id, clock->now_ms());
+  auto plan = plan_recovery(*fs, dir, config.node_id, config.durability, config.random);
   if (!plan) return plan.status();
   WAVEKV_RETURN_IF_ERROR(apply_repairs(*fs, dir, *plan));
 

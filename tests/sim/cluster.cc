@@ -53,6 +53,7 @@ void Cluster::open(int i) {
   c.wal_segment_bytes = 64 * 1024;
   c.wal_preallocate = false;
   c.checkpoint_ops = 2000;
+  c.random = [this] { return rng_(); };  // new incarnations replay from the seed
   auto s = open_replicated(c);
   if (!s) {
     std::fprintf(stderr, "sim: node %d failed to open: %s\n", i, s.status().to_string().c_str());
@@ -65,9 +66,10 @@ void Cluster::open(int i) {
 void Cluster::crash(int i) {
   Node& n = *nodes_[i];
   if (!n.store) return;
-  n.store.reset();  // the process is gone (its close() syncs, so crash afterwards)
+  n.fs->crash(rng_() | 1);  // the power goes first: the dying store writes nothing more
+  n.store.reset();
   n.replica.reset();
-  n.fs->crash(rng_() | 1);
+  n.fs->power_on();
 }
 
 void Cluster::restart(int i) {
@@ -251,21 +253,24 @@ std::string Cluster::check_model() {
   std::map<std::string, const AckedWrite*> expected;  // per key, the LWW-latest must-keep write
   std::set<std::pair<NodeId, uint64_t>> written;
   for (const auto& w : acked_) {
-    written.insert({w.entry.meta.node, w.entry.meta.seq});
+    written.insert({w.entry.meta.incarnation, w.entry.meta.seq});
     if (w.node < 0) continue;  // acknowledged by a node whose disk was wiped since
     auto& cur = expected[w.key];
     if (cur == nullptr || lww_less(cur->entry.meta, w.entry.meta)) cur = &w;
   }
   for (const auto& [key, w] : expected) {
     auto it = kv.find(key);
-    if (it == kv.end()) return "acknowledged write lost: key '" + key + "'";
+    if (it == kv.end()) {
+      if (w->entry.tombstone) continue;  // the tombstone was collected
+      return "acknowledged write lost: key '" + key + "'";
+    }
     if (lww_less(it->second.meta, w->entry.meta))
       return "acknowledged write lost: key '" + key + "' holds an older version";
     if (it->second.meta == w->entry.meta && it->second != w->entry)
       return "key '" + key + "': same version, different contents";
   }
   for (const auto& [key, e] : kv) {
-    if (!written.count({e.meta.node, e.meta.seq}))
+    if (!written.count({e.meta.incarnation, e.meta.seq}))
       return "key '" + key + "' holds a version nobody wrote";
     if (!e.tombstone && expected.count(key) && expected[key]->entry.tombstone &&
         lww_less(e.meta, expected[key]->entry.meta))

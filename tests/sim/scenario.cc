@@ -1,5 +1,6 @@
 #include "sim/scenario.h"
 
+#include <cstdlib>
 #include <random>
 
 #include "sim/cluster.h"
@@ -17,6 +18,7 @@ ScenarioResult run_fault_scenario(uint64_t seed, int nodes, uint64_t fault_ms, b
   o.replica.sync_interval_ms = 200;
   o.replica.max_page_entries = 16;  // many pages per delta
   o.replica.digest_every_rounds = digest_repair ? 5 : 0;
+  o.replica.collect_tombstones = std::getenv("WAVEKV_SIM_GC") != nullptr;
   Cluster c(o);
   std::mt19937_64 rng(seed * 7919 + 1);
   ScenarioResult r;
