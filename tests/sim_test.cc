@@ -198,3 +198,29 @@ TEST(Sim, TombstonesEveryMemberCoversAreCollected) {
 
 }  // namespace
 }  // namespace wavekv::sim
+
+namespace wavekv::sim {
+namespace {
+
+// Admission: a node at its total-keys limit refuses new keys from peers,
+// counts them, and does not adopt the session's claim (it lacks entries).
+TEST(Sim, TotalKeysLimitRefusesExactlyThePastTheLimitEntries) {
+  SimOptions o = quiet(2);
+  o.replica.max_total_keys = 5;
+  Cluster c(o);
+  for (int i = 0; i < 8; i++) ASSERT_TRUE(c.put(0, "k" + std::to_string(i), "v"));
+  c.run_for(3'000);
+  uint64_t keys = 0;
+  VersionVector acks;
+  c.store(1).read_state([&](const State& s) {
+    keys = s.kv().size();
+    acks = s.acks();
+  });
+  EXPECT_EQ(keys, 5u) << "exactly up to the limit";
+  EXPECT_GT(c.replica(1).stats().entries_rejected, 0u);
+  EXPECT_EQ(acks.count(c.store(0).incarnation()), 0u)
+      << "a session with rejections adopts nothing of node 0's stream";
+}
+
+}  // namespace
+}  // namespace wavekv::sim
