@@ -73,7 +73,8 @@ struct TcpTransport::Peer : std::enable_shared_from_this<Peer> {
   std::shared_ptr<Conn> conn;
 };
 
-TcpTransport::TcpTransport(TransportConfig config) : config_(config) {}
+TcpTransport::TcpTransport(TransportConfig config)
+    : config_(config), io_(std::make_unique<asio::io_context>()) {}
 
 TcpTransport::~TcpTransport() {
   stop();
@@ -83,6 +84,7 @@ TcpTransport::~TcpTransport() {
       thread_.detach();
     } else {
       thread_.join();
+      close_everything();
     }
   }
 }
@@ -90,13 +92,13 @@ TcpTransport::~TcpTransport() {
 void TcpTransport::spawn(asio::awaitable<void> task) {
   // Every coroutine catches its own exceptions; this is the last guard so that
   // none can escape io_context::run().
-  asio::co_spawn(io_, std::move(task), [](std::exception_ptr) {});
+  asio::co_spawn(*io_, std::move(task), [](std::exception_ptr) {});
 }
 
 void TcpTransport::run_io() {
   for (;;) {
     try {
-      io_.run();
+      io_->run();
       return;
     } catch (...) {
       // A handler threw; keep serving the other connections.
@@ -114,14 +116,14 @@ Status TcpTransport::start(const std::string& listen_address, Handler handler) {
   if (state_ != State::kNew) return Status::invalid("start: the transport was already started");
 
   std::error_code ec;
-  tcp::resolver resolver(io_);
+  tcp::resolver resolver(*io_);
   auto results = resolver.resolve(hp->host, std::to_string(hp->port),
                                   tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || results.empty())
     return Status::invalid("cannot resolve listen address '" + listen_address +
                            "': " + ec.message());
   tcp::endpoint endpoint = results.begin()->endpoint();
-  acceptor_.emplace(io_);
+  acceptor_.emplace(*io_);
   auto fail = [&](const char* what) {
     std::string msg = std::string("cannot ") + what + " " + listen_address + ": " + ec.message();
     acceptor_.reset();
@@ -136,7 +138,7 @@ Status TcpTransport::start(const std::string& listen_address, Handler handler) {
   local_address_ = format_host_port(bound.address().to_string(), bound.port());
 
   handler_ = std::move(handler);
-  work_.emplace(io_.get_executor());
+  work_.emplace(io_->get_executor());
   spawn(accept_loop());
   state_ = State::kRunning;
   thread_ = std::thread([this] { run_io(); });
@@ -154,29 +156,33 @@ void TcpTransport::stop() {
     if (state_ == State::kStopped) return;
     state_ = State::kStopped;
   }
-  // Stopping the io_context abandons every coroutine where it is suspended;
-  // joining the thread waits out a handler call in progress, so none follows.
   work_.reset();
-  io_.stop();
+  io_->stop();
   // The handler must not call stop(); if it does anyway, do not join ourselves
   // (the destructor deals with the thread).
   if (thread_.joinable() && thread_.get_id() == std::this_thread::get_id()) return;
   if (thread_.joinable()) thread_.join();
-  std::lock_guard lock(mu_);
-  frames_queued_ = 0;
-  bytes_queued_ = 0;
-  connections_open_ = 0;
-  // The sockets themselves are closed when io_ is destroyed with the
-  // coroutines that hold them.
-  for (auto& [address, peer] : peers_) {
-    std::error_code ignored;
-    if (peer->conn) peer->conn->socket.close(ignored);
+  close_everything();
+}
+
+// After the thread is gone. Joining it waited out a handler call in progress,
+// so none follows.
+void TcpTransport::close_everything() {
+  std::map<std::string, std::shared_ptr<Peer>> peers;
+  {
+    std::lock_guard lock(mu_);
+    frames_queued_ = 0;
+    bytes_queued_ = 0;
+    connections_open_ = 0;
+    peers.swap(peers_);
   }
-  peers_.clear();
-  if (acceptor_) {
-    std::error_code ignored;
-    acceptor_->close(ignored);
-  }
+  peers.clear();
+  acceptor_.reset();
+  // Destroying the io_context destroys the coroutines where they are
+  // suspended, and with them every socket they hold, incoming and outgoing:
+  // the peers see their connections closed. send() no longer touches it: the
+  // state is kStopped.
+  io_.reset();
 }
 
 TransportStats TcpTransport::stats() const {
@@ -216,7 +222,7 @@ bool TcpTransport::send(const std::string& address, std::string frame) {
       ++frames_dropped_;
       return false;
     }
-    it = peers_.emplace(address, std::make_shared<Peer>(address, io_)).first;
+    it = peers_.emplace(address, std::make_shared<Peer>(address, *io_)).first;
   }
   std::shared_ptr<Peer> peer = it->second;
   if (now < peer->retry_at || peer->queue.size() >= config_.max_queued_frames ||
@@ -230,10 +236,10 @@ bool TcpTransport::send(const std::string& address, std::string frame) {
   peer->queue.push_back(std::move(frame));
   if (!peer->writer_running) {
     peer->writer_running = true;
-    asio::post(io_, [this, peer] { spawn(serve_outgoing(peer)); });
+    asio::post(*io_, [this, peer] { spawn(serve_outgoing(peer)); });
   } else if (peer->parked) {
     peer->parked = false;
-    asio::post(io_, [peer] { peer->wake.cancel(); });
+    asio::post(*io_, [peer] { peer->wake.cancel(); });
   }
   return true;
 }
@@ -350,7 +356,7 @@ asio::awaitable<Status> TcpTransport::connect(Peer& peer) {
     endpoints.emplace_back(ip, hp->port);
   } else {
     // A name: resolve it (the connect timeout does not cover the lookup).
-    tcp::resolver resolver(io_);
+    tcp::resolver resolver(*io_);
     auto results = co_await resolver.async_resolve(hp->host, std::to_string(hp->port),
                                                    tcp::resolver::numeric_service, redirect(ec));
     if (ec) co_return Status::io_error("cannot resolve " + peer.address + ": " + ec.message());
@@ -358,7 +364,7 @@ asio::awaitable<Status> TcpTransport::connect(Peer& peer) {
   }
   if (endpoints.empty()) co_return Status::io_error("no address for " + peer.address);
 
-  auto conn = std::make_shared<Conn>(tcp::socket(io_));
+  auto conn = std::make_shared<Conn>(tcp::socket(*io_));
   spawn(watchdog(conn));
   conn->arm(config_.connect_timeout_ms);
   co_await asio::async_connect(conn->socket, endpoints, redirect(ec));
@@ -444,7 +450,7 @@ asio::awaitable<void> TcpTransport::accept_loop() {
     tcp::socket socket = co_await acceptor_->async_accept(redirect(ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_->is_open()) co_return;
-      asio::steady_timer pause(io_, kAcceptRetryDelay);
+      asio::steady_timer pause(*io_, kAcceptRetryDelay);
       co_await pause.async_wait(redirect(ec));
       continue;
     }

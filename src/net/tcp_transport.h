@@ -42,6 +42,7 @@ class TcpTransport final : public Transport {
 
   void spawn(asio::awaitable<void> task);
   void run_io();
+  void close_everything();
 
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> serve_incoming(std::shared_ptr<Conn> conn);
@@ -60,10 +61,8 @@ class TcpTransport final : public Transport {
   static asio::awaitable<void> notice_close(std::shared_ptr<Conn> conn, std::shared_ptr<Peer> peer);
 
   const TransportConfig config_;
-  // Declared first so that it is destroyed last: suspended coroutines (and the
-  // sockets they hold) are destroyed with it, after everything they point to
-  // is no longer used.
-  asio::io_context io_;
+  // Reset by stop(), once its thread is gone (see close_everything()).
+  std::unique_ptr<asio::io_context> io_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::thread thread_;
   Handler handler_;
