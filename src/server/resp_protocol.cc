@@ -227,7 +227,8 @@ std::optional<Request> RequestParser::next() {
         if (skip_error_.empty()) {
           if (ulen > limits_.max_bulk_bytes) {
             skip_error_ = "ERR Protocol error: bulk string of " + std::to_string(ulen) +
-                          " bytes exceeds the limit of " + std::to_string(limits_.max_bulk_bytes);
+                          " bytes exceeds the limit of " + std::to_string(limits_.max_bulk_bytes) +
+                          " bytes";
           } else if (request_bytes_ + ulen > limits_.max_request_bytes) {
             skip_error_ = "ERR Protocol error: request exceeds the limit of " +
                           std::to_string(limits_.max_request_bytes) + " bytes";
