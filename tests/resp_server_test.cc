@@ -201,6 +201,16 @@ TEST_F(RespServerTest, PipelinedRepliesComeInRequestOrderAndReadTheirWrites) {
     expected.push_back("1");
     burst += resp_test::encode_command({"EXISTS", "k" + v});
     expected.push_back("0");
+    // Blind writes back to back, some refused by the store at once (key too
+    // large), the others acknowledged after their fsync: still in order.
+    burst += resp_test::encode_command({"SET", "w" + v, v});
+    expected.push_back("OK");
+    burst += resp_test::encode_command({"SET", std::string(64 * 1024 + 1, 'x'), v});
+    expected.push_back(
+        "(error) ERR write failed: InvalidArgument: key of 65537 bytes exceeds max_key_bytes "
+        "65536");
+    burst += resp_test::encode_command({"MSET", "w" + v, v, "y", v});
+    expected.push_back("OK");
   }
   c.send_raw(burst);  // all at once, before reading anything
   for (size_t i = 0; i < expected.size(); ++i) {
