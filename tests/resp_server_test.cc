@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <asio/executor_work_guard.hpp>
 #include <atomic>
 #include <filesystem>
 #include <map>
@@ -458,6 +459,44 @@ TEST_F(RespServerTest, MaxConnections) {
   Client c(server_->port());
   EXPECT_EQ(c.read().show(), "(error) ERR max number of clients reached");
   EXPECT_TRUE(c.closed_by_peer());
+}
+
+// The embedding node's way: its own io_context, run by several threads.
+TEST_F(RespServerTest, CallerOwnedIoContextWithSeveralThreads) {
+  asio::io_context io;
+  RespConfig config;
+  config.listen_address = "127.0.0.1:0";
+  auto server = std::make_unique<RespServer>(io, *store_, config);
+  ASSERT_TRUE(server->start().is_ok());
+  auto guard = asio::make_work_guard(io);
+  std::vector<std::thread> io_threads;
+  for (int i = 0; i < 3; ++i) io_threads.emplace_back([&] { io.run(); });
+
+  std::vector<std::thread> clients;
+  std::atomic<int> good{0};
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&, t] {
+      Client c(server->port());
+      std::string burst;
+      for (int i = 0; i < 200; ++i) {
+        std::string k = "t" + std::to_string(t) + ":" + std::to_string(i);
+        burst += resp_test::encode_command({"SET", k, k});
+        burst += resp_test::encode_command({"GET", k});
+      }
+      c.send_raw(burst);
+      for (int i = 0; i < 200; ++i) {
+        std::string k = "t" + std::to_string(t) + ":" + std::to_string(i);
+        if (c.read().show() == "OK" && c.read().show() == k) ++good;
+      }
+    });
+  }
+  for (auto& th : clients) th.join();
+  EXPECT_EQ(good.load(), 800);
+  server->stop();
+  guard.reset();
+  io.stop();
+  for (auto& th : io_threads) th.join();
+  server.reset();
 }
 
 TEST_F(RespServerTest, BadConfigAndBusyPortAreErrors) {
