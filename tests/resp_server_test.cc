@@ -1,0 +1,518 @@
+// RespServer over real sockets (port 0) against a real Store in a temp dir.
+#include "server/resp_server.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <asio/executor_work_guard.hpp>
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <thread>
+
+#include "resp_client.h"
+
+namespace wavekv {
+namespace {
+
+using resp_test::Client;
+using resp_test::Reply;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "wavekv-resp-XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+class RespServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { open_store(Durability::kNone); }
+
+  void open_store(Durability d) {
+    server_.reset();
+    if (store_) (void)store_->close();
+    Config c;
+    c.data_dir = dir_.path() + "/db";
+    c.durability = d;
+    c.wal_segment_bytes = 1 << 20;
+    auto s = Store::open(c);
+    ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+    store_ = std::move(s).value();
+  }
+
+  void start(RespConfig config = {}, RespStatusFn status = nullptr) {
+    config.listen_address = "127.0.0.1:0";
+    server_.reset();
+    auto t = RespServerThread::start(*store_, std::move(config), std::move(status));
+    ASSERT_TRUE(t.is_ok()) << t.status().to_string();
+    server_ = std::move(t).value();
+    ASSERT_NE(server_->port(), 0);
+  }
+
+  void TearDown() override {
+    server_.reset();
+    if (store_) (void)store_->close();
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<RespServerThread> server_;
+};
+
+TEST_F(RespServerTest, PingEchoGetSetDel) {
+  start();
+  Client c(server_->port());
+  EXPECT_EQ(c.call({"PING"}), "PONG");
+  EXPECT_EQ(c.call({"ping", "hi"}), "hi");
+  EXPECT_EQ(c.call({"ECHO", "x y"}), "x y");
+  EXPECT_EQ(c.call({"GET", "k"}), "(nil)");
+  EXPECT_EQ(c.call({"SET", "k", "v"}), "OK");
+  EXPECT_EQ(c.call({"GET", "k"}), "v");
+  EXPECT_EQ(*store_->get("k"), "v");  // it reached the store
+  const std::string binary("\0\r\n$3\r\n*\xff", 9);
+  EXPECT_EQ(c.call({"SET", binary, binary}), "OK");
+  EXPECT_EQ(c.call({"GET", binary}), binary);
+  EXPECT_EQ(c.call({"SET", "", "empty key"}), "OK");
+  EXPECT_EQ(c.call({"GET", ""}), "empty key");
+  EXPECT_EQ(c.call({"EXISTS", "k", "k", "nope", ""}), "3");
+  EXPECT_EQ(c.call({"DBSIZE"}), "3");
+  EXPECT_EQ(c.call({"DEL", "k", "k", "nope", binary}), "2");
+  EXPECT_EQ(c.call({"DEL", "nope"}), "0");
+  EXPECT_EQ(c.call({"GET", "k"}), "(nil)");
+  EXPECT_EQ(c.call({"DBSIZE"}), "1");
+}
+
+TEST_F(RespServerTest, MsetMget) {
+  start();
+  Client c(server_->port());
+  EXPECT_EQ(c.call({"MSET", "a", "1", "b", "2", "c", "3"}), "OK");
+  EXPECT_EQ(c.call({"MGET", "a", "x", "c", "b"}), "[1, (nil), 3, 2]");
+  EXPECT_EQ(c.call({"MSET", "a", "1", "b"}),
+            "(error) ERR wrong number of arguments for 'mset' command");
+  EXPECT_EQ(c.call({"MGET", "a"}), "[1]");
+}
+
+TEST_F(RespServerTest, SetOptions) {
+  start();
+  Client c(server_->port());
+  EXPECT_EQ(c.call({"SET", "k", "1", "XX"}), "(nil)");
+  EXPECT_EQ(c.call({"GET", "k"}), "(nil)");
+  EXPECT_EQ(c.call({"SET", "k", "1", "NX"}), "OK");
+  EXPECT_EQ(c.call({"SET", "k", "2", "nx"}), "(nil)");
+  EXPECT_EQ(c.call({"GET", "k"}), "1");
+  EXPECT_EQ(c.call({"SET", "k", "3", "XX"}), "OK");
+  EXPECT_EQ(c.call({"SET", "k", "4", "GET"}), "3");
+  EXPECT_EQ(c.call({"SET", "new", "1", "GET"}), "(nil)");
+  EXPECT_EQ(c.call({"SET", "k", "5", "NX", "GET"}), "4");  // not set; old value
+  EXPECT_EQ(c.call({"GET", "k"}), "4");
+  EXPECT_EQ(c.call({"SET", "k", "6", "KEEPTTL"}), "OK");
+  EXPECT_EQ(c.call({"SET", "k", "1", "NX", "XX"}), "(error) ERR syntax error");
+  EXPECT_EQ(c.call({"SET", "k", "1", "BOGUS"}), "(error) ERR syntax error");
+  EXPECT_EQ(c.call({"SET", "k", "1", "EX", "10"}),
+            "(error) ERR WaveKV keys do not expire: SET EX is not supported");
+  EXPECT_EQ(c.call({"SET", "k", "1", "px", "10"}),
+            "(error) ERR WaveKV keys do not expire: SET PX is not supported");
+  EXPECT_EQ(c.call({"GET", "k"}), "6");
+}
+
+TEST_F(RespServerTest, ConditionalSetsAreSerializedWithinTheServer) {
+  open_store(Durability::kAlways);  // slow writes widen any window between check and write
+  start();
+  constexpr int kClients = 6, kKeys = 30;
+  std::atomic<int> winners[kKeys] = {};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kClients; ++t) {
+    threads.emplace_back([&, t] {
+      Client c(server_->port());
+      // Pipelined: every request goes out before any reply is read.
+      for (int k = 0; k < kKeys; ++k)
+        c.send({"SET", "lock" + std::to_string(k), "owner" + std::to_string(t), "NX"});
+      for (int k = 0; k < kKeys; ++k)
+        if (c.read().show() == "OK") ++winners[k];
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int k = 0; k < kKeys; ++k) EXPECT_EQ(winners[k].load(), 1) << "lock" << k;
+}
+
+TEST_F(RespServerTest, ErrorsKeepTheConnection) {
+  start();
+  Client c(server_->port());
+  EXPECT_EQ(c.call({"NOSUCH", "a", "b"}),
+            "(error) ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b'");
+  EXPECT_EQ(c.call({"GET"}), "(error) ERR wrong number of arguments for 'get' command");
+  EXPECT_EQ(c.call({"GET", "a", "b"}), "(error) ERR wrong number of arguments for 'get' command");
+  EXPECT_EQ(c.call({"PING", "a", "b"}), "(error) ERR wrong number of arguments for 'ping' command");
+  EXPECT_EQ(c.call({"SCAN", "abc"}), "(error) ERR invalid cursor");
+  EXPECT_EQ(c.call({"SCAN", "0", "COUNT", "x"}),
+            "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(c.call({"SCAN", "0", "MATCH"}), "(error) ERR syntax error");
+  EXPECT_EQ(c.call({"SELECT", "1"}),
+            "(error) ERR DB index is out of range (WaveKV has only database 0)");
+  EXPECT_EQ(c.call({"SELECT", "0"}), "OK");
+  EXPECT_EQ(c.call({"CONFIG", "SET", "save", ""}),
+            "(error) ERR CONFIG SET is not supported by WaveKV");
+  EXPECT_EQ(c.call({"AUTH", "pw"}).substr(0, 18), "(error) ERR AUTH <");
+  EXPECT_EQ(c.call({"PING"}), "PONG");
+}
+
+TEST_F(RespServerTest, InlineCommands) {
+  start();
+  Client c(server_->port());
+  c.send_raw("PING\r\nSET greeting \"hello world\"\nGET greeting\r\n");
+  EXPECT_EQ(c.read().show(), "PONG");
+  EXPECT_EQ(c.read().show(), "OK");
+  EXPECT_EQ(c.read().show(), "hello world");
+  c.send_raw("SET x \"unbalanced\r\nPING\r\n");
+  EXPECT_EQ(c.read().show(), "(error) ERR Protocol error: unbalanced quotes in request");
+  EXPECT_EQ(c.read().show(), "PONG");
+}
+
+TEST_F(RespServerTest, PipelinedRepliesComeInRequestOrderAndReadTheirWrites) {
+  open_store(Durability::kAlways);  // writes complete late: reads must wait for them
+  start();
+  Client c(server_->port());
+  std::string burst;
+  std::vector<std::string> expected;
+  for (int i = 0; i < 300; ++i) {
+    std::string v = std::to_string(i);
+    burst += resp_test::encode_command({"SET", "k", v});
+    expected.push_back("OK");
+    burst += resp_test::encode_command({"GET", "k"});
+    expected.push_back(v);
+    burst += resp_test::encode_command({"SET", "k" + v, v});
+    expected.push_back("OK");
+    burst += resp_test::encode_command({"MGET", "k" + v, "k"});
+    expected.push_back("[" + v + ", " + v + "]");
+    burst += resp_test::encode_command({"BAD"});
+    expected.push_back("(error) ERR unknown command 'BAD', with args beginning with:");
+    burst += resp_test::encode_command({"DEL", "k" + v});
+    expected.push_back("1");
+    burst += resp_test::encode_command({"EXISTS", "k" + v});
+    expected.push_back("0");
+    // Blind writes back to back, some refused by the store at once (key too
+    // large), the others acknowledged after their fsync: still in order.
+    burst += resp_test::encode_command({"SET", "w" + v, v});
+    expected.push_back("OK");
+    burst += resp_test::encode_command({"SET", std::string(64 * 1024 + 1, 'x'), v});
+    expected.push_back(
+        "(error) ERR write failed: InvalidArgument: key of 65537 bytes exceeds max_key_bytes "
+        "65536");
+    burst += resp_test::encode_command({"MSET", "w" + v, v, "y", v});
+    expected.push_back("OK");
+  }
+  c.send_raw(burst);  // all at once, before reading anything
+  for (size_t i = 0; i < expected.size(); ++i) {
+    auto r = c.read();
+    ASSERT_EQ(r.show(), expected[i]) << "reply " << i;
+  }
+}
+
+TEST_F(RespServerTest, SmallBoundsStillAnswerEveryRequestInOrder) {
+  RespConfig config;
+  config.max_pending_commands = 3;
+  config.max_output_bytes = 64;
+  start(config);
+  Client c(server_->port());
+  std::string burst;
+  for (int i = 0; i < 500; ++i) {
+    burst += resp_test::encode_command({"SET", "k" + std::to_string(i), std::string(50, 'v')});
+    burst += resp_test::encode_command({"GET", "k" + std::to_string(i)});
+  }
+  c.send_raw(burst);
+  for (int i = 0; i < 500; ++i) {
+    ASSERT_EQ(c.read().show(), "OK") << i;
+    ASSERT_EQ(c.read().show(), std::string(50, 'v')) << i;
+  }
+}
+
+TEST_F(RespServerTest, OversizedBulkIsRefusedAndTheConnectionSurvives) {
+  RespConfig config;
+  config.limits.max_bulk_bytes = 1000;
+  start(config);
+  Client c(server_->port());
+  EXPECT_EQ(c.call({"SET", "k", std::string(1000, 'a')}), "OK");
+  auto r = c.cmd({"SET", "k", std::string(100'000, 'b')});
+  EXPECT_EQ(r.show(),
+            "(error) ERR Protocol error: bulk string of 100000 bytes exceeds the limit of 1000 "
+            "bytes");
+  EXPECT_EQ(c.call({"GET", "k"}), std::string(1000, 'a'));
+}
+
+TEST_F(RespServerTest, BrokenFramingGetsAnErrorAndTheConnectionCloses) {
+  start();
+  Client c(server_->port());
+  c.send_raw("PING\r\n*1\r\n$x\r\nPING\r\n");
+  EXPECT_EQ(c.read().show(), "PONG");
+  EXPECT_EQ(c.read().show(), "(error) ERR Protocol error: invalid bulk length");
+  EXPECT_TRUE(c.closed_by_peer());
+  Client d(server_->port());  // the server lives on
+  EXPECT_EQ(d.call({"PING"}), "PONG");
+}
+
+TEST_F(RespServerTest, QuitClosesAfterTheReply) {
+  start();
+  Client c(server_->port());
+  c.send_raw(resp_test::encode_command({"SET", "a", "1"}) + resp_test::encode_command({"QUIT"}) +
+             resp_test::encode_command({"PING"}));
+  EXPECT_EQ(c.read().show(), "OK");
+  EXPECT_EQ(c.read().show(), "OK");
+  EXPECT_TRUE(c.closed_by_peer());
+}
+
+TEST_F(RespServerTest, StoreFailuresAreErrorReplies) {
+  start();
+  Client c(server_->port());
+  EXPECT_EQ(c.call({"SET", "a", "1"}), "OK");
+  ASSERT_TRUE(store_->close().is_ok());
+  EXPECT_EQ(c.call({"SET", "a", "2"}).substr(0, 27), "(error) ERR write failed: C");
+  EXPECT_EQ(c.call({"MSET", "a", "2"}).substr(0, 26), "(error) ERR write failed: ");
+  EXPECT_EQ(c.call({"PING"}), "PONG");
+}
+
+TEST_F(RespServerTest, KeyTooLargeForTheStoreIsAnError) {
+  start();
+  Client c(server_->port());
+  std::string big_key(64 * 1024 + 1, 'k');
+  EXPECT_NE(c.call({"SET", big_key, "v"}).find("exceeds max_key_bytes"), std::string::npos);
+  EXPECT_EQ(c.call({"PING"}), "PONG");
+}
+
+TEST_F(RespServerTest, KeysAndScanMatch) {
+  start();
+  Client c(server_->port());
+  for (const char* k : {"user:1", "user:2", "user:10", "usr", "hello", "hallo", "hxllo", "a*b"})
+    ASSERT_EQ(c.call({"SET", k, "v"}), "OK");
+  EXPECT_EQ(c.call({"KEYS", "user:*"}), "[user:1, user:10, user:2]");
+  EXPECT_EQ(c.call({"KEYS", "h[ae]llo"}), "[hallo, hello]");
+  EXPECT_EQ(c.call({"KEYS", "h[^e]llo"}), "[hallo, hxllo]");
+  EXPECT_EQ(c.call({"KEYS", "h?llo"}), "[hallo, hello, hxllo]");
+  EXPECT_EQ(c.call({"KEYS", "a\\*b"}), "[a*b]");
+  EXPECT_EQ(c.call({"KEYS", "nothing*"}), "[]");
+  EXPECT_EQ(c.cmd({"KEYS", "*"}).elems.size(), 8u);
+
+  // SCAN MATCH with a small COUNT, to the end.
+  std::vector<std::string> got;
+  std::string cursor = "0";
+  for (int i = 0; i < 100; ++i) {
+    Reply r = c.cmd({"SCAN", cursor, "MATCH", "user:*", "COUNT", "1"});
+    ASSERT_EQ(r.type, '*') << r.show();
+    ASSERT_EQ(r.elems.size(), 2u);
+    for (const auto& k : r.elems[1].elems) got.push_back(k.str);
+    cursor = r.elems[0].str;
+    if (cursor == "0") break;
+  }
+  EXPECT_EQ(cursor, "0");
+  EXPECT_EQ(got, (std::vector<std::string>{"user:1", "user:10", "user:2"}));
+  EXPECT_EQ(c.call({"SCAN", "0", "TYPE", "hash"}), "[0, []]");
+  EXPECT_EQ(c.call({"SCAN", "123456789"}),
+            "(error) ERR invalid cursor (unknown or expired; restart the scan from 0)");
+}
+
+TEST_F(RespServerTest, KeysReplyIsBounded) {
+  RespConfig config;
+  config.max_keys_reply = 3;
+  start(config);
+  Client c(server_->port());
+  EXPECT_EQ(c.call({"MSET", "a", "1", "b", "2", "c", "3", "d", "4"}), "OK");
+  EXPECT_EQ(c.call({"KEYS", "[abc]"}), "[a, b, c]");
+  EXPECT_EQ(c.call({"KEYS", "*"}), "(error) ERR KEYS would return more than 3 keys; use SCAN");
+}
+
+// Every key present for the whole scan is returned at least once (here: exactly
+// once), while other keys come and go between the SCAN calls.
+TEST_F(RespServerTest, ScanReturnsEveryKeyPresentThroughout) {
+  start();
+  Client c(server_->port());
+  Client writer(server_->port());
+  std::set<std::string> stable;
+  for (int i = 0; i < 300; ++i) {
+    std::string k = "s" + std::to_string(i * 7 % 1000);
+    stable.insert(k);
+    ASSERT_EQ(c.call({"SET", k, "v"}), "OK");
+    ASSERT_EQ(c.call({"SET", "v" + std::to_string(i), "v"}), "OK");  // volatile ones
+  }
+  std::multiset<std::string> seen;
+  std::string cursor = "0";
+  int step = 0;
+  do {
+    Reply r = c.cmd({"SCAN", cursor, "COUNT", "7"});
+    ASSERT_EQ(r.type, '*') << r.show();
+    for (const auto& k : r.elems[1].elems) seen.insert(k.str);
+    cursor = r.elems[0].str;
+    // Churn: delete some volatile keys, add keys before and after the cursor.
+    std::string n = std::to_string(step++);
+    ASSERT_EQ(writer.call({"DEL", "v" + n}), "1");
+    ASSERT_EQ(writer.call({"MSET", "a" + n, "x", "z" + n, "x", "s" + n + "x", "x"}), "OK");
+    ASSERT_LT(step, 10'000);
+  } while (cursor != "0");
+  for (const auto& k : stable) EXPECT_EQ(seen.count(k), 1u) << k;
+}
+
+TEST_F(RespServerTest, Info) {
+  auto status = [] {
+    return nlohmann::json{{"node", "n1"},
+                          {"incarnation", 7},
+                          {"address", "10.0.0.1:7000"},
+                          {"storage", {{"durability", "always"}}},
+                          {"replication", {{"sent", 5}, {"received", 6}}},
+                          {"members",
+                           {{{"id", "n2"},
+                             {"incarnation", 3},
+                             {"address", "10.0.0.2:7000"},
+                             {"last_seen_ms_ago", 12},
+                             {"ack_lag", 0}}}}};
+  };
+  start({}, status);
+  Client c(server_->port());
+  ASSERT_EQ(c.call({"SET", "a", "1"}), "OK");
+  std::string info = c.call({"INFO"});
+  for (const char* want :
+       {"# Server\r\n", "redis_version:", "node_id:n1\r\n", "incarnation:7\r\n",
+        "node_address:10.0.0.1:7000\r\n", "# Clients\r\n", "connected_clients:1\r\n",
+        "# Replication\r\n", "role:master\r\n", "wavekv_members:1\r\n",
+        "member0:id=n2,address=10.0.0.2:7000,incarnation=3,last_seen_ms_ago=12,ack_lag=0\r\n",
+        "repl_sent:5\r\n", "# Persistence\r\n", "storage_durability:always\r\n",
+        "# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n"})
+    EXPECT_NE(info.find(want), std::string::npos) << want << "\n" << info;
+  std::string ks = c.call({"INFO", "keyspace"});
+  EXPECT_EQ(ks, "# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n");
+}
+
+TEST_F(RespServerTest, InfoToleratesMissingOrBrokenStatus) {
+  for (RespStatusFn fn : std::vector<RespStatusFn>{
+           nullptr, [] { return nlohmann::json(); }, [] { return nlohmann::json(42); },
+           [] {
+             return nlohmann::json{{"members", "not a list"}, {"replication", 1}};
+           },
+           []() -> nlohmann::json { throw std::runtime_error("node not ready"); }}) {
+    start({}, fn);
+    Client c(server_->port());
+    std::string info = c.call({"INFO"});
+    EXPECT_NE(info.find("role:master"), std::string::npos) << info;
+    EXPECT_EQ(c.call({"PING"}), "PONG");
+  }
+}
+
+TEST_F(RespServerTest, ConfigCommandClientSelectHello) {
+  start();
+  Client c(server_->port());
+  EXPECT_EQ(c.call({"CONFIG", "GET", "save"}), "[save, ]");
+  EXPECT_EQ(c.call({"CONFIG", "GET", "appendonly"}), "[appendonly, yes]");
+  EXPECT_EQ(c.call({"CONFIG", "GET", "SAVE", "databases"}), "[save, , databases, 1]");
+  EXPECT_EQ(c.call({"CONFIG", "GET", "no-such-thing"}), "[]");
+  EXPECT_GT(c.cmd({"CONFIG", "GET", "*"}).elems.size(), 10u);
+
+  Reply count = c.cmd({"COMMAND", "COUNT"});
+  ASSERT_EQ(count.type, ':');
+  Reply all = c.cmd({"COMMAND"});
+  EXPECT_EQ(static_cast<int64_t>(all.elems.size()), count.integer);
+  EXPECT_EQ(c.call({"COMMAND", "INFO", "get", "nosuch"}),
+            "[[get, 2, [readonly, fast], 1, 1, 1, [], [], [], []], (nil)]");
+  EXPECT_EQ(c.call({"COMMAND", "DOCS", "get"}),
+            "[get, [summary, Gets the value of a key, since, 1.0.0, group, string]]");
+
+  Reply id = c.cmd({"CLIENT", "ID"});
+  EXPECT_EQ(id.type, ':');
+  EXPECT_EQ(c.call({"CLIENT", "GETNAME"}), "(nil)");
+  EXPECT_EQ(c.call({"CLIENT", "SETNAME", "worker-1"}), "OK");
+  EXPECT_EQ(c.call({"CLIENT", "GETNAME"}), "worker-1");
+  EXPECT_EQ(c.call({"CLIENT", "SETNAME", "has space"}).substr(0, 30),
+            "(error) ERR Client names canno");
+  EXPECT_EQ(c.call({"CLIENT", "SETINFO", "lib-name", "test"}), "OK");
+  EXPECT_EQ(c.call({"CLIENT", "KILL"}).substr(0, 31), "(error) ERR unknown subcommand ");
+
+  std::string hello2 = c.call({"HELLO"});
+  EXPECT_NE(hello2.find("proto, 2, id, " + std::to_string(id.integer)), std::string::npos)
+      << hello2;
+  EXPECT_EQ(c.call({"HELLO", "4"}), "(error) NOPROTO unsupported protocol version");
+  std::string hello3 = c.call({"HELLO", "3", "SETNAME", "r3"});
+  EXPECT_EQ(hello3.substr(0, 1), "{") << hello3;
+  EXPECT_NE(hello3.find("proto: 3"), std::string::npos) << hello3;
+  // RESP3 from now on: null is "_", maps are maps.
+  c.send({"GET", "missing"});
+  EXPECT_EQ(c.read().type, '_');
+  EXPECT_EQ(c.call({"CONFIG", "GET", "save"}), "{save: }");
+  EXPECT_EQ(c.call({"CLIENT", "GETNAME"}), "r3");
+  EXPECT_EQ(c.call({"HELLO", "2"}).substr(0, 1), "[");
+}
+
+TEST_F(RespServerTest, MaxConnections) {
+  RespConfig config;
+  config.max_connections = 2;
+  start(config);
+  Client a(server_->port()), b(server_->port());
+  EXPECT_EQ(a.call({"PING"}), "PONG");
+  EXPECT_EQ(b.call({"PING"}), "PONG");
+  Client c(server_->port());
+  EXPECT_EQ(c.read().show(), "(error) ERR max number of clients reached");
+  EXPECT_TRUE(c.closed_by_peer());
+}
+
+// The embedding node's way: its own io_context, run by several threads.
+TEST_F(RespServerTest, CallerOwnedIoContextWithSeveralThreads) {
+  asio::io_context io;
+  RespConfig config;
+  config.listen_address = "127.0.0.1:0";
+  auto server = std::make_unique<RespServer>(io, *store_, config);
+  ASSERT_TRUE(server->start().is_ok());
+  auto guard = asio::make_work_guard(io);
+  std::vector<std::thread> io_threads;
+  for (int i = 0; i < 3; ++i) io_threads.emplace_back([&] { io.run(); });
+
+  std::vector<std::thread> clients;
+  std::atomic<int> good{0};
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&, t] {
+      Client c(server->port());
+      std::string burst;
+      for (int i = 0; i < 200; ++i) {
+        std::string k = "t" + std::to_string(t) + ":" + std::to_string(i);
+        burst += resp_test::encode_command({"SET", k, k});
+        burst += resp_test::encode_command({"GET", k});
+      }
+      c.send_raw(burst);
+      for (int i = 0; i < 200; ++i) {
+        std::string k = "t" + std::to_string(t) + ":" + std::to_string(i);
+        if (c.read().show() == "OK" && c.read().show() == k) ++good;
+      }
+    });
+  }
+  for (auto& th : clients) th.join();
+  EXPECT_EQ(good.load(), 800);
+  server->stop();
+  guard.reset();
+  io.stop();
+  for (auto& th : io_threads) th.join();
+  server.reset();
+}
+
+TEST_F(RespServerTest, BadConfigAndBusyPortAreErrors) {
+  RespConfig bad;
+  bad.listen_address = "no-port";
+  EXPECT_FALSE(bad.validate().is_ok());
+  bad.listen_address = "127.0.0.1:99999";
+  EXPECT_FALSE(bad.validate().is_ok());
+  start();
+  asio::io_context io;
+  RespConfig taken;
+  taken.listen_address = "127.0.0.1:" + std::to_string(server_->port());
+  RespServer second(io, *store_, taken);
+  Status st = second.start();
+  EXPECT_EQ(st.code(), Code::kIOError) << st.to_string();
+}
+
+}  // namespace
+}  // namespace wavekv
