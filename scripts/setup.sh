@@ -5,6 +5,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config clang-format
   libcli11-dev nlohmann-json3-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libasio-dev libhttp-parser-dev
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
