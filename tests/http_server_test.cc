@@ -263,7 +263,8 @@ TEST_F(HttpServerTest, ListPagesThroughAPrefix) {
   EXPECT_EQ(keys.front(), "p/00");
   EXPECT_EQ(keys.back(), "p/24");
   EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
-  EXPECT_EQ(std::find(keys.begin(), keys.end(), "p/05"), keys.end()) << "deleted keys are not listed";
+  EXPECT_EQ(std::find(keys.begin(), keys.end(), "p/05"), keys.end())
+      << "deleted keys are not listed";
 
   EXPECT_EQ(req_json("GET", "/v1/kv")["items"].size(), 26u) << "default limit 100, no prefix";
   EXPECT_EQ(req("GET", "/v1/kv?limit=0").status, 400);
@@ -282,8 +283,8 @@ TEST_F(HttpServerTest, ListWithBinaryPrefixAndNext) {
   ASSERT_EQ(j["items"].size(), 1u);
   EXPECT_EQ(base64_decode(j["items"][0]["key_base64"].get<std::string>()), p + "\x01");
   EXPECT_EQ(base64_decode(j["next_base64"].get<std::string>()), p + "\x02");
-  auto j2 = req_json("GET", "/v1/kv?limit=1&prefix=" + percent_encode(p) +
-                                "&start=" + percent_encode(p + "\x02"));
+  auto j2 = req_json(
+      "GET", "/v1/kv?limit=1&prefix=" + percent_encode(p) + "&start=" + percent_encode(p + "\x02"));
   ASSERT_EQ(j2["items"].size(), 1u);
   EXPECT_TRUE(j2["next"].is_null());
 }
