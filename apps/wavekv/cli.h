@@ -26,4 +26,17 @@ struct BenchOptions {
 // Runs the write benchmark and prints its figures; returns the exit code.
 int run_bench(const BenchOptions& options);
 
+// A command against a running node over its HTTP API (--addr), in client.cc.
+struct RemoteCommand {
+  enum class Kind { kGet, kPut, kDel, kScan, kStatus };
+  Kind kind = Kind::kGet;
+  std::string addr;  // HOST:PORT of the node's HTTP listener
+  std::string key, value, prefix;
+  bool json = false;  // status: print the node's JSON as is
+  uint64_t timeout_ms = 10000;
+};
+// Runs it and returns the exit code: 0 done, 1 key not found, 2 any other
+// failure (node unreachable, refused request).
+int run_remote(const RemoteCommand& command);
+
 }  // namespace wavekv::cli

@@ -1,5 +1,6 @@
-// wavekv: the command-line program. This commands work offline on a
-// data directory; `bench` measures the storage engine.
+// wavekv: the command-line program. get/put/del/scan work offline on a data
+// directory or, with --addr, on a running node (client.cc); `status` asks a
+// node; `bench` measures the storage engine.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -112,24 +113,36 @@ int main(int argc, char** argv) {
   using namespace wavekv::cli;
   CLI::App app{"WaveKV: an embeddable, replicated key-value store"};
   app.require_subcommand(1);
-  std::string dir, key, value, prefix;
+  std::string dir, key, value, prefix, addr;
 
-  auto* put = app.add_subcommand("put", "Write KEY=VALUE into a data directory");
-  put->add_option("--data-dir", dir, "Data directory")->required();
+  // get/put/del/scan work on a data directory or, with --addr, on a running
+  // node over HTTP (client.cc).
+  auto target = [&](CLI::App* cmd) {
+    auto* d = cmd->add_option("--data-dir", dir, "Data directory");
+    auto* a = cmd->add_option("--addr", addr, "HOST:PORT of a running node's HTTP API");
+    d->excludes(a);
+  };
+  auto* put = app.add_subcommand("put", "Write KEY=VALUE");
+  target(put);
   put->add_option("key", key)->required();
   put->add_option("value", value)->required();
 
   auto* get = app.add_subcommand("get", "Print the value of KEY (exit 1 if absent)");
-  get->add_option("--data-dir", dir, "Data directory")->required();
+  target(get);
   get->add_option("key", key)->required();
 
   auto* del = app.add_subcommand("del", "Delete KEY");
-  del->add_option("--data-dir", dir, "Data directory")->required();
+  target(del);
   del->add_option("key", key)->required();
 
   auto* scan = app.add_subcommand("scan", "Print key<TAB>value for keys starting with PREFIX");
-  scan->add_option("--data-dir", dir, "Data directory")->required();
+  target(scan);
   scan->add_option("prefix", prefix);
+
+  bool status_json = false;
+  auto* status = app.add_subcommand("status", "Show a running node's status");
+  status->add_option("--addr", addr, "HOST:PORT of the node's HTTP API")->required();
+  status->add_flag("--json", status_json, "Print the node's JSON as is");
 
   bool repair = false;
   auto* check = app.add_subcommand("check", "Verify the WAL and snapshots of a data directory");
@@ -163,6 +176,22 @@ int main(int argc, char** argv) {
     return run_bench(bo);
   }
   if (*check) return cmd_check(dir, repair);
+
+  if (*status || !addr.empty()) {
+    RemoteCommand rc;
+    rc.addr = addr;
+    rc.key = key;
+    rc.value = value;
+    rc.prefix = prefix;
+    rc.json = status_json;
+    rc.kind = *status ? RemoteCommand::Kind::kStatus
+              : *put  ? RemoteCommand::Kind::kPut
+              : *del  ? RemoteCommand::Kind::kDel
+              : *scan ? RemoteCommand::Kind::kScan
+                      : RemoteCommand::Kind::kGet;
+    return run_remote(rc);
+  }
+  if (dir.empty()) return fail("give --data-dir DIR or --addr HOST:PORT");
 
   bool writes = *put || *del;
   auto store = open_store(dir, writes);

@@ -1,0 +1,174 @@
+// `wavekv get|put|del|scan --addr` and `wavekv status` against a node's HTTP
+// API served in this process: outputs, exit codes, clear errors.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <asio.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "server/http_server.h"
+
+namespace wavekv::server {
+namespace {
+
+struct Outcome {
+  int exit_code;
+  std::string out;  // stdout and stderr together
+};
+
+Outcome run(const std::string& args) {
+  std::string cmd = std::string(WAVEKV_BINARY) + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+class CliHttp : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "wavekv-clihttp-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    server_.reset();
+    if (store_) (void)store_->close();
+    std::filesystem::remove_all(dir_);
+  }
+  void start(HttpHooks hooks = {}) {
+    Config c;
+    c.data_dir = dir_ + "/db";
+    auto s = Store::open(c);
+    ASSERT_TRUE(s) << s.status().to_string();
+    store_ = std::move(*s);
+    auto srv = HttpServerThread::start(*store_, {}, std::move(hooks));
+    ASSERT_TRUE(srv) << srv.status().to_string();
+    server_ = std::move(*srv);
+  }
+  std::string addr() const { return "--addr " + server_->address(); }
+  std::string dir_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<HttpServerThread> server_;
+};
+
+TEST_F(CliHttp, PutGetDelScanOverHttp) {
+  start();
+  EXPECT_EQ(run("put " + addr() + " user:1 alice").exit_code, 0);
+  EXPECT_EQ(run("put " + addr() + " user:2 bob").exit_code, 0);
+  EXPECT_EQ(run("put " + addr() + " other x").exit_code, 0);
+  EXPECT_EQ(store_->get("user:1").value(), "alice") << "it went to the served store";
+  Outcome g = run("get " + addr() + " user:1");
+  EXPECT_EQ(g.exit_code, 0);
+  EXPECT_EQ(g.out, "alice\n");
+  EXPECT_EQ(run("del " + addr() + " user:2").exit_code, 0);
+  Outcome s = run("scan " + addr() + " user:");
+  EXPECT_EQ(s.exit_code, 0);
+  EXPECT_EQ(s.out, "user:1\talice\n");
+}
+
+TEST_F(CliHttp, ScanPagesThroughManyKeysAndEscapesBytes) {
+  start();
+  std::string expected;
+  for (int i = 0; i < 2500; ++i) {
+    char k[16];
+    std::snprintf(k, sizeof k, "k%04d", i);
+    ASSERT_TRUE(store_->put(k, "v"));
+    expected += std::string(k) + "\tv\n";
+  }
+  Outcome s = run("scan " + addr() + " k");
+  EXPECT_EQ(s.exit_code, 0);
+  EXPECT_EQ(s.out, expected) << "three pages of 1000, in order, nothing twice";
+
+  ASSERT_TRUE(store_->put(std::string("b\t\xff", 3), std::string("\x01z", 2)));
+  EXPECT_EQ(run("scan " + addr() + " b").out, "b\\t\\xff\t\\x01z\n");
+  // Keys with bytes that need percent-encoding reach the node intact.
+  ASSERT_EQ(run("put " + addr() + " 'a b/c?d%e' 'x y'").exit_code, 0);
+  EXPECT_EQ(store_->get("a b/c?d%e").value(), "x y");
+  EXPECT_EQ(run("get " + addr() + " 'a b/c?d%e'").out, "x y\n");
+}
+
+TEST_F(CliHttp, GetOfAbsentKeyExitsOne) {
+  start();
+  Outcome g = run("get " + addr() + " missing");
+  EXPECT_EQ(g.exit_code, 1);
+  EXPECT_NE(g.out.find("not found"), std::string::npos) << g.out;
+}
+
+TEST_F(CliHttp, UnreachableNodeIsExitTwoNamingTheAddress) {
+  // A port that was free a moment ago.
+  asio::io_context io;
+  asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+  std::string address = "127.0.0.1:" + std::to_string(a.local_endpoint().port());
+  a.close();
+  for (std::string cmd : {"get --addr " + address + " k", "status --addr " + address}) {
+    Outcome r = run(cmd);
+    EXPECT_EQ(r.exit_code, 2) << cmd;
+    EXPECT_NE(r.out.find(address), std::string::npos) << r.out;
+  }
+  Outcome bad = run("get --addr nonsense k");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.out.find("nonsense"), std::string::npos) << bad.out;
+}
+
+TEST_F(CliHttp, ExactlyOneOfDataDirAndAddr) {
+  start();
+  Outcome both = run("get --data-dir " + dir_ + "/db " + addr() + " k");
+  EXPECT_NE(both.exit_code, 0);
+  EXPECT_NE(both.out.find("excludes"), std::string::npos) << both.out;
+  Outcome neither = run("get k");
+  EXPECT_EQ(neither.exit_code, 2);
+  EXPECT_NE(neither.out.find("--data-dir DIR or --addr HOST:PORT"), std::string::npos)
+      << neither.out;
+}
+
+TEST_F(CliHttp, StatusPrintsTheStoreFiguresOfAPlainServer) {
+  start();
+  ASSERT_TRUE(store_->put("a", "1"));
+  Outcome s = run("status " + addr());
+  EXPECT_EQ(s.exit_code, 0) << s.out;
+  EXPECT_NE(s.out.find("node:        " + std::to_string(store_->node_id())), std::string::npos)
+      << s.out;
+  EXPECT_NE(s.out.find("  live_keys           1\n"), std::string::npos) << s.out;
+  EXPECT_NE(s.out.find("address:     -\n"), std::string::npos) << "missing fields show as -";
+  EXPECT_EQ(s.out.find("members:"), std::string::npos) << "no members section without members";
+}
+
+TEST_F(CliHttp, StatusPrintsANodesMembersAndJson) {
+  nlohmann::json node = nlohmann::json::parse(R"({
+    "node": 1, "incarnation": 42, "address": "127.0.0.1:7000", "digest": "abc123",
+    "storage": {"live_keys": 10, "wal_bytes": 2048, "future_figure": 5},
+    "replication": {"rounds": 7, "repairs": 1},
+    "members": [
+      {"id": 2, "incarnation": 43, "address": "127.0.0.1:7001", "last_seen_ms_ago": 120, "ack_lag": 0},
+      {"id": 3, "incarnation": 44, "address": "127.0.0.1:7002", "last_seen_ms_ago": null, "ack_lag": 17}
+    ]})");
+  HttpHooks hooks;
+  hooks.status = [node] { return node; };
+  start(hooks);
+  Outcome s = run("status " + addr());
+  EXPECT_EQ(s.exit_code, 0) << s.out;
+  for (const char* want :
+       {"incarnation: 42\n", "address:     127.0.0.1:7000\n", "digest:      abc123\n",
+        "  wal_bytes           2048\n", "  tombstones          -\n", "  future_figure       5\n",
+        "  rounds              7\n", "  repairs             1\n",
+        "  ID  INCARNATION  ADDRESS         LAST SEEN   ACK LAG\n",
+        "  2   43           127.0.0.1:7001  120 ms ago  0\n",
+        "  3   44           127.0.0.1:7002  never       17\n"}) {
+    EXPECT_NE(s.out.find(want), std::string::npos) << "missing '" << want << "' in\n" << s.out;
+  }
+  Outcome j = run("status --json " + addr());
+  EXPECT_EQ(j.exit_code, 0);
+  EXPECT_EQ(nlohmann::json::parse(j.out), node);
+}
+
+}  // namespace
+}  // namespace wavekv::server
