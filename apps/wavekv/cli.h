@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "wavekv/store.h"
 
@@ -38,5 +39,20 @@ struct RemoteCommand {
 // Runs it and returns the exit code: 0 done, 1 key not found, 2 any other
 // failure (node unreachable, refused request).
 int run_remote(const RemoteCommand& command);
+
+struct ServeOptions {
+  std::string data_dir = "wavekv-data";
+  uint64_t id = 0;
+  Durability durability = Durability::kAlways;
+  std::string listen = "127.0.0.1:7400";
+  std::string advertise;
+  std::vector<std::string> peers;
+  std::string resp = "127.0.0.1:6380";
+  std::string http = "127.0.0.1:7480";
+  uint64_t sync_interval_ms = 1000;
+  uint32_t fanout = 3;
+};
+// Runs a node until SIGINT/SIGTERM; returns the exit code.
+int run_serve(const ServeOptions& options);
 
 }  // namespace wavekv::cli

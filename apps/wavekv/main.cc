@@ -168,7 +168,34 @@ int main(int argc, char** argv) {
                    "writes in flight")
       ->check(CLI::IsMember({"threads", "async"}));
 
+  ServeOptions so;
+  std::string serve_durability = "always";
+  auto* serve = app.add_subcommand("serve", "Run a node (peer transport, RESP port, HTTP API)");
+  serve->add_option("--data-dir", so.data_dir, "Data directory")->capture_default_str();
+  serve->add_option("--id", so.id, "Node id (default: recorded, or random on first start)");
+  serve->add_option("--listen", so.listen, "Peer transport HOST:PORT")->capture_default_str();
+  serve->add_option("--advertise", so.advertise, "Address peers dial (default: --listen)");
+  serve->add_option("--peers", so.peers, "Any member's peer HOST:PORT (comma-separated)")
+      ->delimiter(',');
+  serve->add_option("--resp", so.resp, "Redis-compatible HOST:PORT ('' disables)")
+      ->capture_default_str();
+  serve->add_option("--http", so.http, "HTTP API HOST:PORT ('' disables)")->capture_default_str();
+  serve->add_option("--durability", serve_durability, "always|interval|none")
+      ->check(CLI::IsMember({"always", "interval", "none"}))
+      ->capture_default_str();
+  serve->add_option("--sync-interval-ms", so.sync_interval_ms, "Sync round interval")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  serve->add_option("--fanout", so.fanout, "Peers synced with per round")
+      ->check(CLI::Range(1u, 64u))
+      ->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
+
+  if (*serve) {
+    so.durability = parse_durability(serve_durability).value();
+    return run_serve(so);
+  }
 
   if (*bench) {
     bo.durability = parse_durability(durability).value();

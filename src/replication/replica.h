@@ -82,6 +82,13 @@ class Replica {
   Effects on_message(const State& state, const Message& message, uint64_t now_ms);
 
   const ReplicaStats& stats() const { return stats_; }
+  // When each peer was last heard from (now_ms of on_message), if ever.
+  std::map<NodeId, uint64_t> last_seen() const {
+    std::map<NodeId, uint64_t> out;
+    for (const auto& [id, rt] : runtime_)
+      if (rt.last_seen_ms != 0) out[id] = rt.last_seen_ms;
+    return out;
+  }
   NodeId self() const { return self_; }
 
  private:

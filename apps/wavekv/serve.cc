@@ -1,0 +1,79 @@
+// `wavekv serve`: parse flags (main.cc), run one Node until SIGINT/SIGTERM.
+// If a peer says this node was evicted, wipe the data directory and start
+// again as a new incarnation.
+#include <pthread.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <thread>
+
+#include "cli.h"
+#include "node/node.h"
+
+namespace wavekv::cli {
+
+int run_serve(const ServeOptions& o) {
+  NodeConfig config;
+  config.store.data_dir = o.data_dir;
+  config.store.node_id = o.id;
+  config.store.durability = o.durability;
+  config.listen = o.listen;
+  config.advertise = o.advertise;
+  config.peers = o.peers;
+  config.resp_listen = o.resp;
+  config.http_listen = o.http;
+  config.replica.sync_interval_ms = o.sync_interval_ms;
+  config.replica.fanout = o.fanout;
+
+  // Signals are taken by sigwait on this thread only: block them before any
+  // other thread starts, so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  // A waiter that turns a signal into a flag the loop below polls.
+  static std::atomic<int> got_signal{0};
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    got_signal = sig;
+  });
+  waiter.detach();
+
+  while (true) {
+    auto node = Node::start(config);
+    if (!node) {
+      std::fprintf(stderr, "wavekv serve: %s\n", node.status().to_string().c_str());
+      return 2;
+    }
+    bool rebootstrap = false;
+    while (got_signal == 0) {
+      if ((*node)->wait_rebootstrap(100)) {
+        rebootstrap = true;
+        break;
+      }
+    }
+    Status st = (*node)->stop();
+    if (!st.is_ok()) {
+      std::fprintf(stderr, "wavekv serve: closing the store: %s\n", st.to_string().c_str());
+      return 1;
+    }
+    if (!rebootstrap) {
+      std::fprintf(stderr, "ts=%llu level=info msg=\"stopped by signal %d; store closed\"\n",
+                   static_cast<unsigned long long>(std::time(nullptr)) * 1000ull,
+                   got_signal.load());
+      return 0;
+    }
+    Status wiped = wipe_data_dir(config.store.data_dir);
+    if (!wiped.is_ok()) {
+      std::fprintf(stderr, "wavekv serve: %s\n", wiped.to_string().c_str());
+      return 1;
+    }
+  }
+}
+
+}  // namespace wavekv::cli
