@@ -4,6 +4,10 @@
 // fresh buffer exactly as on TCP and decoded again on delivery, both ends
 // enforce max_frame_bytes, each (from, to) link has a bounded queue that drops
 // when full, delivery is in order per link, and links can be cut one way.
+// A frame to an address nobody listens on is dropped at delivery and counted
+// by the sender as a connect failure; a frame on a cut link, as dropped.
+// Differences from TCP: no connect timeout, backoff or idle close (nothing to
+// wait for), and connections_open counts the sender's links with frames queued.
 #pragma once
 
 #include <condition_variable>
