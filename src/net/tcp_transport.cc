@@ -129,10 +129,14 @@ Status TcpTransport::start(const std::string& listen_address, Handler handler) {
     acceptor_.reset();
     return Status::io_error(msg);
   };
-  if (acceptor_->open(endpoint.protocol(), ec)) return fail("open a socket for");
-  if (acceptor_->set_option(tcp::acceptor::reuse_address(true), ec)) return fail("set up");
-  if (acceptor_->bind(endpoint, ec)) return fail("bind");
-  if (acceptor_->listen(asio::socket_base::max_listen_connections, ec)) return fail("listen on");
+  acceptor_->open(endpoint.protocol(), ec);
+  if (ec) return fail("open a socket for");
+  acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (ec) return fail("set up");
+  acceptor_->bind(endpoint, ec);
+  if (ec) return fail("bind");
+  acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return fail("listen on");
   tcp::endpoint bound = acceptor_->local_endpoint(ec);
   if (ec) return fail("read the bound address of");
   local_address_ = format_host_port(bound.address().to_string(), bound.port());
