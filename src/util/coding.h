@@ -69,6 +69,13 @@ class Decoder {
     pos_ += n;
     return v;
   }
+  // Exactly `n` bytes with no length prefix (a fixed-size field).
+  std::string_view raw(size_t n) {
+    if (!need(n)) return {};
+    std::string_view v = data_.substr(pos_, n);
+    pos_ += n;
+    return v;
+  }
   size_t remaining() const { return data_.size() - pos_; }
   // Marks the input malformed (a value out of range, say).
   void fail() { failed_ = true; }

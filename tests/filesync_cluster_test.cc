@@ -1,0 +1,199 @@
+// Three real `filesync run` processes on loopback, peers in a chain (node 1
+// knows node 0, node 2 knows node 1), under file churn in all three
+// directories; once the churn stops, `filesync check` must pass within a
+// bounded time. Then the same with a node killed (SIGKILL) in the middle of
+// the churn and restarted.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+struct SyncNode {
+  std::string watch, data, listen, peers;
+  pid_t pid = -1;
+
+  void start() {
+    pid = ::fork();
+    if (pid == 0) {
+      std::string log = data + ".log";
+      FILE* f = std::freopen(log.c_str(), "a", stderr);
+      (void)f;
+      ::execl(FILESYNC_BINARY, FILESYNC_BINARY, "run", "--watch-dir", watch.c_str(), "--data-dir",
+              data.c_str(), "--listen", listen.c_str(), "--peers", peers.c_str(),
+              "--sync-interval-ms", "200", "--no-progress", static_cast<char*>(nullptr));
+      std::_Exit(127);
+    }
+  }
+  int stop(int sig) {
+    ::kill(pid, sig);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    pid = -1;
+    return status;
+  }
+};
+
+// `filesync check --dirs ...`: its exit code, and what it printed in `out`.
+int run_check(const std::vector<std::string>& dirs, std::string* out) {
+  std::string list;
+  for (const auto& d : dirs) list += (list.empty() ? "" : ",") + d;
+  std::string cmd = std::string(FILESYNC_BINARY) + " check --dirs " + list + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return -1;
+  char buf[4096];
+  out->clear();
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out->append(buf, n);
+  int status = ::pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// The churn of scripts/test-ops.sh: create, append, overwrite, delete,
+// rename, nested directories, across every directory.
+class Churn {
+ public:
+  Churn(std::vector<std::string> dirs, uint64_t seed) : dirs_(std::move(dirs)), rng_(seed) {}
+  void step() {
+    const std::string& dir = dirs_[rng_() % dirs_.size()];
+    std::string name = "f" + std::to_string(rng_() % 40);
+    if (rng_() % 3 == 0) name = "d" + std::to_string(rng_() % 4) + "/" + name;
+    if (rng_() % 5 == 0) name = "d" + std::to_string(rng_() % 2) + "/sub/" + name;
+    fs::path p = fs::path(dir) / name;
+    std::error_code ec;
+    switch (rng_() % 6) {
+      case 0:
+      case 1: {  // create or overwrite
+        fs::create_directories(p.parent_path(), ec);
+        std::ofstream(p, std::ios::binary | std::ios::trunc) << blob(rng_() % 5000);
+        break;
+      }
+      case 2: {  // append
+        if (fs::exists(p, ec)) std::ofstream(p, std::ios::binary | std::ios::app) << blob(100);
+        break;
+      }
+      case 3:  // delete
+        fs::remove(p, ec);
+        break;
+      case 4: {  // rename
+        fs::path to = fs::path(dir) / ("r" + std::to_string(rng_() % 40));
+        if (fs::is_regular_file(p, ec)) fs::rename(p, to, ec);
+        break;
+      }
+      case 5:  // mode
+        if (fs::is_regular_file(p, ec)) ::chmod(p.c_str(), rng_() % 2 ? 0600 : 0644);
+        break;
+    }
+  }
+
+ private:
+  std::string blob(size_t n) {
+    std::string s(n, '\0');
+    for (auto& c : s) c = static_cast<char>(rng_());
+    return s;
+  }
+  std::vector<std::string> dirs_;
+  std::mt19937_64 rng_;
+};
+
+class FilesyncCluster : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    base_ = fs::temp_directory_path() / ("filesync-cluster-" + std::to_string(::getpid()));
+    fs::remove_all(base_);
+    for (int i = 0; i < 3; i++) {
+      SyncNode n;
+      n.watch = (base_ / ("dir" + std::to_string(i))).string();
+      n.data = (base_ / ("data" + std::to_string(i))).string();
+      n.listen = "127.0.0.1:" + std::to_string(free_port());
+      if (i > 0) n.peers = nodes_[i - 1].listen;
+      fs::create_directories(n.watch);
+      nodes_.push_back(n);
+      dirs_.push_back(n.watch);
+    }
+    for (auto& n : nodes_) n.start();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  void TearDown() override {
+    for (auto& n : nodes_)
+      if (n.pid > 0) n.stop(SIGKILL);
+    if (!HasFailure()) fs::remove_all(base_);
+  }
+  // Seconds until `filesync check` passes, or -1 after `limit_s`.
+  double converge(int limit_s, std::string* last) {
+    auto start = Clock::now();
+    while (Clock::now() - start < std::chrono::seconds(limit_s)) {
+      if (run_check(dirs_, last) == 0)
+        return std::chrono::duration<double>(Clock::now() - start).count();
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    return -1;
+  }
+  fs::path base_;
+  std::vector<SyncNode> nodes_;
+  std::vector<std::string> dirs_;
+};
+
+TEST_F(FilesyncCluster, ChurnOnAllThreeNodesConverges) {
+  Churn churn(dirs_, 42);
+  auto end = Clock::now() + std::chrono::seconds(4);
+  int steps = 0;
+  while (Clock::now() < end) {
+    churn.step();
+    steps++;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::string out;
+  double s = converge(30, &out);
+  ASSERT_GE(s, 0) << "no agreement 30 s after " << steps << " churn steps:\n" << out;
+  std::printf("converged %.1f s after %d churn steps\n", s, steps);
+}
+
+TEST_F(FilesyncCluster, ANodeKilledDuringChurnCatchesUpAfterRestart) {
+  Churn churn(dirs_, 7);
+  auto start = Clock::now();
+  bool killed = false, restarted = false;
+  while (Clock::now() - start < std::chrono::seconds(5)) {
+    auto t = Clock::now() - start;
+    if (!killed && t > std::chrono::milliseconds(1500)) {
+      nodes_[1].stop(SIGKILL);  // the middle of the chain
+      killed = true;
+    }
+    if (killed && !restarted && t > std::chrono::milliseconds(3000)) {
+      nodes_[1].start();
+      restarted = true;
+    }
+    churn.step();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::string out;
+  double s = converge(40, &out);
+  ASSERT_GE(s, 0) << "no agreement 40 s after the restart:\n" << out;
+  std::printf("converged %.1f s after the churn stopped\n", s);
+}
+
+}  // namespace
