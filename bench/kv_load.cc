@@ -395,8 +395,12 @@ int run_visible(const Options& o) {
   std::string out, got;
   const auto stop_at = Steady::now() + std::chrono::duration_cast<Steady::duration>(
                                            std::chrono::duration<double>(o.timeout_s));
+  // Keys unique to this run: a key (and value) an earlier run already wrote
+  // everywhere would read as visible at once.
+  const std::string run_id = std::to_string(std::random_device{}()) + "-" +
+                             std::to_string(Steady::now().time_since_epoch().count());
   for (uint64_t w = 0; w < o.requests; w++) {
-    const std::string key = "vis-" + std::to_string(w);
+    const std::string key = "vis-" + run_id + "-" + std::to_string(w);
     std::string value = std::to_string(w) + "-";
     value.resize(static_cast<size_t>(o.value_bytes), 'v');
     const std::string expect = etcd ? base64(value) : value;
