@@ -8,13 +8,14 @@ source "$(dirname "$0")/demo-env.sh"
 n=${1:-3}
 limit=${2:-60}
 need_bin
-pkill -KILL -f -- "--watch-dir $(files_dir "$n") " 2>/dev/null || true
+pkill -KILL -f -- "^$bin run --watch-dir $(files_dir "$n") " 2>/dev/null || true
 sleep 0.3
 rm -rf "$(files_dir "$n")" "$(data_dir "$n")"
 mkdir -p "$(files_dir "$n")" "$(data_dir "$n")"
 # Node 1 has no seed of its own; after a wipe it must be told about a member.
-cmd=$(node_cmd "$n")
-[[ $n -eq 1 ]] && cmd="${cmd/ 2>&1/ --peers 127.0.0.1:$(peer_port 2) 2>&1}"
+seed=""
+[[ $n -eq 1 ]] && seed="127.0.0.1:$(peer_port 2)"
+cmd=$(node_cmd "$n" "$seed")
 if tmux has-session -t "$session" 2>/dev/null; then
   tmux kill-window -t "$session:node$n" 2>/dev/null || true
   tmux new-window -t "$session" -n "node$n" "$cmd"

@@ -115,7 +115,11 @@ TEST(Manifest, RoundTripsAndRefusesMalformedBytes) {
   Manifest setuid_plus = m;
   setuid_plus.mode = 010000;  // beyond 07777
   EXPECT_FALSE(decode_manifest(encode_manifest(setuid_plus)));
-  Manifest empty;  // an empty file: no chunks
+  Manifest empty;  // an empty file, 0644: the example of docs/FORMAT.md
+  EXPECT_EQ(encode_manifest(empty), std::string("\x01\xa4\x01\x00\x00"
+                                                "\0\0\0\0\0\0\0\0"
+                                                "\0\0\0\0",
+                                                17));
   EXPECT_TRUE(decode_manifest(encode_manifest(empty)));
 }
 
