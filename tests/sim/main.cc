@@ -50,7 +50,7 @@ int run_scale_mode(const ScaleArgs& a, uint64_t first, uint64_t last) {
       double rounds = 0, rmin = 1e18, rmax = 0, bytes = 0, per_node = 0, msgs = 0, idle = 0,
              idle_msgs = 0, members = 0, wall = 0;
       uint64_t max_node = 0, keys = 0;
-      std::array<double, std::variant_size_v<wavekv::Body>> by_body{};
+      std::array<double, std::variant_size_v<wavekv::Body>> by_body{}, idle_by_body{};
       std::string failures;
       for (uint64_t s = first; s <= last; s++) {
         wavekv::sim::ScaleOptions o;
@@ -80,8 +80,10 @@ int run_scale_mode(const ScaleArgs& a, uint64_t first, uint64_t last) {
         members += static_cast<double>(r.members_ms) / defaults.sync_interval_ms / runs;
         max_node = std::max(max_node, r.max_node_bytes);
         keys = r.keys;
-        for (size_t b = 0; b < by_body.size(); b++)
+        for (size_t b = 0; b < by_body.size(); b++) {
           by_body[b] += static_cast<double>(r.bytes_by_body[b]) / runs;
+          idle_by_body[b] += static_cast<double>(r.idle_bytes_by_body[b]) / runs;
+        }
       }
       if (!failures.empty()) {
         failed++;
@@ -109,12 +111,17 @@ int run_scale_mode(const ScaleArgs& a, uint64_t first, uint64_t last) {
                     rmin, rmax, members, bytes, per_node, static_cast<unsigned long long>(max_node),
                     msgs, idle, idle_msgs, wall);
       json += line;
-      json += ",\"bytes_by_body\":{";
-      for (size_t b = 0; b < by_body.size(); b++) {
-        json += (b == 0 ? "\"" : ",\"") + std::string(wavekv::sim::body_name(b)) +
-                "\":" + std::to_string(static_cast<uint64_t>(by_body[b]));
-      }
-      json += "}}\n";
+      auto by_body_json = [](const char* name, const auto& bytes) {
+        std::string out = std::string(",\"") + name + "\":{";
+        for (size_t b = 0; b < bytes.size(); b++) {
+          out += (b == 0 ? "\"" : ",\"") + std::string(wavekv::sim::body_name(b)) +
+                 "\":" + std::to_string(static_cast<uint64_t>(bytes[b]));
+        }
+        return out + "}";
+      };
+      json += by_body_json("bytes_by_body", by_body);
+      json += by_body_json("idle_bytes_by_body", idle_by_body);
+      json += "}\n";
     }
   }
   if (a.json) std::fputs(json.c_str(), stdout);

@@ -99,6 +99,7 @@ class ScaleSim {
     run_until(settle, [] { return false; });
     mark = node_bytes();
     const uint64_t idle_messages = messages_;
+    const auto idle_by_body = bytes_by_body_;
     run_until(settle + uint64_t{o_.idle_rounds} * interval, [] { return false; });
     if (o_.idle_rounds > 0) {
       after = node_bytes();
@@ -107,6 +108,8 @@ class ScaleSim {
       const double denom = static_cast<double>(size()) * o_.idle_rounds;
       r.idle_bytes_per_node_round = static_cast<double>(idle_bytes) / denom;
       r.idle_messages_per_node_round = static_cast<double>(messages_ - idle_messages) / denom;
+      for (size_t b = 0; b < r.idle_bytes_by_body.size(); b++)
+        r.idle_bytes_by_body[b] = bytes_by_body_[b] - idle_by_body[b];
     }
     // With discovery, membership may still be spreading after the contents converged.
     run_until(t0 + uint64_t{o_.max_rounds} * interval, [&] { return knows_all_ == size(); });

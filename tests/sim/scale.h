@@ -56,6 +56,7 @@ struct ScaleResult {
   // Steady state after convergence, per node per sync round.
   double idle_bytes_per_node_round = 0;
   double idle_messages_per_node_round = 0;
+  std::array<uint64_t, std::variant_size_v<Body>> idle_bytes_by_body{};  // whole idle window
 
   double bytes_per_node(int nodes) const { return static_cast<double>(bytes) / nodes; }
   double messages_per_node(int nodes) const { return static_cast<double>(messages) / nodes; }
