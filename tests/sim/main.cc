@@ -33,10 +33,11 @@ struct ScaleArgs {
 int run_scale_mode(const ScaleArgs& a, uint64_t first, uint64_t last) {
   const wavekv::ReplicaConfig defaults;
   std::printf(
-      "# scale: seeds %llu..%llu, %d writers x %d keys of %zu B, %s membership; sync_interval "
+      "# scale: seeds %llu..%llu, %s writers x %d keys of %zu B, %s membership; sync_interval "
       "%llu ms, push_delay %llu ms, digest every %u rounds, delay 1-20 ms, no faults\n",
-      static_cast<unsigned long long>(first), static_cast<unsigned long long>(last), a.writers,
-      a.writes, a.value_bytes, a.discover ? "discovered (seed: node 0)" : "complete",
+      static_cast<unsigned long long>(first), static_cast<unsigned long long>(last),
+      a.writers <= 0 ? "all" : std::to_string(a.writers).c_str(), a.writes, a.value_bytes,
+      a.discover ? "discovered (seed: node 0)" : "complete",
       static_cast<unsigned long long>(defaults.sync_interval_ms),
       static_cast<unsigned long long>(defaults.push_delay_ms), defaults.digest_every_rounds);
   std::printf("%6s %6s %6s %11s %7s %9s %9s %11s %9s %11s %11s %7s\n", "nodes", "fanout", "rounds",
