@@ -49,7 +49,8 @@ std::string hash_hex(const ChunkHash& h) {
 
 Chunker::Chunker(ChunkerLimits limits) : limits_(limits), mask_(limits.avg_bytes - 1) {
   assert(limits.avg_bytes > 0 && (limits.avg_bytes & (limits.avg_bytes - 1)) == 0);
-  assert(limits.min_bytes <= limits.avg_bytes && limits.avg_bytes <= limits.max_bytes);
+  // An average above the maximum is allowed: then every cut is at the maximum.
+  assert(limits.min_bytes > 0 && limits.min_bytes <= limits.max_bytes);
 }
 
 size_t Chunker::next_cut(std::string_view data) {
