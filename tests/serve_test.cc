@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "server/http_client.h"
+#include "store_harness.h"
 #include "tcp_proxy.h"
 
 namespace wavekv {
@@ -346,6 +347,85 @@ TEST_F(ServePartition, HealsAndConvergesWithDeletesStayingDeleted) {
     ASSERT_TRUE(agree(all, want)) << "a deleted key came back";
   }
   EXPECT_TRUE(identical_everywhere());
+}
+
+// Lesson 13 end to end (docs/PROTOCOL.md, "Future timestamps"): node 1 wrote
+// "k" while its clock ran an hour ahead. Its status counts the poisoned key,
+// node 2 refuses the version, and node 2's own write of "k" loses on node 1.
+// Stopped, `wavekv repair-timestamps`, restarted: the key replicates, and the
+// next write from a correct clock wins everywhere.
+TEST(ServeFutureTimestamps, RepairedKeyReplicatesAndCanBeWrittenAgain) {
+  auto base = std::filesystem::temp_directory_path() /
+              ("wavekv-future-serve-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(base);
+  std::filesystem::create_directories(base);
+  std::vector<ServeNode> nodes(2);
+  struct Reaper {
+    std::vector<ServeNode>& nodes;
+    ~Reaper() {
+      for (auto& n : nodes)
+        if (n.pid > 0) n.stop(SIGKILL);
+    }
+  } reaper{nodes};
+  for (int i = 0; i < 2; i++) {
+    nodes[i].dir = (base / ("node" + std::to_string(i))).string();
+    nodes[i].id = std::to_string(i + 1);
+    nodes[i].peer = "127.0.0.1:" + std::to_string(free_port());
+    nodes[i].http = "127.0.0.1:" + std::to_string(free_port());
+    nodes[i].resp = "127.0.0.1:" + std::to_string(free_port());
+    nodes[i].sync_interval_ms = "100";
+  }
+  nodes[1].seeds = nodes[0].peer;
+  {
+    Config c;
+    c.data_dir = nodes[0].dir;
+    c.node_id = 1;
+    c.clock = std::make_shared<harness::FakeClock>(system_clock()->now_ms() + 3600 * 1000);
+    auto store = Store::open(c);
+    ASSERT_TRUE(store.is_ok()) << store.status().to_string();
+    ASSERT_TRUE((*store)->put("k", "from-the-future").is_ok());
+    ASSERT_TRUE((*store)->close().is_ok());
+  }
+  auto status = [](const ServeNode& n) {
+    auto r = server::http_request(n.http, "GET", "/v1/status", "", 5000);
+    return r && r->status == 200 ? nlohmann::json::parse(r->body) : nlohmann::json::object();
+  };
+  for (auto& n : nodes) n.start();
+  for (auto& n : nodes) ASSERT_TRUE(eventually([&] { return get(n, "x") != "<error>"; }));
+  EXPECT_EQ(status(nodes[0])["poisoned_keys"], 1);
+  EXPECT_EQ(status(nodes[1])["poisoned_keys"], 0);
+  ASSERT_TRUE(eventually(
+      [&] { return status(nodes[1])["replication"]["entries_rejected"].get<uint64_t>() > 0; }, 10))
+      << "node 2 refuses the future version";
+  ASSERT_TRUE(put(nodes[1], "k", "from-node-2"));
+  ASSERT_TRUE(put(nodes[1], "marker", "m"));
+  ASSERT_TRUE(eventually([&] { return get(nodes[0], "marker") == "m"; }, 10));
+  EXPECT_EQ(get(nodes[0], "k"), "from-the-future") << "a correct clock's write loses there";
+  EXPECT_EQ(get(nodes[1], "k"), "from-node-2");
+
+  ASSERT_EQ(nodes[0].stop(SIGTERM), 0);
+  std::string cmd = std::string(WAVEKV_BINARY) + " repair-timestamps --data-dir " + nodes[0].dir +
+                    " > " + nodes[0].dir + ".repair.log 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  nodes[0].start();
+  // The rewritten version is stamped now, after node 2's write: it wins.
+  EXPECT_TRUE(eventually(
+      [&] {
+        return get(nodes[0], "k") == "from-the-future" && get(nodes[1], "k") == "from-the-future";
+      },
+      10));
+  EXPECT_EQ(status(nodes[0])["poisoned_keys"], 0);
+  ASSERT_TRUE(put(nodes[1], "k", "again-from-node-2"));
+  EXPECT_TRUE(eventually(
+      [&] {
+        return get(nodes[0], "k") == "again-from-node-2" &&
+               get(nodes[1], "k") == "again-from-node-2";
+      },
+      10))
+      << "the key takes writes from a correct clock again";
+  for (auto& n : nodes)
+    if (n.pid > 0) n.stop(SIGKILL);
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(base);
 }
 
 }  // namespace
