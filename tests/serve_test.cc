@@ -1,7 +1,8 @@
 // `wavekv serve` as real processes on loopback: discovery from a chain of
 // --peers, convergence of writes made on every node, kill -9 and restart with
 // nothing acknowledged lost, a wiped node re-bootstrapping, deletes that stay
-// deleted, and Debian's redis-cli talking to the RESP port.
+// deleted, Debian's redis-cli talking to the RESP port, and a network partition
+// made with TCP proxies (tcp_proxy.h) that heals.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -12,10 +13,15 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include "server/http_client.h"
+#include "store_harness.h"
+#include "tcp_proxy.h"
 
 namespace wavekv {
 namespace {
@@ -37,17 +43,34 @@ struct ServeNode {
   std::string dir;
   std::string peer, http, resp;
   std::string seeds;
+  std::string advertise;  // empty: peers dial `peer`
+  std::string id;         // empty: random on first start
+  std::string sync_interval_ms = "200";
   pid_t pid = -1;
 
   void start() {
+    std::vector<std::string> args = {WAVEKV_BINARY, "serve"};
+    auto flag = [&](const char* name, const std::string& value) {
+      args.push_back(name);
+      args.push_back(value);
+    };
+    flag("--data-dir", dir);
+    flag("--listen", peer);
+    flag("--http", http);
+    flag("--resp", resp);
+    flag("--peers", seeds);
+    flag("--sync-interval-ms", sync_interval_ms);
+    if (!advertise.empty()) flag("--advertise", advertise);
+    if (!id.empty()) flag("--id", id);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     pid = ::fork();
     if (pid == 0) {
       std::string log = dir + ".log";
       FILE* f = std::freopen(log.c_str(), "a", stderr);
       (void)f;
-      ::execl(WAVEKV_BINARY, WAVEKV_BINARY, "serve", "--data-dir", dir.c_str(), "--listen",
-              peer.c_str(), "--http", http.c_str(), "--resp", resp.c_str(), "--peers",
-              seeds.c_str(), "--sync-interval-ms", "200", static_cast<char*>(nullptr));
+      ::execv(WAVEKV_BINARY, argv.data());
       std::_Exit(127);
     }
   }
@@ -166,6 +189,243 @@ TEST_F(ServeCluster, RedisCliWritesReplicate) {
   std::string cmd = "redis-cli -p " + port + " SET from-redis hello > /dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << "redis-cli must be installed (scripts/setup.sh)";
   EXPECT_TRUE(eventually([&] { return all_agree({{"from-redis", "hello"}}); }));
+}
+
+// A network partition through TCP proxies the test controls. Every node
+// advertises its proxy's address (and seeds are proxy addresses), so no node
+// ever learns a real peer port and all peer traffic passes a proxy. Cut
+// {node 1} | {nodes 2, 3}: writes and deletes on both sides, including on
+// keys both sides hold; the sides diverge while cut; after restoring, the
+// cluster converges within a bounded time to identical contents, and no
+// deleted key comes back.
+class ServePartition : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    base_ = std::filesystem::temp_directory_path() /
+            ("wavekv-partition-test-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(base_);
+    std::filesystem::create_directories(base_);
+    for (int i = 0; i < 3; i++) {
+      uint16_t real = free_port();
+      proxies_.push_back(std::make_unique<testutil::TcpProxy>(real));
+      ASSERT_TRUE(proxies_.back()->ok());
+      ServeNode n;
+      n.dir = (base_ / ("node" + std::to_string(i))).string();
+      n.id = std::to_string(i + 1);  // the proxies tell senders apart by node id
+      n.peer = "127.0.0.1:" + std::to_string(real);
+      n.advertise = proxies_.back()->address();
+      n.http = "127.0.0.1:" + std::to_string(free_port());
+      n.resp = "127.0.0.1:" + std::to_string(free_port());
+      n.sync_interval_ms = "100";
+      if (i > 0) n.seeds = nodes_[i - 1].advertise;
+      nodes_.push_back(n);
+    }
+    for (auto& n : nodes_) n.start();
+    for (auto& n : nodes_) ASSERT_TRUE(eventually([&] { return get(n, "x") != "<error>"; }));
+  }
+  void TearDown() override {
+    for (auto& n : nodes_)
+      if (n.pid > 0) n.stop(SIGKILL);
+    proxies_.clear();
+    if (!HasFailure()) std::filesystem::remove_all(base_);
+  }
+
+  // What a node's HTTP API shows of its contents and membership.
+  struct View {
+    std::string listing;  // GET /v1/kv: keys, values and version stamps
+    std::string digest;   // covers tombstones too
+    std::vector<std::string> member_addresses;
+  };
+  std::optional<View> view(const ServeNode& n) {
+    auto list = server::http_request(n.http, "GET", "/v1/kv?limit=10000", "", 5000);
+    auto status = server::http_request(n.http, "GET", "/v1/status", "", 5000);
+    if (!list || !status || list->status != 200 || status->status != 200) return std::nullopt;
+    auto s = nlohmann::json::parse(status->body);
+    View v{list->body, s["digest"].get<std::string>(), {}};
+    for (const auto& m : s["members"]) v.member_addresses.push_back(m["address"]);
+    return v;
+  }
+  bool identical_everywhere() {
+    auto first = view(nodes_[0]);
+    if (!first) return false;
+    for (size_t i = 1; i < nodes_.size(); i++) {
+      auto v = view(nodes_[i]);
+      if (!v || v->listing != first->listing || v->digest != first->digest) return false;
+    }
+    return true;
+  }
+  bool agree(const std::vector<size_t>& which, const std::map<std::string, std::string>& want) {
+    for (size_t i : which)
+      for (const auto& [k, v] : want)
+        if (get(nodes_[i], k) != v) return false;
+    return true;
+  }
+
+  std::filesystem::path base_;
+  std::vector<std::unique_ptr<testutil::TcpProxy>> proxies_;
+  std::vector<ServeNode> nodes_;
+};
+
+TEST_F(ServePartition, HealsAndConvergesWithDeletesStayingDeleted) {
+  const std::vector<size_t> all = {0, 1, 2}, side_a = {0}, side_b = {1, 2};
+  for (const char* k : {"del-on-a", "del-on-b", "put-a-then-del-b", "put-b-then-del-a", "kept"})
+    ASSERT_TRUE(put(nodes_[0], k, "before"));
+  ASSERT_TRUE(eventually([&] {
+    return agree(all, {{"del-on-a", "before"}, {"kept", "before"}}) && identical_everywhere();
+  }));
+  // Everyone knows both others, and only by their proxy addresses.
+  ASSERT_TRUE(eventually([&] {
+    for (auto& n : nodes_) {
+      auto v = view(n);
+      if (!v || v->member_addresses.size() != 2) return false;
+    }
+    return true;
+  }));
+  for (auto& n : nodes_) {
+    auto v = view(n);
+    ASSERT_TRUE(v);
+    for (const auto& address : v->member_addresses)
+      EXPECT_TRUE(address == proxies_[0]->address() || address == proxies_[1]->address() ||
+                  address == proxies_[2]->address())
+          << "a node dials " << address << ", not a proxy: it would bypass the partition";
+  }
+
+  // Cut {1} | {2, 3}: node 1 (id 1) hears nobody, and nobody hears it.
+  proxies_[0]->cut({2, 3});
+  proxies_[1]->cut({1});
+  proxies_[2]->cut({1});
+
+  // Both sides write and delete, each on keys both sides hold. Where both
+  // touch a key, the later write wins by LWW, so the sides go 50 ms apart.
+  ASSERT_TRUE(put(nodes_[0], "only-a", "a"));
+  ASSERT_TRUE(del(nodes_[0], "del-on-a"));
+  ASSERT_TRUE(put(nodes_[0], "put-a-then-del-b", "a"));
+  ASSERT_TRUE(put(nodes_[1], "put-b-then-del-a", "b"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(put(nodes_[1], "only-b", "b"));
+  ASSERT_TRUE(del(nodes_[2], "del-on-b"));
+  ASSERT_TRUE(del(nodes_[1], "put-a-then-del-b"));
+  ASSERT_TRUE(del(nodes_[0], "put-b-then-del-a"));
+
+  // Side B still replicates within itself...
+  ASSERT_TRUE(eventually(
+      [&] {
+        return agree(side_b, {{"only-b", "b"}, {"del-on-b", "<absent>"}});
+      },
+      10))
+      << "nodes 2 and 3 talk to each other through the cut";
+  // ...and the sides stay apart for ten sync rounds.
+  const std::map<std::string, std::string> a_sees = {
+      {"only-a", "a"}, {"only-b", "<absent>"}, {"del-on-a", "<absent>"}, {"del-on-b", "before"}};
+  const std::map<std::string, std::string> b_sees = {
+      {"only-a", "<absent>"}, {"only-b", "b"}, {"del-on-a", "before"}, {"del-on-b", "<absent>"}};
+  for (int i = 0; i < 10; i++) {
+    ASSERT_TRUE(agree(side_a, a_sees)) << "node 1 learned something across the cut";
+    ASSERT_TRUE(agree(side_b, b_sees)) << "nodes 2, 3 learned something across the cut";
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GT(proxies_[0]->refused() + proxies_[1]->refused() + proxies_[2]->refused(), 0u);
+
+  for (auto& p : proxies_) p->restore();
+  const std::map<std::string, std::string> want = {{"only-a", "a"},
+                                                   {"only-b", "b"},
+                                                   {"del-on-a", "<absent>"},
+                                                   {"del-on-b", "<absent>"},
+                                                   {"put-a-then-del-b", "<absent>"},
+                                                   {"put-b-then-del-a", "<absent>"},
+                                                   {"kept", "before"}};
+  auto healed = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually([&] { return agree(all, want) && identical_everywhere(); }, 10))
+      << "the cluster converges within 10 s of the partition healing";
+  std::fprintf(stderr, "converged %lld ms after the partition healed\n",
+               static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now() - healed)
+                                          .count()));
+  // Deletes never come back: not over further sync, push and digest rounds.
+  for (int i = 0; i < 10; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_TRUE(agree(all, want)) << "a deleted key came back";
+  }
+  EXPECT_TRUE(identical_everywhere());
+}
+
+// Lesson 13 end to end (docs/PROTOCOL.md, "Future timestamps"): node 1 wrote
+// "k" while its clock ran an hour ahead. Its status counts the poisoned key,
+// node 2 refuses the version, and node 2's own write of "k" loses on node 1.
+// Stopped, `wavekv repair-timestamps`, restarted: the key replicates, and the
+// next write from a correct clock wins everywhere.
+TEST(ServeFutureTimestamps, RepairedKeyReplicatesAndCanBeWrittenAgain) {
+  auto base = std::filesystem::temp_directory_path() /
+              ("wavekv-future-serve-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(base);
+  std::filesystem::create_directories(base);
+  std::vector<ServeNode> nodes(2);
+  struct Reaper {
+    std::vector<ServeNode>& nodes;
+    ~Reaper() {
+      for (auto& n : nodes)
+        if (n.pid > 0) n.stop(SIGKILL);
+    }
+  } reaper{nodes};
+  for (int i = 0; i < 2; i++) {
+    nodes[i].dir = (base / ("node" + std::to_string(i))).string();
+    nodes[i].id = std::to_string(i + 1);
+    nodes[i].peer = "127.0.0.1:" + std::to_string(free_port());
+    nodes[i].http = "127.0.0.1:" + std::to_string(free_port());
+    nodes[i].resp = "127.0.0.1:" + std::to_string(free_port());
+    nodes[i].sync_interval_ms = "100";
+  }
+  nodes[1].seeds = nodes[0].peer;
+  {
+    Config c;
+    c.data_dir = nodes[0].dir;
+    c.node_id = 1;
+    c.clock = std::make_shared<harness::FakeClock>(system_clock()->now_ms() + 3600 * 1000);
+    auto store = Store::open(c);
+    ASSERT_TRUE(store.is_ok()) << store.status().to_string();
+    ASSERT_TRUE((*store)->put("k", "from-the-future").is_ok());
+    ASSERT_TRUE((*store)->close().is_ok());
+  }
+  auto status = [](const ServeNode& n) {
+    auto r = server::http_request(n.http, "GET", "/v1/status", "", 5000);
+    return r && r->status == 200 ? nlohmann::json::parse(r->body) : nlohmann::json::object();
+  };
+  for (auto& n : nodes) n.start();
+  for (auto& n : nodes) ASSERT_TRUE(eventually([&] { return get(n, "x") != "<error>"; }));
+  EXPECT_EQ(status(nodes[0])["poisoned_keys"], 1);
+  EXPECT_EQ(status(nodes[1])["poisoned_keys"], 0);
+  ASSERT_TRUE(eventually(
+      [&] { return status(nodes[1])["replication"]["entries_rejected"].get<uint64_t>() > 0; }, 10))
+      << "node 2 refuses the future version";
+  ASSERT_TRUE(put(nodes[1], "k", "from-node-2"));
+  ASSERT_TRUE(put(nodes[1], "marker", "m"));
+  ASSERT_TRUE(eventually([&] { return get(nodes[0], "marker") == "m"; }, 10));
+  EXPECT_EQ(get(nodes[0], "k"), "from-the-future") << "a correct clock's write loses there";
+  EXPECT_EQ(get(nodes[1], "k"), "from-node-2");
+
+  ASSERT_EQ(nodes[0].stop(SIGTERM), 0);
+  std::string cmd = std::string(WAVEKV_BINARY) + " repair-timestamps --data-dir " + nodes[0].dir +
+                    " > " + nodes[0].dir + ".repair.log 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  nodes[0].start();
+  // The rewritten version is stamped now, after node 2's write: it wins.
+  EXPECT_TRUE(eventually(
+      [&] {
+        return get(nodes[0], "k") == "from-the-future" && get(nodes[1], "k") == "from-the-future";
+      },
+      10));
+  EXPECT_EQ(status(nodes[0])["poisoned_keys"], 0);
+  ASSERT_TRUE(put(nodes[1], "k", "again-from-node-2"));
+  EXPECT_TRUE(eventually(
+      [&] {
+        return get(nodes[0], "k") == "again-from-node-2" &&
+               get(nodes[1], "k") == "again-from-node-2";
+      },
+      10))
+      << "the key takes writes from a correct clock again";
+  for (auto& n : nodes)
+    if (n.pid > 0) n.stop(SIGKILL);
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(base);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "store/recovery.h"
+#include "store/store_internal.h"
 #include "wavekv/store.h"
 
 namespace wavekv::cli {
@@ -105,6 +106,37 @@ int cmd_check(const std::string& dir, bool repair) {
   return 0;
 }
 
+// Lists the keys whose current version is stamped more than `max_drift_ms`
+// ahead of this machine's clock and, unless `dry_run`, replaces each by the
+// same value (or tombstone) written now (docs/PROTOCOL.md, "Future timestamps").
+int cmd_repair_timestamps(const std::string& dir, const std::string& key, bool only_key,
+                          uint64_t max_drift_ms, bool dry_run) {
+  if (!std::filesystem::is_directory(dir)) return fail("data directory " + dir + " does not exist");
+  Config c;
+  c.data_dir = dir;
+  auto store = open_replicated(c);
+  if (!store) return fail(store.status().to_string());
+  std::optional<std::string> which;
+  if (only_key) which = key;
+  auto found = (*store)->future_versions(max_drift_ms, which, !dry_run);
+  if (!found) return fail(found.status().to_string());
+  const uint64_t now_ms = system_clock()->now_ms();
+  for (const auto& f : *found) {
+    const uint64_t ts_ms = timestamp_millis(f.meta.timestamp);
+    std::cout << escape(f.key) << "\t" << (f.tombstone ? "tombstone" : "value") << "\tnode "
+              << f.meta.node << " seq " << f.meta.seq << "\tstamped " << ts_ms << " ms ("
+              << (ts_ms > now_ms ? ts_ms - now_ms : 0) << " ms ahead)";
+    if (!dry_run)
+      std::cout << "\trewritten as node " << f.repaired.node << " seq " << f.repaired.seq;
+    std::cout << "\n";
+  }
+  std::cout << found->size() << (found->size() == 1 ? " key" : " keys")
+            << (dry_run ? " stamped too far ahead (dry run: nothing changed)\n" : " repaired\n");
+  Status st = (*store)->close();
+  if (!st.is_ok()) return fail(st.to_string());
+  return 0;
+}
+
 }  // namespace
 }  // namespace wavekv::cli
 
@@ -148,6 +180,17 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "Verify the WAL and snapshots of a data directory");
   check->add_option("--data-dir", dir, "Data directory")->required();
   check->add_flag("--repair", repair, "Cut off damage now, as opening the store would");
+
+  uint64_t max_drift_ms = 5 * 60 * 1000;
+  bool dry_run = false;
+  auto* repair_ts = app.add_subcommand(
+      "repair-timestamps",
+      "Rewrite keys stamped further ahead of this clock than the drift bound (node stopped)");
+  repair_ts->add_option("--data-dir", dir, "Data directory")->required();
+  auto* repair_key = repair_ts->add_option("--key", key, "Only this key");
+  repair_ts->add_option("--max-drift-ms", max_drift_ms, "The peers' drift bound")
+      ->capture_default_str();
+  repair_ts->add_flag("--dry-run", dry_run, "List them; change nothing");
 
   BenchOptions bo;
   std::string durability = "always";
@@ -203,6 +246,8 @@ int main(int argc, char** argv) {
     return run_bench(bo);
   }
   if (*check) return cmd_check(dir, repair);
+  if (*repair_ts)
+    return cmd_repair_timestamps(dir, key, repair_key->count() > 0, max_drift_ms, dry_run);
 
   if (*status || !addr.empty()) {
     RemoteCommand rc;

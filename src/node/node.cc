@@ -108,8 +108,10 @@ class NodeImpl final : public Node {
     const uint64_t now = wall_ms();
     nlohmann::json members = nlohmann::json::array();
     uint64_t digest = 0;
+    uint64_t poisoned = 0;
     store_->read_state([&](const State& state) {
       for (uint64_t b : state.digest()) digest = digest * 0x100000001b3ull ^ b;
+      poisoned = poisoned_keys(state, now);
       const uint64_t own = state.next_seq() - 1;
       for (const auto& [id, meta] : state.peers()) {
         nlohmann::json m = {
@@ -126,6 +128,9 @@ class NodeImpl final : public Node {
       }
     });
     j["digest"] = hex64(digest);
+    // Keys stamped past the drift bound: peers refuse them (docs/PROTOCOL.md,
+    // "Future timestamps"); `wavekv repair-timestamps` rewrites them.
+    j["poisoned_keys"] = poisoned;
     const ReplicaStats& r = snap.stats;
     j["replication"] = {{"rounds", r.rounds},
                         {"sessions_completed", r.sessions_completed},
@@ -180,6 +185,11 @@ class NodeImpl final : public Node {
     counter("wavekv_transport_frames_dropped_total", "Peer frames dropped.", t.frames_dropped);
     counter("wavekv_transport_bytes_sent_total", "Peer frame bytes sent.", t.bytes_sent);
     out.gauge("wavekv_members", "Members this node knows.", static_cast<double>(members_count()));
+    uint64_t poisoned = 0;
+    store_->read_state([&](const State& state) { poisoned = poisoned_keys(state, wall_ms()); });
+    out.gauge("wavekv_poisoned_keys",
+              "Keys stamped further ahead of this clock than the drift bound.",
+              static_cast<double>(poisoned));
     if (http_) http_->write_metrics(out);
     return out.text();
   }
@@ -226,6 +236,18 @@ class NodeImpl final : public Node {
     uint64_t persist_errors = 0;
     uint64_t inbound_dropped = 0;
   };
+
+  // Keys whose current version is stamped more than the drift bound ahead of
+  // `now_ms`. O(1) unless there are some.
+  uint64_t poisoned_keys(const State& state, uint64_t now_ms) const {
+    uint64_t n = 0;
+    state.for_each_stamped_after(now_ms + config_.replica.max_clock_drift_ms,
+                                 [&](const std::string&, const Entry&) {
+                                   n++;
+                                   return true;
+                                 });
+    return n;
+  }
 
   size_t members_count() {
     size_t n = 0;

@@ -19,6 +19,10 @@ class HybridClock {
   // Remembers a timestamp seen elsewhere (a replicated entry, a recovered one).
   void observe(Timestamp ts) { last_ = std::max(last_, ts); }
   Timestamp last() const { return last_; }
+  // Forgets a clock that ran ahead: the next timestamp follows `ts` (or the
+  // wall clock). Only for the operator repair of future timestamps, after
+  // the versions stamped past `ts` were replaced (docs/PROTOCOL.md).
+  void reset(Timestamp ts) { last_ = ts; }
 
  private:
   Timestamp last_ = 0;

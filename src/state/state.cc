@@ -96,6 +96,13 @@ State& State::operator=(const State& o) {
   return *this;
 }
 
+void State::for_each_stamped_after(
+    uint64_t horizon_ms, const std::function<bool(const std::string&, const Entry&)>& fn) const {
+  if (timestamp_millis(max_timestamp_) <= horizon_ms) return;
+  for (const auto& [key, e] : kv_)
+    if (timestamp_millis(e.meta.timestamp) > horizon_ms && !fn(key, e)) return;
+}
+
 VersionVector State::acks() const {
   VersionVector vv = acks_;
   if (next_seq_ > 1) vv[stream_] = std::max(vv[stream_], next_seq_ - 1);
@@ -146,6 +153,27 @@ State::Applied State::apply(const StateOp& op) {
       horizon = std::max(horizon, t->meta.seq);
       out.changed = true;
     }
+  } else if (auto* re = std::get_if<OpRepairEntry>(&op)) {
+    // Like OpSetEntry for next_seq and the clock, but it replaces exactly the
+    // version it names, whatever LWW says, and nothing else.
+    const Meta& m = re->entry.meta;
+    if (m.node == self_ && m.incarnation == stream_) next_seq_ = std::max(next_seq_, m.seq + 1);
+    max_timestamp_ = std::max(max_timestamp_, m.timestamp);
+    auto it = kv_.find(re->key);
+    if (it != kv_.end() && it->second.meta == re->replaced && !(it->second.meta == m)) {
+      out.previous = it->second;
+      account(it->second, it->first, -1);
+      unlink(it->first, it->second);
+      it->second = re->entry;
+      account(it->second, it->first, +1);
+      link(it->first, it->second);
+      out.changed = true;
+    }
+  } else if (auto* c = std::get_if<OpResetClock>(&op)) {
+    Timestamp newest = c->floor;
+    for (const auto& [key, e] : kv_) newest = std::max(newest, e.meta.timestamp);
+    out.changed = newest != max_timestamp_;
+    max_timestamp_ = newest;
   } else if (auto* a = std::get_if<OpAdoptAcks>(&op)) {
     for (const auto& [origin, seq] : a->covers) {
       uint64_t& mine = acks_[origin];

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -49,8 +50,16 @@ class State {
   // stream ever seen in an OpSetEntry, won or lost.
   uint64_t next_seq() const { return next_seq_; }
   // The highest timestamp of any OpSetEntry applied (the clock must not fall
-  // behind it after a restart).
+  // behind it after a restart), until an OpResetClock brings it back to the
+  // newest current version.
   Timestamp max_timestamp() const { return max_timestamp_; }
+  // Visits, in key order, every key whose current version (tombstones
+  // included) is stamped later than `horizon_ms` milliseconds since the epoch:
+  // the "future" versions peers refuse (docs/PROTOCOL.md, "Future
+  // timestamps"). `fn` returns false to stop. O(1) when max_timestamp() is
+  // not past the horizon (the usual case), one scan of the map otherwise.
+  void for_each_stamped_after(
+      uint64_t horizon_ms, const std::function<bool(const std::string&, const Entry&)>& fn) const;
   uint64_t live_keys() const { return live_keys_; }
   uint64_t tombstones() const { return tombstones_; }
   uint64_t data_bytes() const { return data_bytes_; }

@@ -11,6 +11,8 @@ enum OpType : uint8_t {
   kRemovePeer = 3,
   kDropTombstone = 4,
   kAdoptAcks = 5,
+  kRepairEntry = 6,
+  kResetClock = 7,
 };
 
 }  // namespace
@@ -106,6 +108,14 @@ void encode_ops(const std::vector<StateOp>& ops, std::string& out) {
     } else if (auto* a = std::get_if<OpAdoptAcks>(&op)) {
       put_u8(out, kAdoptAcks);
       encode_vv(a->covers, out);
+    } else if (auto* re = std::get_if<OpRepairEntry>(&op)) {
+      put_u8(out, kRepairEntry);
+      put_bytes(out, re->key);
+      encode_meta(re->replaced, out);
+      encode_entry(re->entry, out);
+    } else if (auto* rc = std::get_if<OpResetClock>(&op)) {
+      put_u8(out, kResetClock);
+      put_u64(out, rc->floor);
     }
   }
 }
@@ -146,6 +156,15 @@ Result<std::vector<StateOp>> decode_ops(std::string_view data) {
         break;
       }
       case kAdoptAcks: ops.emplace_back(OpAdoptAcks{decode_vv(d)}); break;
+      case kRepairEntry: {
+        OpRepairEntry r;
+        r.key = std::string(d.bytes());
+        r.replaced = decode_meta(d);
+        r.entry = decode_entry(d);
+        ops.emplace_back(std::move(r));
+        break;
+      }
+      case kResetClock: ops.emplace_back(OpResetClock{d.u64()}); break;
       default: return Status::corruption("op batch: unknown op type " + std::to_string(type));
     }
   }

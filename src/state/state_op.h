@@ -65,7 +65,28 @@ struct OpAdoptAcks {
   bool operator==(const OpAdoptAcks&) const = default;
 };
 
-using StateOp = std::variant<OpSetEntry, OpSetPeer, OpRemovePeer, OpDropTombstone, OpAdoptAcks>;
+// Operator repair of a future timestamp (docs/PROTOCOL.md, "Future
+// timestamps"): replace the current version of `key`, if it is still exactly
+// `replaced`, by `entry` whatever LWW says. `entry` is a fresh local write (own
+// stream, a new seq, a timestamp from the wall clock) of the same value or
+// tombstone. Nothing else may bypass LWW.
+struct OpRepairEntry {
+  std::string key;
+  Meta replaced;
+  Entry entry;
+  bool operator==(const OpRepairEntry&) const = default;
+};
+
+// Sets the clock floor (State::max_timestamp, what the hybrid clock restarts
+// from) to the newest current version, or `floor` if that is later. Written
+// after OpRepairEntry ops, so that a clock that ran ahead comes back.
+struct OpResetClock {
+  Timestamp floor = 0;
+  bool operator==(const OpResetClock&) const = default;
+};
+
+using StateOp = std::variant<OpSetEntry, OpSetPeer, OpRemovePeer, OpDropTombstone, OpAdoptAcks,
+                             OpRepairEntry, OpResetClock>;
 
 // Appends the encoding of `ops` (a count, then each op) to `out`.
 void encode_ops(const std::vector<StateOp>& ops, std::string& out);

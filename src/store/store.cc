@@ -143,6 +143,21 @@ class StoreImpl final : public ReplicatedStore {
     return submit_and_wait(std::move(req));
   }
 
+  Result<std::vector<FutureVersion>> future_versions(uint64_t max_drift_ms,
+                                                     std::optional<std::string> key,
+                                                     bool repair) override {
+    if (tl_on_commit_thread)
+      return Status::invalid("future_versions from a callback would deadlock");
+    RepairJob job;
+    job.max_drift_ms = max_drift_ms;
+    job.key = std::move(key);
+    job.repair = repair;
+    auto req = std::make_unique<Request>();
+    req->repair = &job;
+    WAVEKV_RETURN_IF_ERROR(submit_and_wait(std::move(req)));
+    return std::move(job.found);
+  }
+
   void read_state(const std::function<void(const State&)>& fn) override {
     std::shared_lock lock(state_mu_);
     fn(state_);
@@ -246,6 +261,12 @@ class StoreImpl final : public ReplicatedStore {
     std::string bytes;
     uint64_t lsn = 0;
   };
+  struct RepairJob {
+    uint64_t max_drift_ms = 0;
+    std::optional<std::string> key;
+    bool repair = false;
+    std::vector<FutureVersion> found;
+  };
   // One queued unit of work for the commit thread: a batch to write, or a
   // checkpoint capture.
   struct Request {
@@ -253,6 +274,7 @@ class StoreImpl final : public ReplicatedStore {
     std::vector<StateOp> raw_ops;          // replicated ops, written as they are
     WriteBatch owned;                      // an async write's batch
     CheckpointOut* checkpoint = nullptr;
+    RepairJob* repair = nullptr;  // list or repair future timestamps (alone in its round)
     WriteCallback done;
     const WriteBatch& batch() const { return borrowed != nullptr ? *borrowed : owned; }
   };
@@ -316,12 +338,13 @@ class StoreImpl final : public ReplicatedStore {
         std::unique_lock lock(mu_);
         queue_cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
         if (queue_.empty()) break;  // closed and drained
-        if (queue_.front()->checkpoint != nullptr) {
+        if (queue_.front()->checkpoint != nullptr || queue_.front()->repair != nullptr) {
           group.push_back(std::move(queue_.front()));
           queue_.pop_front();
         } else {
           uint64_t bytes = 0;
-          while (!queue_.empty() && queue_.front()->checkpoint == nullptr) {
+          while (!queue_.empty() && queue_.front()->checkpoint == nullptr &&
+                 queue_.front()->repair == nullptr) {
             uint64_t b = 0;
             for (const auto& it : queue_.front()->batch().items())
               b += it.key.size() + it.value.size() + 48;
@@ -334,7 +357,8 @@ class StoreImpl final : public ReplicatedStore {
       }
       Status st = group.front()->checkpoint != nullptr
                       ? capture_checkpoint(*group.front()->checkpoint)
-                      : commit(group);
+                  : group.front()->repair != nullptr ? run_repair(*group.front()->repair)
+                                                     : commit(group);
       for (auto& req : group) {
         if (req->done) req->done(st);
       }
@@ -366,6 +390,13 @@ class StoreImpl final : public ReplicatedStore {
         ops.emplace_back(std::move(op));
       }
     }
+    return persist(ops, group.size());
+  }
+
+  // Commit thread only: appends `ops` as one WAL record (fsynced with
+  // `always`), then applies them and delivers the watch events. `requests`
+  // is how many writes the record carries.
+  Status persist(const std::vector<StateOp>& ops, uint64_t requests) {
     std::string encoded;
     encode_ops(ops, encoded);
     std::string framed;
@@ -402,12 +433,14 @@ class StoreImpl final : public ReplicatedStore {
       std::unique_lock lock(state_mu_);
       for (auto& op : ops) {
         auto applied = state_.apply(op);
-        const auto* s = std::get_if<OpSetEntry>(&op);
-        if (watching && applied.changed && s != nullptr)
+        if (!watching || !applied.changed) continue;
+        if (const auto* s = std::get_if<OpSetEntry>(&op))
           events.push_back({s->key, s->entry.value, s->entry.tombstone, s->entry.meta});
+        if (const auto* r = std::get_if<OpRepairEntry>(&op))
+          events.push_back({r->key, r->entry.value, r->entry.tombstone, r->entry.meta});
       }
     }
-    writes_ += group.size();
+    writes_ += requests;
     group_commits_++;
     deliver(events);
     maybe_request_checkpoint();
@@ -438,6 +471,56 @@ class StoreImpl final : public ReplicatedStore {
       checkpoint_wanted_ = true;
     }
     bg_cv_.notify_all();
+  }
+
+  // Commit thread only (it alone issues seqs and timestamps and changes the
+  // state, so it reads state_ without the lock). A version stamped past the
+  // drift bound is refused by every peer, and no write from a correct clock
+  // beats it here; LWW cannot undo it, so the repair replaces it by exact
+  // version (docs/PROTOCOL.md, "Future timestamps").
+  Status run_repair(RepairJob& job) {
+    {
+      std::lock_guard lock(wal_mu_);
+      if (!failed_.is_ok()) return failed_;
+    }
+    const uint64_t wall = clock_->now_ms();
+    const uint64_t horizon_ms =
+        job.max_drift_ms > UINT64_MAX - wall ? UINT64_MAX : wall + job.max_drift_ms;
+    state_.for_each_stamped_after(horizon_ms, [&](const std::string& k, const Entry& e) {
+      if (!job.key || *job.key == k) job.found.push_back({k, e.meta, e.tombstone, Meta{}});
+      return true;
+    });
+    if (!job.repair || job.found.empty()) return Status::ok();
+    // Replacements are stamped from the newest version that is not itself
+    // past the bound (or the wall clock): not after the ones that remain.
+    Timestamp newest_sane = 0;
+    for (const auto& [k, e] : state_.kv())
+      if (timestamp_millis(e.meta.timestamp) <= horizon_ms)
+        newest_sane = std::max(newest_sane, e.meta.timestamp);
+    hlc_.reset(newest_sane);
+    next_seq_ = std::max(next_seq_, state_.next_seq());
+    std::vector<StateOp> ops;
+    for (auto& f : job.found) {
+      const Entry& old = state_.kv().find(f.key)->second;
+      OpRepairEntry op;
+      op.key = f.key;
+      op.replaced = f.meta;
+      op.entry.value = old.value;
+      op.entry.tombstone = old.tombstone;
+      op.entry.meta = Meta{identity_.node, next_seq_++, hlc_.now(wall), identity_.incarnation};
+      f.repaired = op.entry.meta;
+      ops.emplace_back(std::move(op));
+    }
+    ops.emplace_back(OpResetClock{hlc_.last()});
+    Status st = persist(ops, 1);
+    // The clock follows the newest version that remains: past any future
+    // version not repaired (one key at a time), back to now once none is left.
+    hlc_.observe(state_.max_timestamp());
+    if (!st.is_ok()) {
+      for (auto& f : job.found) f.repaired = Meta{};
+      return st;
+    }
+    return Status::ok();
   }
 
   // Commit thread only: the state as of last_lsn_, and a fresh WAL segment after it so

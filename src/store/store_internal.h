@@ -5,12 +5,23 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "state/state.h"
 #include "wavekv/store.h"
 
 namespace wavekv {
+
+// A key whose current version is stamped further ahead of the wall clock than
+// a drift bound allows (docs/PROTOCOL.md, "Future timestamps").
+struct FutureVersion {
+  std::string key;
+  Meta meta;  // the version found
+  bool tombstone = false;
+  Meta repaired;  // what replaced it; zeros when only listed
+};
 
 class ReplicatedStore : public Store {
  public:
@@ -20,6 +31,16 @@ class ReplicatedStore : public Store {
   // Calls `fn` with the state under the shared lock: one consistent view.
   virtual void read_state(const std::function<void(const State&)>& fn) = 0;
   virtual uint64_t incarnation() const = 0;
+
+  // The keys (all, or only `key`) whose current version is stamped more than
+  // `max_drift_ms` ahead of the store's clock, in key order. With `repair`,
+  // replaces each, in one WAL record (OpRepairEntry per key, then
+  // OpResetClock), by the same value or tombstone written now: own stream, a
+  // fresh seq, a timestamp from the wall clock. The hybrid clock is brought
+  // back to the newest version that remains. Runs on the commit thread.
+  virtual Result<std::vector<FutureVersion>> future_versions(uint64_t max_drift_ms,
+                                                             std::optional<std::string> key,
+                                                             bool repair) = 0;
 };
 
 Result<std::unique_ptr<ReplicatedStore>> open_replicated(Config config);
