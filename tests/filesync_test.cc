@@ -136,10 +136,18 @@ TEST(Manifest, ValidPaths) {
   EXPECT_FALSE(valid_path("d/.filesync.x.1.2"));  // our temp files never replicate
 }
 
+// Writes the file whole, mode included, and renames it into place: one event
+// for the mirror, so counts of what it published do not depend on whether it
+// happened to look between the write and the chmod.
 void write_file(const fs::path& p, std::string_view bytes, mode_t mode = 0644) {
+  static int counter = 0;
   fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc).write(bytes.data(), bytes.size());
-  ::chmod(p.c_str(), mode);
+  fs::path stage =
+      fs::temp_directory_path() /
+      ("filesync-test-stage-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  std::ofstream(stage, std::ios::binary | std::ios::trunc).write(bytes.data(), bytes.size());
+  ::chmod(stage.c_str(), mode);
+  fs::rename(stage, p);
 }
 std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
