@@ -53,7 +53,12 @@ int main(int argc, char** argv) {
   int writes = 500;
   uint64_t keys = 1'000'000;
   bool json = false;
+  int gap_ms = 20;
   app.add_option("--writes", writes, "Writes for the latency figure");
+  app.add_option("--gap-ms", gap_ms,
+                 "Pause between latency writes (0: back to back, which measures the push "
+                 "spacing push_delay_ms instead of the path)")
+      ->capture_default_str();
   app.add_option("--keys", keys, "Keys for the bootstrap figure");
   app.add_flag("--json", json, "JSON lines instead of a table");
   CLI11_PARSE(app, argc, argv);
@@ -75,6 +80,7 @@ int main(int argc, char** argv) {
   std::vector<double> ms;
   for (int i = 0; i < writes; i++) {
     std::string key = "lat-" + std::to_string(i);
+    if (gap_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(gap_ms));
     auto t0 = Steady::now();
     if (!a->store().put(key, "v").is_ok()) return 1;
     std::unique_lock lock(mu);

@@ -64,6 +64,22 @@ class NodeImpl final : public Node {
     rc.seeds = config_.peers;
     std::erase(rc.seeds, advertise_);
     replica_ = std::make_unique<Replica>(store_->node_id(), store_->incarnation(), rc);
+    // A local write wakes the worker for a tick now rather than at the next
+    // tick_ms boundary, so its push leaves at once (the replica still spaces
+    // pushes push_delay_ms apart, which is what coalesces bursts). One wakeup
+    // per tick at most: the flag is set once until the worker takes it.
+    const NodeId self = store_->node_id();
+    const uint64_t incarnation = store_->incarnation();
+    local_watch_ = store_->watch("", [this, self, incarnation](const WatchEvent& e) {
+      if (e.meta.node != self || e.meta.incarnation != incarnation) return;
+      {
+        std::lock_guard lock(mu_);
+        if (local_write_) return;
+        local_write_ = true;
+      }
+      cv_.notify_one();
+    });
+    watching_ = true;
     worker_ = std::thread([this] { work(); });
 
     if (!config_.resp_listen.empty()) {
@@ -213,6 +229,8 @@ class NodeImpl final : public Node {
       stopping_ = true;
     }
     cv_.notify_all();
+    if (watching_) store_->unwatch(local_watch_);
+    watching_ = false;
     if (worker_.joinable()) worker_.join();
     if (http_) http_->stop();
     if (resp_) resp_->stop();
@@ -286,9 +304,14 @@ class NodeImpl final : public Node {
       std::deque<std::string> frames;
       {
         std::unique_lock lock(mu_);
-        cv_.wait_until(lock, next_tick, [&] { return stopping_ || !inbound_.empty(); });
+        cv_.wait_until(lock, next_tick,
+                       [&] { return stopping_ || !inbound_.empty() || local_write_; });
         if (stopping_) return;
         frames.swap(inbound_);
+        if (local_write_) {
+          local_write_ = false;
+          next_tick = std::chrono::steady_clock::now();
+        }
       }
       for (auto& frame : frames) {
         auto m = decode_message(frame, limits);
@@ -332,6 +355,9 @@ class NodeImpl final : public Node {
   bool stopping_ = false;
   bool stopped_ = false;
   bool rebootstrap_ = false;
+  bool local_write_ = false;  // a local write committed since the worker last looked
+  WatchId local_watch_ = 0;
+  bool watching_ = false;
   Snapshot snapshot_;
   Status close_status_;
   uint64_t decode_errors_ = 0;   // worker only
