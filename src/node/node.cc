@@ -300,6 +300,7 @@ class NodeImpl final : public Node {
     limits.max_key_bytes = config_.replica.max_key_bytes;
     limits.max_value_bytes = config_.replica.max_value_bytes;
     auto next_tick = std::chrono::steady_clock::now();
+    bool push_owed = false;  // a local write woke us; its push has not left yet
     while (true) {
       std::deque<std::string> frames;
       {
@@ -311,6 +312,7 @@ class NodeImpl final : public Node {
         if (local_write_) {
           local_write_ = false;
           next_tick = std::chrono::steady_clock::now();
+          push_owed = true;
         }
       }
       for (auto& frame : frames) {
@@ -328,9 +330,20 @@ class NodeImpl final : public Node {
         Effects fx;
         const uint64_t now = wall_ms();
         const uint64_t random = rng();
+        const uint64_t pushes_before = replica_->stats().pushes_sent;
         store_->read_state([&](const State& s) { fx = replica_->on_tick(s, now, random); });
         execute(std::move(fx));
-        next_tick = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.tick_ms);
+        const auto after = std::chrono::steady_clock::now();
+        next_tick = after + std::chrono::milliseconds(config_.tick_ms);
+        if (push_owed && replica_->stats().pushes_sent == pushes_before) {
+          // Held back by the push spacing: tick again when it allows, not a
+          // whole tick_ms later. Once: if that tick cannot push either (no
+          // peers), the regular ticks carry on.
+          const uint64_t ready = replica_->next_push_at_ms(), wall = wall_ms();
+          next_tick = std::min(next_tick,
+                               after + std::chrono::milliseconds(ready > wall ? ready - wall : 0));
+        }
+        push_owed = false;
       }
       std::lock_guard lock(mu_);
       snapshot_.stats = replica_->stats();

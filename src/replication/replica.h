@@ -82,6 +82,10 @@ class Replica {
   Effects on_message(const State& state, const Message& message, uint64_t now_ms);
 
   const ReplicaStats& stats() const { return stats_; }
+  // The earliest now_ms at which on_tick may push again (pushes are spaced
+  // push_delay_ms apart). A driver that ticks coarsely uses it to tick once
+  // more for a write that the spacing held back.
+  uint64_t next_push_at_ms() const { return last_push_ms_ + config_.push_delay_ms; }
   // When each peer was last heard from (now_ms of on_message), if ever.
   std::map<NodeId, uint64_t> last_seen() const {
     std::map<NodeId, uint64_t> out;
