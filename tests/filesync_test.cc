@@ -291,6 +291,26 @@ TEST_F(Mirrors, DeletesRenamesAndDirectoryMovesPropagate) {
   EXPECT_EQ(read_file(base_ / "b/new-name"), "renamed");
 }
 
+TEST_F(Mirrors, AReplicatedPathNeverLeadsThroughASymlinkOutOfTheTree) {
+  // On a, "link" is a symlink to a directory outside the tree; on b, "link"
+  // is a directory with a file. a must not write b's file through its link.
+  fs::create_directories(base_ / "outside");
+  fs::create_directories(base_ / "a");
+  fs::create_directory_symlink(base_ / "outside", base_ / "a/link");
+  auto a = start("a", {});
+  auto b = start("b", {a->node().peer_address()});
+  write_file(base_ / "b/link/x", "through the link?");
+  write_file(base_ / "b/plain", "p");
+  // Either outcome ends the wait: refused (a conflict) or written outside.
+  ASSERT_TRUE(eventually([&] {
+    return fs::exists(base_ / "a/plain") &&
+           (a->stats().conflicts >= 1 || !fs::is_empty(base_ / "outside"));
+  }));
+  EXPECT_TRUE(fs::is_empty(base_ / "outside")) << "a file was written outside the tree";
+  EXPECT_GE(a->stats().conflicts, 1u);
+  EXPECT_TRUE(fs::is_symlink(base_ / "a/link"));
+}
+
 TEST_F(Mirrors, ASmallChangeToALargeFileSendsOnlyTheChangedChunks) {
   auto a = start("a", {});
   auto b = start("b", {a->node().peer_address()});

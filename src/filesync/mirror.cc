@@ -737,13 +737,22 @@ bool MirrorImpl::materialize(const std::string& rel, const Manifest& m, const Ch
       return false;
     }
   }
-  // Parent directories, made as needed.
+  // Parent directories, made as needed, one component at a time: each must
+  // be a real directory, never a symlink, or a peer's path could lead the
+  // write out of the mirrored tree.
   std::string parent = parent_of(rel);
-  if (!parent.empty()) {
-    std::error_code ec;
-    stdfs::create_directories(full(parent), ec);
-    if (ec) {
-      log_line("warn", "cannot create the directory for " + rel + ": " + ec.message());
+  for (size_t pos = 0; !parent.empty() && pos != std::string::npos;) {
+    pos = parent.find('/', pos + 1);
+    std::string dir = full(parent.substr(0, pos));
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0 && ::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+      log_line("warn", "cannot create " + dir + " for " + rel + ": " + strerror(errno));
+      count(&MirrorStats::conflicts);
+      return false;
+    }
+    if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      log_line("warn",
+               dir + " is not a directory (a file or a symlink); " + rel + " is not written");
       count(&MirrorStats::conflicts);
       return false;
     }
