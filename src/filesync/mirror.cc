@@ -605,6 +605,15 @@ void MirrorImpl::reconcile_file(const std::string& rel) {
 Local MirrorImpl::stat_local(const std::string& rel) const {
   Local l;
   struct stat st {};
+  // A path under a symlink (or a file) is not in the tree: never read or
+  // written through it.
+  for (size_t pos = rel.find('/'); pos != std::string::npos; pos = rel.find('/', pos + 1)) {
+    if (::lstat(full(rel.substr(0, pos)).c_str(), &st) != 0) return l;  // missing
+    if (!S_ISDIR(st.st_mode)) {
+      l.kind = Local::kOther;
+      return l;
+    }
+  }
   if (::lstat(full(rel).c_str(), &st) != 0) return l;
   l.kind = S_ISREG(st.st_mode) ? Local::kFile : Local::kOther;
   l.rec = record_of(st);
