@@ -22,7 +22,6 @@
 #include <vector>
 
 #include "filesync/manifest.h"
-#include "filesync/tree.h"
 #include "util/coding.h"
 
 namespace wavekv::filesync {
@@ -159,6 +158,10 @@ class MirrorImpl final : public Mirror {
   std::vector<std::string> index_under(const std::string& dir_rel);
 
   void add_watch(const std::string& dir_rel);
+  // Watches the directory `dir_rel` and every directory under it (never
+  // through a symlink), and returns the regular files under it: one walk,
+  // each directory watched before it is listed, so a later change is an event.
+  std::vector<std::string> watch_tree(const std::string& dir_rel);
   void count(uint64_t MirrorStats::*field, uint64_t n = 1) {
     std::lock_guard lock(stats_mu_);
     stats_.*field += n;
@@ -374,6 +377,28 @@ void MirrorImpl::add_watch(const std::string& dir_rel) {
   wd_to_rel_[wd] = dir_rel;  // a directory renamed inside the tree keeps its wd
 }
 
+std::vector<std::string> MirrorImpl::watch_tree(const std::string& dir_rel) {
+  add_watch(dir_rel);
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (auto it = stdfs::recursive_directory_iterator(
+           full(dir_rel), stdfs::directory_options::skip_permission_denied, ec);
+       !ec && it != stdfs::recursive_directory_iterator(); it.increment(ec)) {
+    if (is_temp_name(it->path().filename().string())) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    auto st = it->symlink_status(ec);
+    if (ec) continue;  // vanished while we walked
+    std::string rel = it->path().lexically_relative(config_.watch_dir).generic_string();
+    if (stdfs::is_directory(st))
+      add_watch(rel);
+    else if (stdfs::is_regular_file(st) && valid_path(rel))
+      files.push_back(std::move(rel));
+  }
+  return files;
+}
+
 void MirrorImpl::inotify_loop() {
   alignas(struct inotify_event) char buf[64 * 1024];
   while (true) {
@@ -418,27 +443,13 @@ void MirrorImpl::inotify_loop() {
 
 void MirrorImpl::full_scan(bool show_progress) {
   uint64_t start = steady_ms();
-  add_watch("");
   std::set<std::string> paths;
-  // Watches first, then the listing: a change after the listing is an event.
-  std::error_code ec;
-  for (auto it = stdfs::recursive_directory_iterator(
-           config_.watch_dir, stdfs::directory_options::skip_permission_denied, ec);
-       !ec && it != stdfs::recursive_directory_iterator(); it.increment(ec)) {
-    if (is_temp_name(it->path().filename().string())) {
-      it.disable_recursion_pending();
-      continue;
-    }
-    if (it->is_directory(ec) && !it->is_symlink(ec))
-      add_watch(it->path().lexically_relative(config_.watch_dir).generic_string());
-  }
-  auto files = list_files(config_.watch_dir);
-  if (files) paths.insert(files->begin(), files->end());
+  for (auto& f : watch_tree("")) paths.insert(std::move(f));
   for (const auto& kv : index_->scan_prefix("", 0)) paths.insert(kv.key);
   for (const auto& kv : node_->store().scan_prefix(kManifestPrefix, 0))
     paths.insert(kv.key.substr(kManifestPrefix.size()));
   // Tombstones are not in a scan; a deleted manifest with a local file is
-  // found through the file (list_files) and decided by reconcile_file.
+  // found through the file (the walk) and decided by reconcile_file.
 
   bool tty = show_progress && isatty(2);
   MirrorStats before = stats();
@@ -478,21 +489,7 @@ void MirrorImpl::reconcile_path(const std::string& rel) {
   std::set<std::string> paths;
   if (is_dir) {
     // A directory created or moved in: watch it and everything under it.
-    add_watch(rel);
-    std::error_code ec;
-    for (auto it = stdfs::recursive_directory_iterator(
-             full(rel), stdfs::directory_options::skip_permission_denied, ec);
-         !ec && it != stdfs::recursive_directory_iterator(); it.increment(ec)) {
-      if (is_temp_name(it->path().filename().string())) {
-        it.disable_recursion_pending();
-        continue;
-      }
-      if (it->is_directory(ec) && !it->is_symlink(ec))
-        add_watch(it->path().lexically_relative(config_.watch_dir).generic_string());
-    }
-    auto files = list_files(full(rel));
-    if (files)
-      for (const auto& f : *files) paths.insert(rel + "/" + f);
+    for (auto& f : watch_tree(rel)) paths.insert(std::move(f));
   } else {
     paths.insert(rel);
   }
