@@ -3,15 +3,12 @@
 //   filesync check --dirs DIR1,DIR2[,...]
 // `run` embeds a node (src/filesync/mirror.h); `check` compares trees and
 // exits 0 only if they agree.
-#include <pthread.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "filesync/mirror.h"
 #include "filesync/tree.h"
@@ -22,20 +19,8 @@ using namespace wavekv::filesync;
 namespace {
 
 int run(MirrorConfig config) {
-  // Signals are taken by sigwait on one thread: block them before any other
-  // thread starts, so every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  static std::atomic<int> got_signal{0};
-  std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    got_signal = sig;
-  });
-  waiter.detach();
+  // Before any thread starts, so every thread inherits the signal mask.
+  const std::atomic<int>& got_signal = catch_stop_signals();
 
   while (true) {
     auto mirror = Mirror::start(config);

@@ -1,13 +1,10 @@
 // `wavekv serve`: parse flags (main.cc), run one Node until SIGINT/SIGTERM.
 // If a peer says this node was evicted, wipe the data directory and start
 // again as a new incarnation.
-#include <pthread.h>
 
 #include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <ctime>
-#include <thread>
 
 #include "cli.h"
 #include "node/node.h"
@@ -27,22 +24,8 @@ int run_serve(const ServeOptions& o) {
   config.replica.sync_interval_ms = o.sync_interval_ms;
   config.replica.fanout = o.fanout;
 
-  // Signals are taken by sigwait on this thread only: block them before any
-  // other thread starts, so every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  // A waiter that turns a signal into a flag the loop below polls.
-  static std::atomic<int> got_signal{0};
-  std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    got_signal = sig;
-  });
-  waiter.detach();
+  // Before any thread starts, so every thread inherits the signal mask.
+  const std::atomic<int>& got_signal = catch_stop_signals();
 
   while (true) {
     auto node = Node::start(config);

@@ -1,5 +1,8 @@
 #include "node/node.h"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <asio/io_context.hpp>
 #include <chrono>
 #include <condition_variable>
@@ -408,6 +411,21 @@ Result<std::unique_ptr<Node>> Node::start(NodeConfig config, std::unique_ptr<Tra
     return st;
   }
   return std::unique_ptr<Node>(std::move(node));
+}
+
+const std::atomic<int>& catch_stop_signals() {
+  static std::atomic<int> got_signal{0};
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::thread([signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    got_signal = sig;
+  }).detach();
+  return got_signal;
 }
 
 Status wipe_data_dir(const std::string& dir) {

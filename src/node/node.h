@@ -8,6 +8,7 @@
 // the effects, then sends); one io thread for the front ends; the store's.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -64,6 +65,12 @@ class Node {
   // store (drain, fsync). Idempotent; returns the store's close status.
   virtual Status stop() = 0;
 };
+
+// For programs that run until SIGINT or SIGTERM: blocks both in the calling
+// thread (call it before any other thread starts, so every thread inherits
+// the mask) and starts a thread that waits for one. The flag it returns is 0
+// until a signal arrives, then that signal's number. Call it once.
+const std::atomic<int>& catch_stop_signals();
 
 // Removes the files of a data directory (for a re-bootstrap); keeps the
 // directory itself.
