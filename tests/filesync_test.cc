@@ -17,6 +17,7 @@
 #include "filesync/manifest.h"
 #include "filesync/mirror.h"
 #include "filesync/tree.h"
+#include "test_util.h"
 
 namespace wavekv::filesync {
 namespace {
@@ -198,12 +199,7 @@ TEST_F(TreeDir, CheckSeesContentModeAndMissingFilesButNotEmptyDirectories) {
 
 template <typename F>
 bool eventually(F done, int seconds = 20) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-  return done();
+  return test_util::eventually(done, seconds, 25);
 }
 
 class Mirrors : public TreeDir {

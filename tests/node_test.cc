@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "test_util.h"
+
 namespace wavekv {
 namespace {
 
@@ -32,12 +34,7 @@ NodeConfig config_for(const std::string& dir, std::vector<std::string> peers) {
 // performance claim).
 template <typename F>
 bool eventually(F done) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return done();
+  return test_util::eventually(done, 30, 20);
 }
 
 // Issue 4: a three-node cluster where each node knows only one other at start

@@ -4,9 +4,7 @@
 // deleted, Debian's redis-cli talking to the RESP port, and a network partition
 // made with TCP proxies (tcp_proxy.h) that heals.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,22 +20,12 @@
 #include "server/http_client.h"
 #include "store_harness.h"
 #include "tcp_proxy.h"
+#include "test_util.h"
 
 namespace wavekv {
 namespace {
 
-uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using test_util::free_port;
 
 struct ServeNode {
   std::string dir;
@@ -85,12 +73,7 @@ struct ServeNode {
 
 template <typename F>
 bool eventually(F done, int seconds = 60) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return done();
+  return test_util::eventually(done, seconds, 50);
 }
 
 bool put(const ServeNode& n, const std::string& key, const std::string& value) {
