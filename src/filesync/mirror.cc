@@ -146,7 +146,10 @@ class MirrorImpl final : public Mirror {
   // Reads the file, writes the chunks the store lacks and then the manifest,
   // unless the result equals `current` (the store's manifest). False if the
   // file changed while we read it (it is queued again).
-  bool publish(const std::string& rel, const Local& local, const std::optional<Entry>& kv);
+  bool publish(const std::string& rel, const Local& local,
+               const std::optional<ChunkHash>& store_digest);
+  // Deletes the manifest (a tombstone that replicates); false on a store error.
+  bool unpublish(const std::string& rel);
   bool materialize(const std::string& rel, const Manifest& m, const ChunkHash& digest,
                    const Local& expected);
   void remove_local(const std::string& rel, const Local& expected);
@@ -527,15 +530,7 @@ void MirrorImpl::reconcile_file(const std::string& rel) {
   if (local.kind == Local::kOther) {
     if (idx) {
       // The file we knew became a directory or a symlink: the file is gone.
-      if (kv_live && kvd == idx->digest) {
-        Status st = node_->store().del(manifest_key(rel));
-        if (!st.is_ok()) {
-          log_line("error", "deleting " + rel + ": " + st.to_string());
-          count(&MirrorStats::errors);
-          return;
-        }
-        count(&MirrorStats::unpublished);
-      }
+      if (kv_live && kvd == idx->digest && !unpublish(rel)) return;
       index_del(rel);
     } else if (kv_live) {
       // A directory or a symlink where the store has a file: not ours to touch.
@@ -559,14 +554,8 @@ void MirrorImpl::reconcile_file(const std::string& rel) {
   if (idx && local.kind == Local::kMissing) {
     if (kv_live && kvd == idx->digest) {
       // Deleted here: delete it everywhere.
-      Status st = node_->store().del(manifest_key(rel));
-      if (!st.is_ok()) {
-        log_line("error", "deleting " + rel + ": " + st.to_string());
-        count(&MirrorStats::errors);
-        return;
-      }
+      if (!unpublish(rel)) return;
       index_del(rel);
-      count(&MirrorStats::unpublished);
     } else if (kv_live) {
       // Deleted here while a newer version came in: keep the newer version
       // (a lost delete costs less than lost data).
@@ -594,7 +583,7 @@ void MirrorImpl::reconcile_file(const std::string& rel) {
       return;
     }
   }
-  publish(rel, local, kv_live ? std::optional<Entry>(*kv) : std::nullopt);
+  publish(rel, local, kv_live ? std::optional<ChunkHash>(kvd) : std::nullopt);
 }
 
 // ---------------------------------------------------------------- doing
@@ -617,8 +606,19 @@ Local MirrorImpl::stat_local(const std::string& rel) const {
   return l;
 }
 
+bool MirrorImpl::unpublish(const std::string& rel) {
+  Status st = node_->store().del(manifest_key(rel));
+  if (!st.is_ok()) {
+    log_line("error", "deleting " + rel + ": " + st.to_string());
+    count(&MirrorStats::errors);
+    return false;
+  }
+  count(&MirrorStats::unpublished);
+  return true;
+}
+
 bool MirrorImpl::publish(const std::string& rel, const Local& local,
-                         const std::optional<Entry>& kv) {
+                         const std::optional<ChunkHash>& store_digest) {
   int fd = ::open(full(rel).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     enqueue(rel, config_.debounce_ms);  // gone or replaced meanwhile: look again
@@ -701,7 +701,7 @@ bool MirrorImpl::publish(const std::string& rel, const Local& local,
   }
   std::string encoded = encode_manifest(m);
   rec.digest = manifest_digest(encoded);
-  if (kv && manifest_digest(kv->value) == rec.digest) {
+  if (store_digest == rec.digest) {
     // Same bytes and mode as the store has: our own write coming back, or a
     // touch. Nothing to publish.
     flush();
