@@ -9,25 +9,16 @@
 #include <filesystem>
 #include <string>
 
+#include "test_util.h"
 #include "wavekv/store.h"
 
 namespace wavekv {
 namespace {
 
-struct Outcome {
-  int exit_code;
-  std::string out;  // stdout and stderr together
-};
+using test_util::Outcome;
 
 Outcome run(const std::string& args) {
-  std::string cmd = std::string(WAVEKV_BINARY) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  return test_util::run_command(std::string(WAVEKV_BINARY) + " " + args);
 }
 
 class Cli : public ::testing::Test {

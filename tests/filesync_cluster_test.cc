@@ -40,27 +40,16 @@ struct SyncNode {
       std::_Exit(127);
     }
   }
-  int stop(int sig) {
-    ::kill(pid, sig);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    pid = -1;
-    return status;
-  }
+  int stop(int sig) { return wavekv::test_util::stop_child(pid, sig); }
 };
 
 // `filesync check --dirs ...`: its exit code, and what it printed in `out`.
 int run_check(const std::vector<std::string>& dirs, std::string* out) {
   std::string list;
   for (const auto& d : dirs) list += (list.empty() ? "" : ",") + d;
-  std::string cmd = std::string(FILESYNC_BINARY) + " check --dirs " + list + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return -1;
-  char buf[4096];
-  out->clear();
-  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out->append(buf, n);
-  int status = ::pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  auto o = wavekv::test_util::run_command(std::string(FILESYNC_BINARY) + " check --dirs " + list);
+  *out = std::move(o.out);
+  return o.exit_code;
 }
 
 // The churn of scripts/test-ops.sh: create, append, overwrite, delete,

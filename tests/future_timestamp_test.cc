@@ -24,6 +24,7 @@
 #include "replication/replica.h"
 #include "store/store_internal.h"
 #include "store_harness.h"
+#include "test_util.h"
 
 namespace wavekv {
 namespace {
@@ -238,15 +239,9 @@ TEST(FutureTimestamps, CliListsThenRepairs) {
     ASSERT_TRUE(store->close().is_ok());
   }
   auto run = [&](const std::string& args) {
-    std::string cmd =
-        std::string(WAVEKV_BINARY) + " repair-timestamps --data-dir " + dir + " " + args + " 2>&1";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    std::string out;
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-    int status = ::pclose(p);
-    return std::make_pair(WIFEXITED(status) ? WEXITSTATUS(status) : -1, out);
+    auto o = test_util::run_command(std::string(WAVEKV_BINARY) + " repair-timestamps --data-dir " +
+                                    dir + " " + args);
+    return std::make_pair(o.exit_code, o.out);
   };
   auto [code, out] = run("--dry-run");
   EXPECT_EQ(code, 0) << out;

@@ -62,13 +62,7 @@ struct ServeNode {
       std::_Exit(127);
     }
   }
-  int stop(int sig) {
-    ::kill(pid, sig);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    pid = -1;
-    return status;
-  }
+  int stop(int sig) { return test_util::stop_child(pid, sig); }
 };
 
 template <typename F>

@@ -2,11 +2,16 @@
 #pragma once
 
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <string>
 #include <thread>
 
 namespace wavekv::test_util {
@@ -36,6 +41,33 @@ bool eventually(F done, int seconds, int poll_ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));
   }
   return done();
+}
+
+struct Outcome {
+  int exit_code;    // -1 if the command did not exit normally
+  std::string out;  // stdout and stderr together
+};
+// Runs `command` through the shell, with stderr joined to stdout.
+inline Outcome run_command(const std::string& command) {
+  std::string cmd = command + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return {-1, "popen failed"};
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// Sends `sig` to the child `pid`, reaps it, and returns its wait status;
+// `pid` becomes -1.
+inline int stop_child(pid_t& pid, int sig) {
+  ::kill(pid, sig);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  pid = -1;
+  return status;
 }
 
 }  // namespace wavekv::test_util
