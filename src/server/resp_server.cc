@@ -247,13 +247,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
       // The write is visible now, so the next conditional write may check.
       if (serialized) self->shared_->gate.release();
       Shared* shared = self->shared_.get();
-      auto ex = self->socket_.get_executor();
-      // `self` moves into the posted handler: this callback keeps no
-      // reference to the connection once the store is done with it.
-      asio::post(ex,
-                 [self = std::move(self), slot, reply = std::move(reply), serialized]() mutable {
-                   self->complete(slot, std::move(reply), serialized);
-                 });
+      {
+        // `self` moves into the posted handler: this callback keeps no
+        // reference to the connection once the store is done with it. The
+        // executor copy (a strand) must be gone before end_store_write():
+        // after it, the server may be destroyed and its io_context with it.
+        auto ex = self->socket_.get_executor();
+        asio::post(ex,
+                   [self = std::move(self), slot, reply = std::move(reply), serialized]() mutable {
+                     self->complete(slot, std::move(reply), serialized);
+                   });
+      }
       shared->end_store_write();
     };
     shared_->store.write_async(std::move(batch), std::move(done));
