@@ -88,6 +88,7 @@ bool peer_session_adopts(const State& ours) {
   ReplicaConfig mine;
   mine.address = "us";
   Replica us(ours.self(), ours.stream(), mine);
+  (void)us.on_tick(ours, kNow, 2);  // a replica serves adoptable pages once it has ticked
   Effects fx = peer.on_tick(theirs, kNow, 1);
   for (int hops = 0; hops < 16 && !fx.send.empty(); hops++) {
     Outgoing out = fx.send.front();

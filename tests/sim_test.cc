@@ -180,14 +180,23 @@ TEST(Sim, EvictedMemberIsToldToRebootstrapAndRejoinsAsANewIncarnation) {
 // Tombstone GC (off by default, see ReplicaConfig): on a healthy cluster a
 // tombstone every member covers is forgotten everywhere, the key stays gone,
 // and the GC horizon is recorded.
-TEST(Sim, TombstonesEveryMemberCoversAreCollected) {
+// Every member covers the tombstone within a second, but it is kept until it
+// is older than the grace period (3 s here), then collected everywhere.
+TEST(Sim, TombstonesEveryMemberCoversAreCollectedAfterTheGracePeriod) {
   SimOptions o = quiet(3);
-  o.replica.collect_tombstones = true;
+  o.replica.tombstone_grace_ms = 3'000;
   Cluster c(o);
   ASSERT_TRUE(c.put(0, "gone", "x"));
   c.run_for(3'000);
   ASSERT_TRUE(c.del(1, "gone"));
-  c.run_for(5'000);
+  c.run_for(2'800);
+  for (int i = 0; i < 3; i++) {
+    c.store(i).read_state([&](const State& s) {
+      ASSERT_EQ(s.kv().count("gone"), 1u) << "node " << i;
+      EXPECT_TRUE(s.kv().at("gone").tombstone) << "node " << i;
+    });
+  }
+  c.run_for(2'200);
   for (int i = 0; i < 3; i++) {
     c.store(i).read_state([&](const State& s) {
       EXPECT_EQ(s.kv().count("gone"), 0u) << "node " << i;

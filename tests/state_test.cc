@@ -410,6 +410,7 @@ std::vector<StateOp> all_op_types() {
       OpDropTombstone{"gone", Meta{UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX}},
       OpDropTombstone{"", Meta{}},
       OpAdoptAcks{{{1, 2}, {UINT64_MAX, UINT64_MAX}}},
+      OpAdoptAcks{{{1, 2}}, {{3, 4}, {5, UINT64_MAX}}, UINT64_MAX - 1, 12345},
       OpAdoptAcks{},
   };
 }
@@ -427,15 +428,15 @@ TEST(StateOpCodec, EveryOpTypeRoundTrips) {
   }
 }
 
-// An empty OpAdoptAcks is 5 bytes (type, u32 count): the smallest op there is.
+// An OpResetClock is 9 bytes (type, u64 floor): the smallest op there is.
 TEST(StateOpCodec, BatchesOfTheSmallestOpRoundTrip) {
   for (size_t n : {1, 2, 10}) {
-    std::vector<StateOp> ops(n, OpAdoptAcks{});
+    std::vector<StateOp> ops(n, OpResetClock{});
     std::string enc;
     encode_ops(ops, enc);
-    EXPECT_EQ(enc.size(), 4 + 5 * n);
+    EXPECT_EQ(enc.size(), 4 + 9 * n);
     auto dec = decode_ops(enc);
-    ASSERT_TRUE(dec) << n << " empty OpAdoptAcks: " << dec.status().to_string();
+    ASSERT_TRUE(dec) << n << " OpResetClock: " << dec.status().to_string();
     EXPECT_TRUE(*dec == ops);
   }
 }

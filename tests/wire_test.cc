@@ -25,9 +25,20 @@ std::vector<Message> one_of_each() {
   dr.nonce = 5;
   for (size_t i = 0; i < kDigestBuckets; i++) dr.buckets[i] = i * 0x9e3779b97f4a7c15ull;
   return {
-      with_body(SyncRequest{9, {{1, 5}, {2, 3}}, Cursor{2, 4}}),
-      with_body(SyncPage{9, {{1, 5}}, {{3, 8}}, {live, tomb}, false, Cursor{2, 7}}),
-      with_body(SyncPage{9, {}, {}, {}, true, Cursor{}}),
+      with_body(SyncRequest{9, {{1, 5}, {2, 3}}, Cursor{2, 4}, {{1, 2}}, 77, 1234}),
+      with_body(SyncPage{9,
+                         {{1, 5}},
+                         {{1, 4}},
+                         {{3, 8}},
+                         4444,
+                         5555,
+                         {live, tomb},
+                         false,
+                         Cursor{2, 7},
+                         77,
+                         1300,
+                         false}),
+      with_body(SyncPage{9, {}, {}, {}, 0, 0, {}, true, Cursor{}, 0, 0, true}),
       with_body(Push{{live}}),
       with_body(DigestRequest{123}),
       with_body(dr),

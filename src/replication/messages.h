@@ -17,7 +17,7 @@
 
 namespace wavekv {
 
-constexpr uint8_t kWireVersion = 1;
+constexpr uint8_t kWireVersion = 2;
 constexpr size_t kDigestBuckets = 256;
 
 struct Member {
@@ -45,6 +45,13 @@ struct SyncRequest {
   uint64_t session = 0;  // chosen by the requester; echoed in every page
   VersionVector have;
   Cursor cursor;
+  // What the requester knows every member covers, directly or as its
+  // members reported (tombstone GC, docs/PROTOCOL.md).
+  VersionVector stable;
+  // For a next page: the previous page's `epoch` and `arrivals`, so the
+  // responder also ships what arrived behind the cursor since then.
+  uint64_t epoch = 0;
+  uint64_t after = 0;
   bool operator==(const SyncRequest&) const = default;
 };
 
@@ -54,13 +61,24 @@ struct SyncRequest {
 struct SyncPage {
   uint64_t session = 0;
   VersionVector covers;
+  VersionVector stable;  // as in SyncRequest, the responder's
   // The responder's tombstone-GC horizon: per stream, the highest seq of a
   // tombstone it has forgotten. A requester below it that holds data may hold
   // versions those tombstones deleted; it must re-bootstrap.
   VersionVector collected;
+  Timestamp collected_before = 0;  // the newest timestamp among those tombstones
+  Timestamp clock = 0;             // the responder's newest timestamp
   std::vector<WireEntry> entries;
   bool last = true;
   Cursor next;  // where the next request resumes, if !last
+  // Where the responder's arrivals stood when it built this page; `epoch`
+  // names its process, since arrival numbers restart with it.
+  uint64_t epoch = 0;
+  uint64_t arrivals = 0;
+  // The responder could not ship everything that arrived behind the cursor
+  // since the previous page (it restarted, or too much arrived): the session
+  // must not adopt `covers`.
+  bool lost_track = false;
   bool operator==(const SyncPage&) const = default;
 };
 

@@ -42,6 +42,15 @@ uint64_t entry_bytes(const std::string& key, const Entry& e) {
   return key.size() + e.value.size() + 40;
 }
 
+// True if `vv` covers every (stream, seq) of `needed`.
+bool covers_all(const VersionVector& vv, const VersionVector& needed) {
+  for (const auto& [stream, seq] : needed) {
+    auto it = vv.find(stream);
+    if (seq > (it == vv.end() ? 0 : it->second)) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 Replica::Replica(NodeId self, uint64_t incarnation, ReplicaConfig config)
@@ -118,9 +127,21 @@ void Replica::record_coverage(const State& state, NodeId peer, const VersionVect
   fx.persist.emplace_back(std::in_place_type<OpSetPeer>, peer, std::move(meta));
 }
 
-uint64_t Replica::merge(const State& state, const std::vector<WireEntry>& entries, uint64_t now_ms,
-                        Source source, bool* rejected, Effects& fx) {
+VersionVector Replica::recorded_coverage(const State& state, const Message& m) {
+  auto it = state.peers().find(m.from);
+  if (it == state.peers().end() || it->second.incarnation != m.from_incarnation) return {};
+  return it->second.acked;
+}
+
+uint64_t Replica::merge(const State& state, const std::vector<WireEntry>& entries,
+                        const VersionVector& sender_covers, uint64_t now_ms, Source source,
+                        bool* rejected, Effects& fx) {
   const uint64_t horizon_ms = now_ms + config_.max_clock_drift_ms;
+  // A sender that does not cover our collected horizon may hold versions that
+  // a tombstone we (or a peer whose claim we adopted) forgot had deleted; we
+  // could no longer tell. Only its versions stamped after every forgotten
+  // tombstone are certainly not such.
+  const bool sender_clean = covers_all(sender_covers, state.collected());
   // An entry our vector covers, for a key we do not hold, is old news: the
   // newer version that covered it was a tombstone we collected, and merging
   // the entry (from a delayed page, say) would bring a deleted key back.
@@ -136,7 +157,8 @@ uint64_t Replica::merge(const State& state, const std::vector<WireEntry>& entrie
     if (e.key.size() > config_.max_key_bytes || e.entry.value.size() > config_.max_value_bytes ||
         meta.node == 0 || meta.incarnation == 0 || meta.seq == 0 ||
         timestamp_millis(meta.timestamp) > horizon_ms ||
-        (e.entry.tombstone && !e.entry.value.empty())) {
+        (e.entry.tombstone && !e.entry.value.empty()) ||
+        (!sender_clean && meta.timestamp <= state.collected_before())) {
       stats_.entries_rejected++;
       *rejected = true;
       continue;
@@ -189,26 +211,57 @@ SyncPage Replica::build_page(const State& state, const SyncRequest& req) const {
   SyncPage page;
   page.session = req.session;
   page.covers = state.acks();
+  page.stable = stable(state);
   page.collected = state.collected();
+  page.collected_before = state.collected_before();
+  page.clock = state.max_timestamp();
+  page.epoch = epoch_;
+  page.arrivals = state.arrivals();
   page.last = true;
-  uint64_t bytes = 0;
   const auto& index = state.index();
+  uint64_t bytes = 0;
+  auto add = [&](const std::string& key) {
+    const Entry& e = state.kv().find(key)->second;
+    page.entries.push_back({key, e});
+    bytes += entry_bytes(key, e);
+  };
+  auto above_have = [&](NodeId origin, uint64_t seq) {
+    auto h = req.have.find(origin);
+    return h == req.have.end() || seq > h->second;
+  };
+  if (!(req.cursor == Cursor{})) {
+    // A next page. A version claimed by the first page and not shipped yet may
+    // have been superseded since the previous page by one that arrived behind
+    // the cursor, where no later page looks: ship those arrivals now, or say
+    // that this session cannot adopt its claim.
+    const Cursor& c = req.cursor;
+    bool remembered = epoch_ != 0 && req.epoch == epoch_ &&
+                      state.for_each_arrival_after(req.after, [&](NodeId origin, uint64_t seq) {
+                        bool behind = origin < c.origin || (origin == c.origin && seq < c.seq);
+                        if (!behind || !above_have(origin, seq)) return;
+                        auto oit = index.find(origin);
+                        if (oit == index.end()) return;
+                        // Superseded again: its successor is a later arrival.
+                        if (auto sit = oit->second.find(seq); sit != oit->second.end())
+                          add(*sit->second);
+                      });
+    page.lost_track = !remembered;
+  }
+  size_t in_range = 0;  // at least one per page, so the cursor always moves
   for (auto oit = index.lower_bound(req.cursor.origin); oit != index.end(); ++oit) {
     const NodeId origin = oit->first;
     uint64_t from = 1;
     if (auto h = req.have.find(origin); h != req.have.end()) from = h->second + 1;
     if (origin == req.cursor.origin) from = std::max(from, req.cursor.seq);
     for (auto sit = oit->second.lower_bound(from); sit != oit->second.end(); ++sit) {
-      if (page.entries.size() >= config_.max_page_entries ||
-          (!page.entries.empty() && bytes >= config_.max_page_bytes)) {
+      if (in_range > 0 &&
+          (page.entries.size() >= config_.max_page_entries || bytes >= config_.max_page_bytes)) {
         page.last = false;
         page.next = Cursor{origin, sit->first};
         return page;
       }
-      const std::string& key = *sit->second;
-      const Entry& e = state.kv().find(key)->second;
-      page.entries.push_back({key, e});
-      bytes += entry_bytes(key, e);
+      add(*sit->second);
+      in_range++;
     }
   }
   return page;
@@ -227,21 +280,47 @@ void Replica::start_session(const State& state, NodeId peer, const std::string& 
   s.peer = peer;
   s.have = state.acks();
   s.started_ms = now_ms;
-  SyncRequest req{id, s.have, Cursor{}};
+  SyncRequest req{id, s.have, Cursor{}, stable(state)};
   sessions_[id] = std::move(s);
   fx.send.push_back({peer, address, envelope(state, std::move(req))});
 }
 
-// True if a peer has forgotten tombstones that we do not cover while we hold
-// data: we may hold versions they deleted. (An empty node holds nothing old.)
-bool Replica::missed_collected_tombstones(const State& state, const VersionVector& collected) {
-  if (state.kv().empty()) return false;
-  const VersionVector mine = state.acks();
-  for (const auto& [stream, seq] : collected) {
-    auto it = mine.find(stream);
-    if (seq > (it == mine.end() ? 0 : it->second)) return true;
+namespace {
+// Lowers `into` to the pointwise minimum with `other` (a stream missing from
+// `other` counts as 0).
+void lower_to(VersionVector& into, const VersionVector& other) {
+  for (auto it = into.begin(); it != into.end();) {
+    auto o = other.find(it->first);
+    if (o == other.end()) {
+      it = into.erase(it);
+    } else {
+      it->second = std::min(it->second, o->second);
+      ++it;
+    }
   }
-  return false;
+}
+}  // namespace
+
+VersionVector Replica::stable(const State& state) {
+  VersionVector out = state.acks();
+  for (const auto& [id, meta] : state.peers()) lower_to(out, meta.acked);
+  return out;
+}
+
+VersionVector Replica::gc_floor(const State& state) const {
+  VersionVector out = stable(state);
+  for (const auto& [id, meta] : state.peers()) {
+    auto rt = runtime_.find(id);
+    if (rt == runtime_.end() || rt->second.stable_incarnation != meta.incarnation) return {};
+    lower_to(out, rt->second.stable);
+  }
+  return out;
+}
+
+void Replica::note_stable(const Message& m, const VersionVector& stable) {
+  auto& rt = runtime_[m.from];
+  rt.stable = stable;
+  rt.stable_incarnation = m.from_incarnation;
 }
 
 // Lesson 12: a member that has been silent longer than the expiry is removed
@@ -270,7 +349,7 @@ void Replica::evict_expired(const State& state, uint64_t now_ms, Effects& fx) {
 // A tombstone may be forgotten once every current member covers it: none of
 // them can then hold (or send) an older version of its key. Walks only the
 // tombstone index, per origin stream up to the lowest coverage among members.
-void Replica::collect_tombstones(const State& state, Effects& fx) {
+void Replica::collect_tombstones(const State& state, uint64_t now_ms, Effects& fx) {
   // Until every seed is a known member we may not know who else holds data.
   for (const auto& seed : config_.seeds) {
     bool known = std::any_of(state.peers().begin(), state.peers().end(),
@@ -278,17 +357,13 @@ void Replica::collect_tombstones(const State& state, Effects& fx) {
     if (!known) return;
   }
   uint32_t budget = config_.max_tombstones_dropped_per_round;
-  const VersionVector own = state.acks();
+  const VersionVector floors = gc_floor(state);
   for (const auto& [stream, seqs] : state.tombstone_index()) {
-    auto mine = own.find(stream);
-    uint64_t floor = mine == own.end() ? 0 : mine->second;
-    for (const auto& [id, meta] : state.peers()) {
-      auto c = meta.acked.find(stream);
-      floor = std::min(floor, c == meta.acked.end() ? 0 : c->second);
-      if (floor == 0) break;
-    }
+    auto f = floors.find(stream);
+    const uint64_t floor = f == floors.end() ? 0 : f->second;
     for (auto it = seqs.begin(); it != seqs.end() && it->first <= floor && budget > 0; ++it) {
       const Entry& e = state.kv().find(*it->second)->second;
+      if (timestamp_millis(e.meta.timestamp) + config_.tombstone_grace_ms > now_ms) continue;
       fx.persist.emplace_back(std::in_place_type<OpDropTombstone>, *it->second, e.meta);
       stats_.tombstones_dropped++;
       budget--;
@@ -307,6 +382,7 @@ Effects Replica::on_tick(const State& state, uint64_t now_ms, uint64_t random) {
   if (first_tick_ || now_ms >= last_round_ms_ + config_.sync_interval_ms) {
     if (first_tick_) {
       started_ms_ = now_ms;
+      epoch_ = rng.next() | 1;
       // Session ids must not repeat across restarts: a delayed page of a
       // session from before a crash must not pass for a page of a new one.
       next_session_ = rng.next() >> 1;
@@ -336,7 +412,7 @@ Effects Replica::on_tick(const State& state, uint64_t now_ms, uint64_t random) {
       if (!busy) start_session(state, id, address, now_ms, fx);
     }
     evict_expired(state, now_ms, fx);
-    if (config_.collect_tombstones) collect_tombstones(state, fx);
+    if (config_.collect_tombstones) collect_tombstones(state, now_ms, fx);
     if (!peers.empty() && config_.digest_every_rounds != 0 &&
         stats_.rounds % config_.digest_every_rounds == 0) {
       const auto& [id, address] = peers[rng.next() % peers.size()];
@@ -392,48 +468,69 @@ Effects Replica::on_message(const State& state, const Message& m, uint64_t now_m
   note_sender(state, m, now_ms, fx);
 
   if (const auto* req = std::get_if<SyncRequest>(&m.body)) {
-    if (req->cursor == Cursor{}) record_coverage(state, m.from, req->have, now_ms, fx);
+    if (req->cursor == Cursor{}) {
+      record_coverage(state, m.from, req->have, now_ms, fx);
+      note_stable(m, req->stable);
+    }
     stats_.pages_served++;
     fx.send.push_back({m.from, reply_to, envelope(state, build_page(state, *req))});
   } else if (const auto* page = std::get_if<SyncPage>(&m.body)) {
     bool rejected = false;
-    merge(state, page->entries, now_ms, Source::kSync, &rejected, fx);
+    merge(state, page->entries, page->covers, now_ms, Source::kSync, &rejected, fx);
     auto it = sessions_.find(page->session);
     if (it == sessions_.end()) return fx;  // stray or finished: merged, acks untouched
     Session& s = it->second;
     if (s.peer == 0) s.peer = m.from;  // a seed answered: now we know its id
     if (s.peer != m.from) return fx;
     if (!s.got_first_page) {
+      note_stable(m, page->stable);
+      s.epoch = page->epoch;
       s.covers = page->covers;
+      s.collected = page->collected;
+      s.collected_before = page->collected_before;
+      s.clock = page->clock;
       s.got_first_page = true;
       record_coverage(state, m.from, page->covers, now_ms, fx);
-      if (missed_collected_tombstones(state, page->collected)) {
-        // The responder forgot tombstones we never saw; our older versions of
-        // those keys would come back. Start over from an empty directory.
+      if (!covers_all(state.acks(), page->collected) &&
+          state.holds_version_stamped_by(page->collected_before)) {
+        // The responder (or a node whose claim it adopted) forgot tombstones
+        // we never saw, and we hold versions old enough to be ones they
+        // deleted: no one can tell which. Start over from an empty directory.
         stats_.rebootstraps_needed++;
         fx.rebootstrap = true;
         sessions_.erase(it);
         return fx;
       }
+      // A clock beyond the drift bound is refused like an entry stamped there.
+      if (timestamp_millis(page->clock) > now_ms + config_.max_clock_drift_ms) {
+        stats_.entries_rejected++;
+        s.rejected = true;
+      }
     }
     s.rejected = s.rejected || rejected;
+    // Every page must come from the process that made the claim: a responder
+    // that restarted (or was wiped) in between may hold less than it claimed,
+    // and a duplicated first request may be answered by both.
+    s.lost_track = s.lost_track || page->lost_track || page->epoch == 0 || page->epoch != s.epoch;
     if (!page->last) {
-      SyncRequest next{page->session, s.have, page->next};
+      SyncRequest next{page->session, s.have, page->next, {}, page->epoch, page->arrivals};
       fx.send.push_back({m.from, reply_to, envelope(state, std::move(next))});
       return fx;
     }
     // The whole delta is in: adopt the responder's claim, in the same batch as
-    // the last page's entries, unless anything was rejected.
-    if (s.rejected) {
+    // the last page's entries, unless anything was rejected or the responder
+    // lost track of what arrived behind the cursor.
+    if (s.rejected || s.lost_track) {
       stats_.sessions_aborted++;
     } else {
-      fx.persist.emplace_back(std::in_place_type<OpAdoptAcks>, s.covers);
+      fx.persist.emplace_back(std::in_place_type<OpAdoptAcks>, s.covers, s.collected,
+                              s.collected_before, s.clock);
       stats_.sessions_completed++;
     }
     sessions_.erase(it);
   } else if (const auto* push = std::get_if<Push>(&m.body)) {
-    bool rejected = false;
-    merge(state, push->entries, now_ms, Source::kSync, &rejected, fx);  // never moves acks
+    bool rejected = false;  // a push never moves acks
+    merge(state, push->entries, recorded_coverage(state, m), now_ms, Source::kSync, &rejected, fx);
   } else if (const auto* dreq = std::get_if<DigestRequest>(&m.body)) {
     DigestReply reply;
     reply.nonce = dreq->nonce;
@@ -465,7 +562,8 @@ Effects Replica::on_message(const State& state, const Message& m, uint64_t now_m
     fx.send.push_back({m.from, reply_to, envelope(state, std::move(reply))});
   } else if (const auto* brep = std::get_if<BucketReply>(&m.body)) {
     bool rejected = false;
-    stats_.repairs += merge(state, brep->entries, now_ms, Source::kRepair, &rejected, fx);
+    stats_.repairs += merge(state, brep->entries, recorded_coverage(state, m), now_ms,
+                            Source::kRepair, &rejected, fx);
     // Repair both ways: send back our versions of the same buckets.
     Push back{entries_in_buckets(state, brep->buckets)};
     if (!back.entries.empty())

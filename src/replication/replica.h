@@ -37,11 +37,12 @@ struct ReplicaConfig {
   // A member not heard from for this long is evicted (durably), so it cannot
   // pin tombstones forever; if it comes back it is told to re-bootstrap.
   uint64_t member_expiry_ms = 24ull * 3600 * 1000;
-  // Tombstone GC: off by default. It is sound only if every member's claims
-  // are exact, and the first-page adoption rule lets a claim run ahead of the
-  // entries for a while (docs/PROTOCOL.md, "Tombstone GC"); the fault
-  // simulator still finds resurrections and losses with it on.
-  bool collect_tombstones = false;
+  // Tombstone GC (docs/PROTOCOL.md, "Tombstone GC"): a tombstone is dropped
+  // once every current member covers it and it is older than the grace
+  // period. The grace is not what makes GC safe; it keeps a node that joins
+  // late with old data from having to start over.
+  bool collect_tombstones = true;
+  uint64_t tombstone_grace_ms = 3600ull * 1000;
   uint32_t max_tombstones_dropped_per_round = 4096;
 };
 
@@ -98,16 +99,26 @@ class Replica {
  private:
   struct Session {
     NodeId peer = 0;
-    VersionVector have;    // what we asked against; the same for every page
-    VersionVector covers;  // the responder's claim, from its first page
+    VersionVector have;  // what we asked against; the same for every page
+    // The responder's claim, from its first page: what it covers, its
+    // collected-tombstone horizon and its clock, adopted together.
+    VersionVector covers;
+    VersionVector collected;
+    Timestamp collected_before = 0;
+    Timestamp clock = 0;
+    uint64_t epoch = 0;  // the responder process that made the claim
     bool got_first_page = false;
     bool rejected = false;
+    bool lost_track = false;
     uint64_t started_ms = 0;
   };
   struct PeerRuntime {
     uint64_t last_seen_ms = 0;
     uint64_t digest_nonce = 0;       // outstanding divergence check, 0 if none
     uint64_t acked_recorded_ms = 0;  // when its coverage was last persisted
+    // The `stable` vector it last sent, and from which incarnation of it.
+    VersionVector stable;
+    uint64_t stable_incarnation = 0;
   };
 
   Message envelope(const State& state, Body body) const;
@@ -115,12 +126,25 @@ class Replica {
   void record_coverage(const State& state, NodeId peer, const VersionVector& covers,
                        uint64_t now_ms, Effects& fx);
   void evict_expired(const State& state, uint64_t now_ms, Effects& fx);
-  void collect_tombstones(const State& state, Effects& fx);
-  static bool missed_collected_tombstones(const State& state, const VersionVector& collected);
+  // What we and every member cover: the pointwise minimum of our vector and
+  // each member's recorded coverage. Sent to peers in requests and pages.
+  static VersionVector stable(const State& state);
+  // What tombstone GC may collect up to: `stable` lowered further by each
+  // member's own `stable`, so a member's members count too (one hop: a
+  // recursive minimum would keep a stale low value alive around a cycle).
+  // Empty until every member has sent one.
+  VersionVector gc_floor(const State& state) const;
+  void note_stable(const Message& m, const VersionVector& stable);
+  void collect_tombstones(const State& state, uint64_t now_ms, Effects& fx);
+  // What we recorded of the sender's coverage (empty for an unknown sender or
+  // a new incarnation of it).
+  static VersionVector recorded_coverage(const State& state, const Message& m);
   enum class Source { kSync, kRepair };
-  // Admits and merges `entries`; returns how many were newer than ours.
-  uint64_t merge(const State& state, const std::vector<WireEntry>& entries, uint64_t now_ms,
-                 Source source, bool* rejected, Effects& fx);
+  // Admits and merges `entries` from a sender that covers `sender_covers`;
+  // returns how many were newer than ours.
+  uint64_t merge(const State& state, const std::vector<WireEntry>& entries,
+                 const VersionVector& sender_covers, uint64_t now_ms, Source source, bool* rejected,
+                 Effects& fx);
   SyncPage build_page(const State& state, const SyncRequest& req) const;
   std::vector<WireEntry> entries_in_buckets(const State& state,
                                             const std::vector<uint16_t>& buckets) const;
@@ -136,6 +160,7 @@ class Replica {
   uint64_t next_session_ = 1;
   uint64_t last_round_ms_ = 0;
   bool first_tick_ = true;
+  uint64_t epoch_ = 0;       // names this process in pages; chosen at the first tick
   uint64_t started_ms_ = 0;  // the first tick: a member unseen since counts from here
   uint64_t last_push_ms_ = 0;
   uint64_t pushed_upto_ = 0;  // own seqs already pushed

@@ -19,6 +19,10 @@ enum BodyType : uint8_t {
   kRebootstrap = 8,
 };
 
+// SyncPage flags.
+constexpr uint8_t kPageLast = 1;
+constexpr uint8_t kPageLostTrack = 2;
+
 void put_entries(std::string& out, const std::vector<WireEntry>& entries) {
   put_u32(out, static_cast<uint32_t>(entries.size()));
   for (const auto& e : entries) {
@@ -98,14 +102,22 @@ std::string encode_message(const Message& m) {
           put_u64(out, b.session);
           encode_vv(b.have, out);
           put_cursor(out, b.cursor);
+          encode_vv(b.stable, out);
+          put_u64(out, b.epoch);
+          put_u64(out, b.after);
         } else if constexpr (std::is_same_v<T, SyncPage>) {
           put_u8(out, kSyncPage);
           put_u64(out, b.session);
           encode_vv(b.covers, out);
+          encode_vv(b.stable, out);
           encode_vv(b.collected, out);
+          put_u64(out, b.collected_before);
+          put_u64(out, b.clock);
           put_entries(out, b.entries);
-          put_u8(out, b.last ? 1 : 0);
+          put_u8(out, (b.last ? kPageLast : 0) | (b.lost_track ? kPageLostTrack : 0));
           put_cursor(out, b.next);
+          put_u64(out, b.epoch);
+          put_u64(out, b.arrivals);
         } else if constexpr (std::is_same_v<T, Push>) {
           put_u8(out, kPush);
           put_entries(out, b.entries);
@@ -161,6 +173,9 @@ Result<Message> decode_message(std::string_view bytes, const DecodeLimits& limit
       b.session = d.u64();
       b.have = decode_vv(d);
       b.cursor = get_cursor(d);
+      b.stable = decode_vv(d);
+      b.epoch = d.u64();
+      b.after = d.u64();
       m.body = std::move(b);
       break;
     }
@@ -168,12 +183,18 @@ Result<Message> decode_message(std::string_view bytes, const DecodeLimits& limit
       SyncPage b;
       b.session = d.u64();
       b.covers = decode_vv(d);
+      b.stable = decode_vv(d);
       b.collected = decode_vv(d);
+      b.collected_before = d.u64();
+      b.clock = d.u64();
       b.entries = get_entries(d, limits);
-      uint8_t last = d.u8();
-      if (last > 1) d.fail();
-      b.last = last == 1;
+      uint8_t flags = d.u8();
+      if ((flags & ~(kPageLast | kPageLostTrack)) != 0) d.fail();
+      b.last = (flags & kPageLast) != 0;
+      b.lost_track = (flags & kPageLostTrack) != 0;
       b.next = get_cursor(d);
+      b.epoch = d.u64();
+      b.arrivals = d.u64();
       m.body = std::move(b);
       break;
     }

@@ -17,9 +17,22 @@ void State::account(const Entry& e, const std::string& key, int sign) {
   }
 }
 
-void State::restore_collected(const VersionVector& collected) {
-  for (const auto& [stream, seq] : collected)
-    collected_[stream] = std::max(collected_[stream], seq);
+bool State::restore_collected(const VersionVector& collected, Timestamp before) {
+  bool changed = false;
+  for (const auto& [stream, seq] : collected) {
+    uint64_t& mine = collected_[stream];
+    changed = changed || seq > mine;
+    mine = std::max(mine, seq);
+  }
+  changed = changed || before > collected_before_;
+  collected_before_ = std::max(collected_before_, before);
+  return changed;
+}
+
+bool State::holds_version_stamped_by(Timestamp ts) const {
+  for (const auto& [key, e] : kv_)
+    if (e.meta.timestamp <= ts) return true;
+  return false;
 }
 
 void State::restore_counters(uint64_t next_seq, uint64_t stream, Timestamp max_timestamp) {
@@ -63,6 +76,19 @@ void State::link(const std::string& key, const Entry& e) {
   index_[e.meta.incarnation][e.meta.seq] = &key;
   if (e.tombstone) tombstone_index_[e.meta.incarnation][e.meta.seq] = &key;
   digest_[bucket_of(key)] ^= version_hash(key, e);
+  arrivals_++;
+  recent_.emplace_back(e.meta.incarnation, e.meta.seq);
+  if (recent_.size() > kRecentArrivals) recent_.pop_front();
+}
+
+bool State::for_each_arrival_after(uint64_t after,
+                                   const std::function<void(NodeId, uint64_t)>& fn) const {
+  if (after > arrivals_) return false;  // a number this state never issued
+  const uint64_t missing = arrivals_ - after;
+  if (missing > recent_.size()) return false;
+  for (auto it = recent_.end() - static_cast<ptrdiff_t>(missing); it != recent_.end(); ++it)
+    fn(it->first, it->second);
+  return true;
 }
 
 void State::unlink(const std::string& key, const Entry& e) {
@@ -84,7 +110,10 @@ State::State(const State& o)
       data_bytes_(o.data_bytes_),
       acks_(o.acks_),
       collected_(o.collected_),
-      digest_(o.digest_) {
+      collected_before_(o.collected_before_),
+      digest_(o.digest_),
+      arrivals_(o.arrivals_),
+      recent_(o.recent_) {
   for (const auto& [key, e] : kv_) {
     index_[e.meta.incarnation][e.meta.seq] = &key;
     if (e.tombstone) tombstone_index_[e.meta.incarnation][e.meta.seq] = &key;
@@ -151,6 +180,7 @@ State::Applied State::apply(const StateOp& op) {
       kv_.erase(it);
       uint64_t& horizon = collected_[t->meta.incarnation];
       horizon = std::max(horizon, t->meta.seq);
+      collected_before_ = std::max(collected_before_, t->meta.timestamp);
       out.changed = true;
     }
   } else if (auto* re = std::get_if<OpRepairEntry>(&op)) {
@@ -170,7 +200,8 @@ State::Applied State::apply(const StateOp& op) {
       out.changed = true;
     }
   } else if (auto* c = std::get_if<OpResetClock>(&op)) {
-    Timestamp newest = c->floor;
+    // Never below a collected tombstone: a later write of its key must beat it.
+    Timestamp newest = std::max(c->floor, collected_before_);
     for (const auto& [key, e] : kv_) newest = std::max(newest, e.meta.timestamp);
     out.changed = newest != max_timestamp_;
     max_timestamp_ = newest;
@@ -182,6 +213,11 @@ State::Applied State::apply(const StateOp& op) {
         out.changed = true;
       }
       if (origin == stream_ && seq >= next_seq_) next_seq_ = seq + 1;
+    }
+    out.changed = restore_collected(a->collected, a->collected_before) || out.changed;
+    if (a->clock > max_timestamp_) {
+      max_timestamp_ = a->clock;
+      out.changed = true;
     }
   }
   return out;

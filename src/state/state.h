@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -49,9 +50,9 @@ class State {
   // The seq the next local write takes: one past the highest seq of our own
   // stream ever seen in an OpSetEntry, won or lost.
   uint64_t next_seq() const { return next_seq_; }
-  // The highest timestamp of any OpSetEntry applied (the clock must not fall
-  // behind it after a restart), until an OpResetClock brings it back to the
-  // newest current version.
+  // The highest timestamp of any OpSetEntry applied or any clock adopted with
+  // a peer's claim (the clock must not fall behind it after a restart), until
+  // an OpResetClock brings it back to the newest current version.
   Timestamp max_timestamp() const { return max_timestamp_; }
   // Visits, in key order, every key whose current version (tombstones
   // included) is stamped later than `horizon_ms` milliseconds since the epoch:
@@ -67,7 +68,8 @@ class State {
   // Restores the scalar fields from a snapshot; next_seq only if the snapshot
   // was taken in the same stream.
   void restore_counters(uint64_t next_seq, uint64_t stream, Timestamp max_timestamp);
-  void restore_collected(const VersionVector& collected);
+  // Raises the collected-tombstone horizon; true if it changed.
+  bool restore_collected(const VersionVector& collected, Timestamp before);
   // Starts a new origin stream (the node took a new incarnation because writes
   // it had issued may be lost): seqs start again at 1. The old stream stays
   // covered up to what survived here: the WAL loses only a suffix, and seqs
@@ -80,8 +82,14 @@ class State {
   VersionVector acks() const;
   // The claims adopted from peers (the own stream is not in it).
   const VersionVector& adopted_acks() const { return acks_; }
-  // Per stream, the highest seq of a tombstone this node has forgotten.
+  // The collected-tombstone horizon: per stream, the highest seq of a
+  // tombstone this node or a peer whose claim it adopted has forgotten, and
+  // the newest timestamp among those tombstones.
   const VersionVector& collected() const { return collected_; }
+  Timestamp collected_before() const { return collected_before_; }
+  // True if some current version is stamped at or before `ts`. A scan: only
+  // asked when a peer's horizon is not covered, which is rare.
+  bool holds_version_stamped_by(Timestamp ts) const;
 
   // The current version of every key, by origin stream and seq: superseded versions
   // are not in it, so a delta never ships them. Each value points to a key of
@@ -90,6 +98,19 @@ class State {
   const OriginIndex& index() const { return index_; }
   // The same, for tombstones only: what tombstone GC walks.
   const OriginIndex& tombstone_index() const { return tombstone_index_; }
+
+  // Arrivals: every version that becomes current (a local write, a merged
+  // entry, a repair) takes the next arrival number. The most recent
+  // kRecentArrivals are remembered as (stream, seq), so a paged delta can ship
+  // what arrived behind its cursor between two pages (docs/PROTOCOL.md, "Delta
+  // sync"). Not persisted: numbers restart at each open.
+  static constexpr size_t kRecentArrivals = 1 << 14;
+  uint64_t arrivals() const { return arrivals_; }
+  // Calls fn(stream, seq) for every arrival numbered above `after`, oldest
+  // first (the version may have been superseded since). Returns false, calling
+  // nothing, if the oldest of them is no longer remembered.
+  bool for_each_arrival_after(uint64_t after,
+                              const std::function<void(NodeId, uint64_t)>& fn) const;
 
   // Digest of the replicated state, bucketed by key hash and kept up to date
   // in O(1) per change: bucket b is the XOR of version_hash() over the current
@@ -116,9 +137,12 @@ class State {
   uint64_t data_bytes_ = 0;
   VersionVector acks_;
   VersionVector collected_;
+  Timestamp collected_before_ = 0;
   OriginIndex index_;
   OriginIndex tombstone_index_;
   std::array<uint64_t, kBuckets> digest_{};
+  uint64_t arrivals_ = 0;
+  std::deque<std::pair<NodeId, uint64_t>> recent_;  // arrivals_ - size() + 1 .. arrivals_
 };
 
 }  // namespace wavekv

@@ -108,6 +108,9 @@ void encode_ops(const std::vector<StateOp>& ops, std::string& out) {
     } else if (auto* a = std::get_if<OpAdoptAcks>(&op)) {
       put_u8(out, kAdoptAcks);
       encode_vv(a->covers, out);
+      encode_vv(a->collected, out);
+      put_u64(out, a->collected_before);
+      put_u64(out, a->clock);
     } else if (auto* re = std::get_if<OpRepairEntry>(&op)) {
       put_u8(out, kRepairEntry);
       put_bytes(out, re->key);
@@ -123,9 +126,9 @@ void encode_ops(const std::vector<StateOp>& ops, std::string& out) {
 Result<std::vector<StateOp>> decode_ops(std::string_view data) {
   Decoder d(data);
   uint32_t count = d.u32();
-  // Each op takes at least 5 bytes (an empty AdoptAcks), so a count beyond
-  // that is a lie.
-  if (d.failed() || static_cast<uint64_t>(count) * 5 > d.remaining()) {
+  // Each op takes at least 9 bytes (a ResetClock), so a count beyond that is
+  // a lie.
+  if (d.failed() || static_cast<uint64_t>(count) * 9 > d.remaining()) {
     return Status::corruption("op batch: impossible op count " + std::to_string(count));
   }
   std::vector<StateOp> ops;
@@ -155,7 +158,15 @@ Result<std::vector<StateOp>> decode_ops(std::string_view data) {
         ops.emplace_back(std::move(t));
         break;
       }
-      case kAdoptAcks: ops.emplace_back(OpAdoptAcks{decode_vv(d)}); break;
+      case kAdoptAcks: {
+        OpAdoptAcks a;
+        a.covers = decode_vv(d);
+        a.collected = decode_vv(d);
+        a.collected_before = d.u64();
+        a.clock = d.u64();
+        ops.emplace_back(std::move(a));
+        break;
+      }
       case kRepairEntry: {
         OpRepairEntry r;
         r.key = std::string(d.bytes());

@@ -58,10 +58,24 @@ struct OpDropTombstone {
   bool operator==(const OpDropTombstone&) const = default;
 };
 
-// Raise this node's own version vector to cover `covers` (per-origin max).
-// Persisted only after every entry of the delta that justified it merged.
+// Adopt a peer's claim: raise this node's version vector to cover `covers`
+// (per-origin max), its collected-tombstone horizon to `collected` and
+// `collected_before`, and its clock floor to `clock` (the peer's newest
+// timestamp, so no later local write is stamped below a tombstone the claim
+// covers). Persisted only after every entry of the delta that justified it
+// merged.
 struct OpAdoptAcks {
+  OpAdoptAcks() = default;
+  explicit OpAdoptAcks(VersionVector covers_, VersionVector collected_ = {},
+                       Timestamp collected_before_ = 0, Timestamp clock_ = 0)
+      : covers(std::move(covers_)),
+        collected(std::move(collected_)),
+        collected_before(collected_before_),
+        clock(clock_) {}
   VersionVector covers;
+  VersionVector collected;
+  Timestamp collected_before = 0;
+  Timestamp clock = 0;
   bool operator==(const OpAdoptAcks&) const = default;
 };
 

@@ -48,6 +48,7 @@ std::string encode_snapshot(const State& state, uint64_t lsn) {
   for (const auto& [id, meta] : state.peers()) encode_peer(id, meta, block);
   encode_vv(state.adopted_acks(), block);
   encode_vv(state.collected(), block);
+  put_u64(block, state.collected_before());
   put_u32(block, static_cast<uint32_t>(state.removed().size()));
   for (const auto& [id, incarnation] : state.removed()) {
     put_u64(block, id);
@@ -154,7 +155,8 @@ Result<LoadedSnapshot> load_snapshot(FileSystem& fs, const std::string& path, St
         return Status::corruption("impossible peer count");
       for (uint32_t i = 0; i < peers && !d.failed(); i++) state.apply(decode_peer(d));
       state.apply(OpAdoptAcks{decode_vv(d)});
-      state.restore_collected(decode_vv(d));
+      VersionVector collected = decode_vv(d);
+      state.restore_collected(collected, d.u64());
       uint32_t removed = d.u32();
       if (static_cast<uint64_t>(removed) * 16 > d.remaining())
         return Status::corruption("impossible removed-member count");

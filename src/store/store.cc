@@ -379,6 +379,7 @@ class StoreImpl final : public ReplicatedStore {
     for (const auto& req : group) {
       for (const auto& op : req->raw_ops) {
         if (const auto* e = std::get_if<OpSetEntry>(&op)) hlc_.observe(e->entry.meta.timestamp);
+        if (const auto* a = std::get_if<OpAdoptAcks>(&op)) hlc_.observe(a->clock);
         ops.push_back(op);
       }
       for (const auto& item : req->batch().items()) {

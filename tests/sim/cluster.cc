@@ -100,6 +100,8 @@ void Cluster::set_clock_skew(int i, int64_t ms) { nodes_[i]->clock->skew_ = ms; 
 
 void Cluster::apply(int i, Effects fx) {
   Node& n = *nodes_[i];
+  for (const auto& op : fx.persist)
+    tombstones_dropped_ += std::holds_alternative<OpDropTombstone>(op);
   if (!fx.persist.empty()) {
     Status st = n.store->apply_ops(std::move(fx.persist));
     if (!st.is_ok()) {
@@ -125,7 +127,10 @@ void Cluster::apply(int i, Effects fx) {
       network_.push({now_ms_ + delay, order_++, to, bytes});
     }
   }
-  if (fx.rebootstrap) wipe(i);
+  if (fx.rebootstrap) {
+    rebootstraps_++;
+    wipe(i);
+  }
 }
 
 void Cluster::tick(int i) {
@@ -242,6 +247,30 @@ std::string Cluster::describe_divergence() {
   return out;
 }
 
+std::string Cluster::check_claims() {
+  std::string out;
+  for (int i = 0; i < size() && out.empty(); i++) {
+    if (!up(i)) continue;
+    nodes_[i]->store->read_state([&](const State& s) {
+      const VersionVector acks = s.acks();
+      for (const auto& w : acked_) {
+        auto c = acks.find(w.entry.meta.incarnation);
+        if (c == acks.end() || c->second < w.entry.meta.seq) continue;
+        auto it = s.kv().find(w.key);
+        if (it == s.kv().end() && options_.replica.collect_tombstones) continue;
+        if (it == s.kv().end() || lww_less(it->second.meta, w.entry.meta)) {
+          out = "node " + std::to_string(i) + " claims " +
+                std::to_string(w.entry.meta.incarnation) + ":" + std::to_string(c->second) +
+                " but lacks seq " + std::to_string(w.entry.meta.seq) + " (key '" + w.key + "'" +
+                (it == s.kv().end() ? ", absent" : ", older") + ") at " + std::to_string(now_ms_);
+          return;
+        }
+      }
+    });
+  }
+  return out;
+}
+
 std::string Cluster::check_model() {
   if (!converged()) return "replicas hold different contents:\n" + describe_divergence();
   int probe = -1;
@@ -258,10 +287,19 @@ std::string Cluster::check_model() {
     auto& cur = expected[w.key];
     if (cur == nullptr || lww_less(cur->entry.meta, w.entry.meta)) cur = &w;
   }
+  // A write acknowledged by a node wiped since need not survive, but if it
+  // did, it supersedes by LWW like any other: a key may hold it, or be absent
+  // if it was a tombstone (collected).
+  auto newer_tombstone_written = [&](const std::string& key, const Meta& than) {
+    return std::any_of(acked_.begin(), acked_.end(), [&](const AckedWrite& w) {
+      return w.key == key && w.entry.tombstone && lww_less(than, w.entry.meta);
+    });
+  };
   for (const auto& [key, w] : expected) {
     auto it = kv.find(key);
     if (it == kv.end()) {
-      if (w->entry.tombstone) continue;  // the tombstone was collected
+      // The tombstone was collected.
+      if (w->entry.tombstone || newer_tombstone_written(key, w->entry.meta)) continue;
       return "acknowledged write lost: key '" + key + "'";
     }
     if (lww_less(it->second.meta, w->entry.meta))

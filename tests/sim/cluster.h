@@ -65,6 +65,11 @@ class Cluster {
   // write present unless superseded by LWW, no deleted key resurrected.
   // Returns an empty string if all holds, else what failed.
   std::string check_model();
+  // Claims are exact: for every acknowledged write whose (stream, seq) an up
+  // node's version vector covers, that node holds the key at that version or a
+  // newer one (or, with tombstone GC on, not at all). Tombstone GC is sound
+  // only if this holds. Returns an empty string, or the first violation.
+  std::string check_claims();
   // What differs between the up nodes: a few keys and every version vector.
   std::string describe_divergence();
 
@@ -75,6 +80,8 @@ class Cluster {
   uint64_t now_ms() const { return now_ms_; }
   uint64_t bytes_sent(int i) const { return nodes_[i]->bytes_sent; }
   uint64_t messages_dropped() const { return dropped_; }
+  uint64_t tombstones_dropped() const { return tombstones_dropped_; }
+  uint64_t rebootstraps() const { return rebootstraps_; }
 
  private:
   class NodeClock;
@@ -109,6 +116,8 @@ class Cluster {
   uint64_t now_ms_ = 1'000'000;
   uint64_t order_ = 0;
   uint64_t dropped_ = 0;
+  uint64_t tombstones_dropped_ = 0;
+  uint64_t rebootstraps_ = 0;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::map<std::string, int> by_address_;
   std::set<std::pair<int, int>> cut_;

@@ -143,6 +143,8 @@ int main(int argc, char** argv) {
   app.add_flag("--repair", repair, "Enable digest repair (off: delta sync alone must converge)");
   bool wipes = false;
   app.add_flag("--wipes", wipes, "Also wipe data directories");
+  bool no_gc = false;
+  app.add_flag("--no-gc", no_gc, "Tombstone GC off");
   bool scale = false;
   ScaleArgs sa;
   app.add_flag("--scale", scale,
@@ -166,8 +168,12 @@ int main(int argc, char** argv) {
   uint64_t last = seed != 0 ? seed : (seeds != 0 ? seeds : (scale ? 1 : 100));
   if (scale) return run_scale_mode(sa, first, last);
   int failed = 0;
+  uint64_t dropped = 0;
+  uint64_t rebootstraps = 0;
   for (uint64_t s = first; s <= last; s++) {
-    auto r = wavekv::sim::run_fault_scenario(s, nodes, fault_ms, repair, wipes);
+    auto r = wavekv::sim::run_fault_scenario(s, nodes, fault_ms, repair, wipes, !no_gc);
+    dropped += r.tombstones_dropped;
+    rebootstraps += r.rebootstraps;
     if (!r.failure.empty()) failed++;
     if (!r.failure.empty() || seed != 0)
       std::printf("seed %llu: %s (writes %llu, faults %llu, converged in %lld ms)\n",
@@ -175,7 +181,9 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(r.writes),
                   static_cast<unsigned long long>(r.faults), static_cast<long long>(r.converge_ms));
   }
-  std::printf("%llu passed, %d failed\n",
-              static_cast<unsigned long long>(last - first + 1 - failed), failed);
+  std::printf("%llu passed, %d failed (tombstones collected %llu, rebootstraps %llu)\n",
+              static_cast<unsigned long long>(last - first + 1 - failed), failed,
+              static_cast<unsigned long long>(dropped),
+              static_cast<unsigned long long>(rebootstraps));
   return failed == 0 ? 0 : 1;
 }

@@ -1,6 +1,5 @@
 #include "sim/scenario.h"
 
-#include <cstdlib>
 #include <random>
 
 #include "sim/cluster.h"
@@ -8,7 +7,7 @@
 namespace wavekv::sim {
 
 ScenarioResult run_fault_scenario(uint64_t seed, int nodes, uint64_t fault_ms, bool digest_repair,
-                                  bool wipes) {
+                                  bool wipes, bool gc) {
   SimOptions o;
   o.seed = seed;
   o.nodes = nodes;
@@ -18,7 +17,8 @@ ScenarioResult run_fault_scenario(uint64_t seed, int nodes, uint64_t fault_ms, b
   o.replica.sync_interval_ms = 200;
   o.replica.max_page_entries = 16;  // many pages per delta
   o.replica.digest_every_rounds = digest_repair ? 5 : 0;
-  o.replica.collect_tombstones = std::getenv("WAVEKV_SIM_GC") != nullptr;
+  o.replica.collect_tombstones = gc;
+  o.replica.tombstone_grace_ms = 1000;
   Cluster c(o);
   std::mt19937_64 rng(seed * 7919 + 1);
   ScenarioResult r;
@@ -61,16 +61,25 @@ ScenarioResult run_fault_scenario(uint64_t seed, int nodes, uint64_t fault_ms, b
       default: break;
     }
     c.run_for(50);
+    if (std::string bad = c.check_claims(); !bad.empty()) {
+      r.failure = "inexact claim: " + bad;
+      r.tombstones_dropped = c.tombstones_dropped();
+      r.rebootstraps = c.rebootstraps();
+      return r;
+    }
   }
   c.heal();
   for (int i = 0; i < nodes; i++) c.restart(i);
   r.converge_ms = c.run_until_converged(60'000);
+  r.tombstones_dropped = c.tombstones_dropped();
+  r.rebootstraps = c.rebootstraps();
   if (r.converge_ms < 0) {
     r.failure =
         "did not converge within 60 s of simulated time after healing:\n" + c.describe_divergence();
     return r;
   }
-  r.failure = c.check_model();
+  r.failure = c.check_claims();
+  if (r.failure.empty()) r.failure = c.check_model();
   return r;
 }
 

@@ -11,6 +11,8 @@ struct ScenarioResult {
   int64_t converge_ms = -1;  // after healing
   uint64_t writes = 0;
   uint64_t faults = 0;
+  uint64_t tombstones_dropped = 0;  // by tombstone GC, summed over nodes
+  uint64_t rebootstraps = 0;        // nodes that wiped themselves and started over
 };
 
 // Writes and deletes on random nodes while the network drops, duplicates,
@@ -19,9 +21,8 @@ struct ScenarioResult {
 // bounded time and the reference model to hold.
 // With `digest_repair` off, delta sync alone must converge (repair would mask
 // its bugs); with it on, the whole protocol must. `wipes`: also wipe data
-// directories (see docs/PROTOCOL.md, "Known gap", for why delta sync alone
-// does not yet survive a wiped node whose clock is behind).
+// directories. `gc`: tombstone GC on (with a 1 s grace period).
 ScenarioResult run_fault_scenario(uint64_t seed, int nodes, uint64_t fault_ms,
-                                  bool digest_repair = false, bool wipes = false);
+                                  bool digest_repair = false, bool wipes = false, bool gc = true);
 
 }  // namespace wavekv::sim

@@ -1,0 +1,175 @@
+// The replication state machine driven by hand, message by message, for the
+// rules that tombstone GC rests on (docs/PROTOCOL.md): exact claims across
+// pages, the collected-horizon gate, and the stable vector.
+#include "replication/replica.h"
+
+#include <gtest/gtest.h>
+
+namespace wavekv {
+namespace {
+
+constexpr uint64_t kNow = 1'000'000'000;
+
+Timestamp at(uint64_t ms) { return timestamp_from_millis(ms); }
+
+OpSetEntry version(const std::string& key, const std::string& value, uint64_t stream, uint64_t seq,
+                   uint64_t ms, bool tombstone = false) {
+  return OpSetEntry{key,
+                    Entry{tombstone ? "" : value, tombstone, Meta{stream, seq, at(ms), stream}}};
+}
+
+Message from(NodeId id, const std::string& address, Body body) {
+  Message m;
+  m.from = id;
+  m.from_incarnation = id;
+  m.from_address = address;
+  m.body = std::move(body);
+  return m;
+}
+
+// Delivers `m` and applies what the replica persists, as a driver would.
+Effects deliver(Replica& r, State& s, const Message& m) {
+  Effects fx = r.on_message(s, m, kNow);
+  for (const auto& op : fx.persist) (void)s.apply(op);
+  return fx;
+}
+
+bool adopted(const Effects& fx) {
+  for (const auto& op : fx.persist)
+    if (std::holds_alternative<OpAdoptAcks>(op)) return true;
+  return false;
+}
+
+// A responder (node 10) holding stream 1 (a1..a3) and stream 2 (k), and a
+// requester (node 20) that pages through it three entries at a time: page 1
+// is stream 1, the cursor then stands at stream 2. Between the pages, a newer
+// version of k arrives at the responder in stream 1, behind the cursor, and
+// k's stream-2 version leaves the index. The claim of page 1 covers 2:1.
+struct TwoPageSession : ::testing::Test {
+  State resp_state{10, 10};
+  State req_state{20, 20};
+  ReplicaConfig resp_config;
+  std::unique_ptr<Replica> resp;
+  std::unique_ptr<Replica> req;
+  Message next_request;
+
+  void SetUp() override {
+    for (uint64_t i = 1; i <= 3; i++)
+      (void)resp_state.apply(version("a" + std::to_string(i), "v", 1, i, kNow - 5000));
+    (void)resp_state.apply(version("k", "old", 2, 1, kNow - 4000));
+    (void)resp_state.apply(OpAdoptAcks{{{1, 3}, {2, 1}}});
+    resp_config.address = "resp";
+    resp_config.max_page_entries = 3;
+    resp = std::make_unique<Replica>(10, 10, resp_config);
+    (void)resp->on_tick(resp_state, kNow, 7);
+    ReplicaConfig rc;
+    rc.address = "req";
+    rc.seeds = {"resp"};
+    req = std::make_unique<Replica>(20, 20, rc);
+    Effects fx = req->on_tick(req_state, kNow, 1);
+    ASSERT_EQ(fx.send.size(), 1u);
+    Effects page1 = deliver(*resp, resp_state, fx.send[0].message);
+    ASSERT_EQ(page1.send.size(), 1u);
+    const auto& p = std::get<SyncPage>(page1.send[0].message.body);
+    ASSERT_FALSE(p.last);
+    ASSERT_EQ(p.entries.size(), 3u);
+    ASSERT_EQ(p.covers.at(2), 1u) << "the first page's claim covers k's stream-2 version";
+    Effects asked = deliver(*req, req_state, page1.send[0].message);
+    ASSERT_EQ(asked.send.size(), 1u);
+    next_request = asked.send[0].message;
+    (void)resp_state.apply(version("k", "new", 1, 4, kNow - 1000));
+  }
+};
+
+TEST_F(TwoPageSession, NextPageShipsWhatArrivedBehindTheCursor) {
+  Effects page2 = deliver(*resp, resp_state, next_request);
+  ASSERT_EQ(page2.send.size(), 1u);
+  const auto& p = std::get<SyncPage>(page2.send[0].message.body);
+  EXPECT_TRUE(p.last);
+  EXPECT_FALSE(p.lost_track);
+  ASSERT_EQ(p.entries.size(), 1u) << "nothing is left at or past the cursor but the catch-up";
+  EXPECT_EQ(p.entries[0].key, "k");
+  Effects end = deliver(*req, req_state, page2.send[0].message);
+  EXPECT_TRUE(adopted(end));
+  EXPECT_EQ(req_state.acks().at(2), 1u);
+  ASSERT_EQ(req_state.kv().count("k"), 1u) << "a claim over 2:1 without k would be a lie";
+  EXPECT_EQ(req_state.kv().at("k").value, "new");
+}
+
+TEST_F(TwoPageSession, AResponderThatRestartedBetweenPagesCannotCompleteTheClaim) {
+  Replica restarted(10, 10, resp_config);
+  (void)restarted.on_tick(resp_state, kNow, 99);  // another process: another epoch
+  Effects page2 = deliver(restarted, resp_state, next_request);
+  ASSERT_EQ(page2.send.size(), 1u);
+  EXPECT_TRUE(std::get<SyncPage>(page2.send[0].message.body).lost_track);
+  Effects end = deliver(*req, req_state, page2.send[0].message);
+  EXPECT_FALSE(adopted(end));
+  EXPECT_EQ(req_state.acks().count(2), 0u);
+  EXPECT_EQ(req->stats().sessions_aborted, 1u);
+}
+
+// Node 10 has forgotten tombstones of stream 5 up to seq 3, the newest stamped
+// at T. A sender not known to cover that horizon may hold versions those
+// tombstones deleted: its versions stamped at or before T are refused, later
+// ones taken. Once it is known to cover the horizon, everything is taken.
+TEST(Replica, HorizonGateRefusesVersionsStampedByTheHorizonFromASenderBelowIt) {
+  const uint64_t t_ms = kNow - 60'000;
+  State s(10, 10);
+  (void)s.apply(OpAdoptAcks{{{5, 3}}, {{5, 3}}, at(t_ms), at(t_ms)});
+  ReplicaConfig rc;
+  rc.address = "us";
+  Replica r(10, 10, rc);
+  Push push{{{"at-horizon", Entry{"x", false, Meta{30, 1, at(t_ms), 30}}},
+             {"after-horizon", Entry{"y", false, Meta{30, 2, at(t_ms) + 1, 30}}}}};
+  (void)deliver(r, s, from(30, "peer", push));
+  EXPECT_EQ(s.kv().count("at-horizon"), 0u) << "stamped exactly at the horizon: refused";
+  EXPECT_EQ(s.kv().count("after-horizon"), 1u) << "stamped just after it: taken";
+  EXPECT_EQ(r.stats().entries_rejected, 1u);
+
+  PeerMeta covers_horizon;
+  covers_horizon.address = "peer";
+  covers_horizon.incarnation = 30;
+  covers_horizon.acked = {{5, 3}};
+  (void)s.apply(OpSetPeer{30, covers_horizon});
+  (void)deliver(r, s, from(30, "peer", push));
+  EXPECT_EQ(s.kv().count("at-horizon"), 1u) << "a sender that covers the horizon is clean";
+  EXPECT_EQ(r.stats().entries_rejected, 1u);
+}
+
+// Node 10's own tombstone is covered by its only member, node 20, and is past
+// the grace period; but node 20 reports a stable vector that does not cover
+// it (a member of node 20's, unknown here, lacks it). Node 10 keeps it until
+// node 20 reports otherwise.
+TEST(Replica, AMembersReportedStableVectorPinsTombstones) {
+  State s(10, 10);
+  (void)s.apply(version("gone", "", 10, 1, kNow - 10'000, /*tombstone=*/true));
+  PeerMeta b;
+  b.address = "b";
+  b.incarnation = 20;
+  b.acked = {{10, 1}};
+  (void)s.apply(OpSetPeer{20, b});
+  ReplicaConfig rc;
+  rc.address = "a";
+  rc.tombstone_grace_ms = 1000;
+  rc.fanout = 0;
+  Replica r(10, 10, rc);
+  auto request = [](VersionVector stable) {
+    SyncRequest q;
+    q.session = 1;
+    q.have = {{10, 1}};
+    q.stable = std::move(stable);
+    return from(20, "b", q);
+  };
+  auto drops = [](const Effects& fx) {
+    int n = 0;
+    for (const auto& op : fx.persist) n += std::holds_alternative<OpDropTombstone>(op);
+    return n;
+  };
+  (void)deliver(r, s, request({}));
+  EXPECT_EQ(drops(r.on_tick(s, kNow, 1)), 0) << "node 20's members do not all cover it";
+  (void)deliver(r, s, request({{10, 1}}));
+  EXPECT_EQ(drops(r.on_tick(s, kNow + rc.sync_interval_ms, 2)), 1);
+}
+
+}  // namespace
+}  // namespace wavekv
