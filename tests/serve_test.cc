@@ -34,6 +34,7 @@ struct ServeNode {
   std::string advertise;  // empty: peers dial `peer`
   std::string id;         // empty: random on first start
   std::string sync_interval_ms = "200";
+  std::vector<std::string> extra;  // more flags
   pid_t pid = -1;
 
   void start() {
@@ -50,6 +51,7 @@ struct ServeNode {
     flag("--sync-interval-ms", sync_interval_ms);
     if (!advertise.empty()) flag("--advertise", advertise);
     if (!id.empty()) flag("--id", id);
+    for (const auto& e : extra) args.push_back(e);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -100,6 +102,7 @@ class ServeCluster : public ::testing::Test {
       n.http = "127.0.0.1:" + std::to_string(free_port());
       n.resp = "127.0.0.1:" + std::to_string(free_port());
       if (i > 0) n.seeds = nodes_[i - 1].peer;  // a chain: 2 knows 1, 1 knows 0
+      n.extra = extra_;
       nodes_.push_back(n);
     }
     for (auto& n : nodes_) n.start();
@@ -117,8 +120,13 @@ class ServeCluster : public ::testing::Test {
         if (get(n, k) != v) return false;
     return true;
   }
+  nlohmann::json status(const ServeNode& n) {
+    auto r = server::http_request(n.http, "GET", "/v1/status", "", 5000);
+    return r ? nlohmann::json::parse(r->body) : nlohmann::json{};
+  }
   std::filesystem::path base_;
   std::vector<ServeNode> nodes_;
+  std::vector<std::string> extra_;  // flags every node starts with
 };
 
 TEST_F(ServeCluster, ChainDiscoversKill9RestartAndWipeLoseNothingAcknowledged) {
@@ -159,6 +167,40 @@ TEST_F(ServeCluster, ChainDiscoversKill9RestartAndWipeLoseNothingAcknowledged) {
   std::filesystem::remove_all(nodes_[1].dir);
   nodes_[1].start();
   EXPECT_TRUE(eventually([&] { return all_agree(want); })) << "wiped node 1 re-bootstraps";
+}
+
+// Tombstone GC on real processes, with a 500 ms grace: once every member
+// covers the delete, every node forgets the tombstone, and the key stays
+// deleted, also across a kill -9 and restart of a node.
+class ServeTombstoneGc : public ServeCluster {
+ public:
+  ServeTombstoneGc() { extra_ = {"--tombstone-grace-ms", "500"}; }
+};
+
+TEST_F(ServeTombstoneGc, EveryNodeForgetsTheTombstoneAndTheKeyStaysDeleted) {
+  ASSERT_TRUE(put(nodes_[0], "gone", "x"));
+  ASSERT_TRUE(put(nodes_[2], "kept", "k"));
+  ASSERT_TRUE(eventually([&] { return all_agree({{"gone", "x"}, {"kept", "k"}}); }));
+  ASSERT_TRUE(del(nodes_[1], "gone"));
+  auto forgotten = [&] {
+    for (auto& n : nodes_) {
+      nlohmann::json s = status(n);
+      if (s.is_null() || s["storage"]["tombstones"] != 0 ||
+          s["replication"]["tombstones_dropped"] < 1)
+        return false;
+    }
+    return true;
+  };
+  ASSERT_TRUE(eventually(forgotten, 30))
+      << "every node collected the tombstone; node 0: " << status(nodes_[0]).dump()
+      << "\nnode 1: " << status(nodes_[1]).dump() << "\nnode 2: " << status(nodes_[2]).dump();
+  EXPECT_TRUE(all_agree({{"gone", "<absent>"}, {"kept", "k"}}));
+  nodes_[2].stop(SIGKILL);
+  nodes_[2].start();
+  ASSERT_TRUE(eventually([&] { return get(nodes_[2], "kept") == "k"; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // five sync rounds
+  EXPECT_TRUE(all_agree({{"gone", "<absent>"}, {"kept", "k"}}));
+  for (auto& n : nodes_) EXPECT_EQ(status(n)["replication"]["rebootstraps_needed"], 0);
 }
 
 TEST_F(ServeCluster, RedisCliWritesReplicate) {

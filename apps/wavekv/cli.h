@@ -51,6 +51,8 @@ struct ServeOptions {
   std::string http = "127.0.0.1:7480";
   uint64_t sync_interval_ms = 1000;
   uint32_t fanout = 3;
+  uint64_t tombstone_grace_ms = 3600ull * 1000;
+  uint64_t member_expiry_ms = 24ull * 3600 * 1000;
 };
 // Runs a node until SIGINT/SIGTERM; returns the exit code.
 int run_serve(const ServeOptions& options);

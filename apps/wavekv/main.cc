@@ -232,6 +232,15 @@ int main(int argc, char** argv) {
   serve->add_option("--fanout", so.fanout, "Peers synced with per round")
       ->check(CLI::Range(1u, 64u))
       ->capture_default_str();
+  serve
+      ->add_option("--tombstone-grace-ms", so.tombstone_grace_ms,
+                   "Keep a tombstone at least this long after its delete, even once every "
+                   "member covers it")
+      ->capture_default_str();
+  serve
+      ->add_option("--member-expiry-ms", so.member_expiry_ms,
+                   "Evict a member not heard from for this long (0: never)")
+      ->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
 

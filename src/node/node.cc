@@ -66,6 +66,8 @@ class NodeImpl final : public Node {
     rc.address = advertise_;
     rc.seeds = config_.peers;
     std::erase(rc.seeds, advertise_);
+    std::erase(rc.seeds, std::string());  // `--peers ''`: no seeds, not a seed nobody has
+
     replica_ = std::make_unique<Replica>(store_->node_id(), store_->incarnation(), rc);
     // A local write wakes the worker for a tick now rather than at the next
     // tick_ms boundary, so its push leaves at once (the replica still spaces
@@ -163,6 +165,8 @@ class NodeImpl final : public Node {
                         {"repairs", r.repairs},
                         {"members_evicted", r.members_evicted},
                         {"tombstones_dropped", r.tombstones_dropped},
+                        {"rebootstraps_sent", r.rebootstraps_sent},
+                        {"rebootstraps_needed", r.rebootstraps_needed},
                         {"decode_errors", snap.decode_errors},
                         {"persist_errors", snap.persist_errors},
                         {"inbound_dropped", snap.inbound_dropped}};
@@ -196,6 +200,10 @@ class NodeImpl final : public Node {
             r.digest_mismatches);
     counter("wavekv_repairs_total", "Entries merged by bucket repair.", r.repairs);
     counter("wavekv_members_evicted_total", "Members evicted after the expiry.", r.members_evicted);
+    counter("wavekv_tombstones_dropped_total", "Tombstones collected by tombstone GC.",
+            r.tombstones_dropped);
+    counter("wavekv_rebootstraps_sent_total", "Rebootstrap replies sent to evicted members.",
+            r.rebootstraps_sent);
     counter("wavekv_frames_decode_errors_total", "Peer frames that failed to decode.",
             snap.decode_errors);
     const TransportStats t = transport_->stats();
@@ -288,7 +296,9 @@ class NodeImpl final : public Node {
     }
     for (auto& out : fx.send) transport_->send(out.address, encode_message(out.message));
     if (fx.rebootstrap) {
-      log_line("warn", "a peer says this node was evicted: it must wipe and bootstrap again");
+      log_line("warn",
+               "this node must wipe its data and bootstrap again: a peer evicted it, or forgot "
+               "tombstones older than versions this node holds");
       {
         std::lock_guard lock(mu_);
         rebootstrap_ = true;

@@ -146,8 +146,9 @@ uint64_t Replica::merge(const State& state, const std::vector<WireEntry>& entrie
   // newer version that covered it was a tombstone we collected, and merging
   // the entry (from a delayed page, say) would bring a deleted key back.
   // Bucket repair exists for divergence the vectors cannot see, so it merges
-  // regardless.
-  const VersionVector covered = source == Source::kRepair ? VersionVector{} : state.acks();
+  // values regardless; a covered tombstone for a key we do not hold is one we
+  // collected, and taking it back would only start another round of GC.
+  const VersionVector covered = state.acks();
   uint64_t merged = 0;
   uint64_t added_keys = 0;  // by earlier entries of this batch, not yet applied
   uint64_t added_bytes = 0;
@@ -165,8 +166,9 @@ uint64_t Replica::merge(const State& state, const std::vector<WireEntry>& entrie
     }
     auto it = state.kv().find(e.key);
     if (it != state.kv().end() && !lww_less(it->second.meta, meta)) continue;
-    if (auto c = covered.find(meta.incarnation);
-        it == state.kv().end() && c != covered.end() && meta.seq <= c->second)
+    if (auto c = covered.find(meta.incarnation); it == state.kv().end() && c != covered.end() &&
+                                                 meta.seq <= c->second &&
+                                                 (source == Source::kSync || e.entry.tombstone))
       continue;
     // Total limits: a version that would grow the store past them is refused
     // (and counted), like any other rejection.
