@@ -108,6 +108,24 @@ TEST_F(TwoPageSession, AResponderThatRestartedBetweenPagesCannotCompleteTheClaim
   EXPECT_EQ(req->stats().sessions_aborted, 1u);
 }
 
+TEST_F(TwoPageSession, ALostPageIsAskedForAgainAfterARoundAndTheSessionCompletes) {
+  // The next request (or its page) is lost. Within the round nothing is resent.
+  const uint64_t round = ReplicaConfig{}.sync_interval_ms;
+  Effects early = req->on_tick(req_state, kNow + round - 1, 3);
+  EXPECT_TRUE(early.send.empty());
+  Effects retry = req->on_tick(req_state, kNow + round, 4);
+  ASSERT_EQ(retry.send.size(), 1u);
+  EXPECT_EQ(retry.send[0].address, "resp");
+  EXPECT_EQ(std::get<SyncRequest>(retry.send[0].message.body),
+            std::get<SyncRequest>(next_request.body))
+      << "the same cursor, epoch and arrival count: the page is rebuilt from there";
+  EXPECT_EQ(req->stats().requests_retried, 1u);
+  Effects page2 = deliver(*resp, resp_state, retry.send[0].message);
+  Effects end = deliver(*req, req_state, page2.send[0].message);
+  EXPECT_TRUE(adopted(end));
+  EXPECT_EQ(req_state.kv().at("k").value, "new");
+}
+
 // Node 10 has forgotten tombstones of stream 5 up to seq 3, the newest stamped
 // at T. A sender not known to cover that horizon may hold versions those
 // tombstones deleted: its versions stamped at or before T are refused, later

@@ -272,3 +272,35 @@ TEST(Sim, ScaleExperimentConvergesAndPerNodeCostDoesNotGrowWithClusterSize) {
 
 }  // namespace
 }  // namespace wavekv::sim
+
+namespace wavekv::sim {
+namespace {
+
+// A bootstrap that takes many more rounds than the session timeout, because
+// it has many pages and each round trip is slow, still completes: a session
+// is given up only when it stops progressing.
+TEST(Sim, ALongBootstrapThatKeepsProgressingIsNotGivenUp) {
+  SimOptions o = quiet(2);
+  o.replica.max_page_entries = 16;
+  o.min_delay_ms = o.max_delay_ms = 40;  // 80 ms a page: 2,000 keys take 10 s
+  o.replica.push_delay_ms = 1'000'000;   // no pushes: only sessions carry entries
+  Cluster c(o);
+  for (int i = 0; i < 2000; i++) ASSERT_TRUE(c.put(0, "k" + std::to_string(i), "v"));
+  const uint64_t stream = c.store(0).incarnation();
+  uint64_t covered = 0;
+  for (int s = 0; s < 30 && covered < 2000; s++) {
+    c.run_for(1'000);
+    c.store(1).read_state([&](const State& st) {
+      const VersionVector acks = st.acks();
+      auto it = acks.find(stream);
+      covered = it == acks.end() ? 0 : it->second;
+    });
+  }
+  EXPECT_EQ(covered, 2000u) << "node 1 adopted node 0's claim after the whole delta; stats: "
+                            << c.replica(1).stats().sessions_aborted << " aborted, "
+                            << c.replica(1).stats().requests_retried << " retried";
+  EXPECT_EQ(c.store(1).status().live_keys, 2000u);
+}
+
+}  // namespace
+}  // namespace wavekv::sim

@@ -69,10 +69,14 @@ Message Replica::envelope(const State& state, Body body) const {
   m.from_incarnation = incarnation_;
   m.from_address = config_.address;
   // A rotating window of the members we know: discovery reaches everyone over
-  // a few exchanges without making every message O(members).
+  // a few exchanges without making every message O(members). The window
+  // starts at a per-node offset, so different nodes gossip different members
+  // at the same time (they count rounds at the same pace).
   const auto& peers = state.peers();
   if (!peers.empty()) {
-    size_t start = (state.next_seq() + stats_.rounds + stats_.pages_served) % peers.size();
+    size_t start =
+        (self_ * 0x9e3779b97f4a7c15ull + state.next_seq() + stats_.rounds + stats_.pages_served) %
+        peers.size();
     auto it = std::next(peers.begin(), static_cast<ptrdiff_t>(start));
     for (size_t i = 0; i < std::min(kMembersPerMessage, peers.size()); i++) {
       if (it == peers.end()) it = peers.begin();
@@ -280,11 +284,12 @@ void Replica::start_session(const State& state, NodeId peer, const std::string& 
   uint64_t id = next_session_++;
   Session s;
   s.peer = peer;
+  s.address = address;
   s.have = state.acks();
-  s.started_ms = now_ms;
-  SyncRequest req{id, s.have, Cursor{}, stable(state)};
+  s.progress_ms = now_ms;
+  s.request = SyncRequest{id, s.have, Cursor{}, stable(state)};
+  fx.send.push_back({peer, address, envelope(state, s.request)});
   sessions_[id] = std::move(s);
-  fx.send.push_back({peer, address, envelope(state, std::move(req))});
 }
 
 namespace {
@@ -392,14 +397,25 @@ Effects Replica::on_tick(const State& state, uint64_t now_ms, uint64_t random) {
     first_tick_ = false;
     last_round_ms_ = now_ms;
     stats_.rounds++;
+    // A session that made no progress for a round asks again for the page it
+    // is waiting for (requests are idempotent: a page is rebuilt from its
+    // cursor, with what arrived behind it since the previous page), so a lost
+    // message costs a round, not the session. One that made no progress for
+    // kSessionTimeoutRounds is given up; a long one that keeps progressing
+    // (a large bootstrap) is not.
     const uint64_t timeout = kSessionTimeoutRounds * config_.sync_interval_ms;
     for (auto it = sessions_.begin(); it != sessions_.end();) {
-      if (now_ms >= it->second.started_ms + timeout) {
+      Session& s = it->second;
+      if (now_ms >= s.progress_ms + timeout) {
         stats_.sessions_aborted++;
         it = sessions_.erase(it);
-      } else {
-        ++it;
+        continue;
       }
+      if (now_ms >= s.progress_ms + config_.sync_interval_ms) {
+        stats_.requests_retried++;
+        fx.send.push_back({s.peer, s.address, envelope(state, s.request)});
+      }
+      ++it;
     }
     // Seeds are contacted until they are known members: hearing first from
     // someone else must not leave us in a clique that never meets the seed.
@@ -515,8 +531,10 @@ Effects Replica::on_message(const State& state, const Message& m, uint64_t now_m
     // and a duplicated first request may be answered by both.
     s.lost_track = s.lost_track || page->lost_track || page->epoch == 0 || page->epoch != s.epoch;
     if (!page->last) {
-      SyncRequest next{page->session, s.have, page->next, {}, page->epoch, page->arrivals};
-      fx.send.push_back({m.from, reply_to, envelope(state, std::move(next))});
+      s.request = SyncRequest{page->session, s.have, page->next, {}, page->epoch, page->arrivals};
+      s.address = reply_to;
+      s.progress_ms = now_ms;
+      fx.send.push_back({m.from, reply_to, envelope(state, s.request)});
       return fx;
     }
     // The whole delta is in: adopt the responder's claim, in the same batch as

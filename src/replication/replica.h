@@ -61,7 +61,8 @@ struct Effects {
 struct ReplicaStats {
   uint64_t rounds = 0;
   uint64_t sessions_completed = 0;
-  uint64_t sessions_aborted = 0;  // a rejection blocked ack adoption
+  uint64_t sessions_aborted = 0;  // a rejection blocked ack adoption, or no progress
+  uint64_t requests_retried = 0;  // a page did not come within a round: asked again
   uint64_t pages_served = 0;
   uint64_t entries_received = 0;
   uint64_t entries_merged = 0;  // received and newer than what we had
@@ -110,7 +111,9 @@ class Replica {
     bool got_first_page = false;
     bool rejected = false;
     bool lost_track = false;
-    uint64_t started_ms = 0;
+    std::string address;       // where its pages come from
+    SyncRequest request;       // the last one sent: sent again if no page comes
+    uint64_t progress_ms = 0;  // when it started or its last page came
   };
   struct PeerRuntime {
     uint64_t last_seen_ms = 0;
