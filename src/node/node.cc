@@ -156,6 +156,7 @@ class NodeImpl final : public Node {
     j["replication"] = {{"rounds", r.rounds},
                         {"sessions_completed", r.sessions_completed},
                         {"sessions_aborted", r.sessions_aborted},
+                        {"requests_retried", r.requests_retried},
                         {"pages_served", r.pages_served},
                         {"entries_received", r.entries_received},
                         {"entries_merged", r.entries_merged},
@@ -189,8 +190,10 @@ class NodeImpl final : public Node {
     counter("wavekv_sync_rounds_total", "Sync rounds started.", r.rounds);
     counter("wavekv_sync_sessions_completed_total", "Delta sessions adopted.",
             r.sessions_completed);
-    counter("wavekv_sync_sessions_aborted_total", "Delta sessions aborted (rejection or timeout).",
-            r.sessions_aborted);
+    counter("wavekv_sync_sessions_aborted_total",
+            "Delta sessions aborted (rejection, lost track, or no progress).", r.sessions_aborted);
+    counter("wavekv_sync_requests_retried_total",
+            "Sync requests sent again after a round without a page.", r.requests_retried);
     counter("wavekv_entries_received_total", "Replicated entries received.", r.entries_received);
     counter("wavekv_entries_merged_total", "Replicated entries newer than ours.", r.entries_merged);
     counter("wavekv_entries_rejected_total", "Replicated entries refused by admission.",
