@@ -123,6 +123,15 @@ TEST(Sim, RandomFaultScenariosHoldTheModelWithDeltaSyncAlone) {
   }
 }
 
+TEST(Sim, RandomFaultScenariosHoldTheModelWithoutTombstoneGc) {
+  const uint64_t seeds = seeds_from_env(40);
+  for (uint64_t seed = 1; seed <= seeds; seed++) {
+    ScenarioResult r = run_fault_scenario(seed, 4, 6'000, false, /*wipes=*/true, /*gc=*/false);
+    EXPECT_EQ(r.failure, "") << "reproduce: build/tests/sim --seed " << seed
+                             << " --nodes 4 --fault-ms 6000 --wipes --no-gc";
+  }
+}
+
 TEST(Sim, RandomFaultScenariosWithWipesHoldTheModel) {
   const uint64_t seeds = seeds_from_env(40);
   for (uint64_t seed = 1; seed <= seeds; seed++) {
