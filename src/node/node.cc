@@ -207,6 +207,9 @@ class NodeImpl final : public Node {
             r.tombstones_dropped);
     counter("wavekv_rebootstraps_sent_total", "Rebootstrap replies sent to evicted members.",
             r.rebootstraps_sent);
+    counter("wavekv_rebootstraps_needed_total",
+            "Times this node had to wipe and bootstrap again (below a peer's collected horizon).",
+            r.rebootstraps_needed);
     counter("wavekv_frames_decode_errors_total", "Peer frames that failed to decode.",
             snap.decode_errors);
     const TransportStats t = transport_->stats();
