@@ -51,6 +51,7 @@ struct TwoPageSession : ::testing::Test {
   ReplicaConfig resp_config;
   std::unique_ptr<Replica> resp;
   std::unique_ptr<Replica> req;
+  Message first_page;
   Message next_request;
 
   void SetUp() override {
@@ -74,7 +75,8 @@ struct TwoPageSession : ::testing::Test {
     ASSERT_FALSE(p.last);
     ASSERT_EQ(p.entries.size(), 3u);
     ASSERT_EQ(p.covers.at(2), 1u) << "the first page's claim covers k's stream-2 version";
-    Effects asked = deliver(*req, req_state, page1.send[0].message);
+    first_page = page1.send[0].message;
+    Effects asked = deliver(*req, req_state, first_page);
     ASSERT_EQ(asked.send.size(), 1u);
     next_request = asked.send[0].message;
     (void)resp_state.apply(version("k", "new", 1, 4, kNow - 1000));
@@ -94,6 +96,11 @@ TEST_F(TwoPageSession, NextPageShipsWhatArrivedBehindTheCursor) {
   EXPECT_EQ(req_state.acks().at(2), 1u);
   ASSERT_EQ(req_state.kv().count("k"), 1u) << "a claim over 2:1 without k would be a lie";
   EXPECT_EQ(req_state.kv().at("k").value, "new");
+}
+
+TEST_F(TwoPageSession, ASecondCopyOfAFollowedPageAsksForNothing) {
+  Effects dup = deliver(*req, req_state, first_page);
+  EXPECT_TRUE(dup.send.empty()) << "the next page is already asked for";
 }
 
 TEST_F(TwoPageSession, AResponderThatRestartedBetweenPagesCannotCompleteTheClaim) {

@@ -531,6 +531,9 @@ Effects Replica::on_message(const State& state, const Message& m, uint64_t now_m
     // and a duplicated first request may be answered by both.
     s.lost_track = s.lost_track || page->lost_track || page->epoch == 0 || page->epoch != s.epoch;
     if (!page->last) {
+      // A second copy of a page we already followed (a duplicate, or the
+      // answer to a resent request): asking again would run two chains.
+      if (s.request.cursor == page->next) return fx;
       s.request = SyncRequest{page->session, s.have, page->next, {}, page->epoch, page->arrivals};
       s.address = reply_to;
       s.progress_ms = now_ms;
