@@ -53,7 +53,7 @@ State make_state() {
     if (peer != 12) p.meta.acked = {{kNode, 500 + peer}, {3, 77}, {peer, UINT64_MAX}};
     (void)s.apply(p);
   }
-  (void)s.apply(OpAdoptAcks{{{3, 4000}, {11, 12}, {99, 1}}});
+  (void)s.apply(OpAdoptAcks{{{3, 4000}, {11, 12}, {99, 1}}, {{3, 3999}, {11, 2}}, 123456789, 0});
   s.restore_counters(/*next_seq=*/1'000'000, kNode,
                      timestamp_from_millis(1'800'000'000'000ull) + 5);
   return s;

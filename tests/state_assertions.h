@@ -18,6 +18,9 @@ inline void expect_same_state(const State& a, const State& b) {
   EXPECT_EQ(a.tombstones(), b.tombstones());
   EXPECT_EQ(a.data_bytes(), b.data_bytes());
   EXPECT_EQ(a.adopted_acks(), b.adopted_acks());
+  EXPECT_EQ(a.collected(), b.collected());
+  EXPECT_EQ(a.collected_before(), b.collected_before());
+  EXPECT_EQ(a.removed(), b.removed());
   EXPECT_EQ(a.digest(), b.digest());
 }
 
