@@ -257,7 +257,15 @@ std::string Cluster::check_claims() {
         auto c = acks.find(w.entry.meta.incarnation);
         if (c == acks.end() || c->second < w.entry.meta.seq) continue;
         auto it = s.kv().find(w.key);
-        if (it == s.kv().end() && options_.replica.collect_tombstones) continue;
+        // Absent is fine only where a tombstone at least as new was collected
+        // (by this node, or by one whose claim it adopted: its horizon says).
+        if (it == s.kv().end() &&
+            std::any_of(acked_.begin(), acked_.end(), [&](const AckedWrite& t) {
+              auto h = s.collected().find(t.entry.meta.incarnation);
+              return t.key == w.key && t.entry.tombstone && !lww_less(t.entry.meta, w.entry.meta) &&
+                     h != s.collected().end() && h->second >= t.entry.meta.seq;
+            }))
+          continue;
         if (it == s.kv().end() || lww_less(it->second.meta, w.entry.meta)) {
           out = "node " + std::to_string(i) + " claims " +
                 std::to_string(w.entry.meta.incarnation) + ":" + std::to_string(c->second) +
