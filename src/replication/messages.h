@@ -45,8 +45,8 @@ struct SyncRequest {
   uint64_t session = 0;  // chosen by the requester; echoed in every page
   VersionVector have;
   Cursor cursor;
-  // What the requester knows every member covers, directly or as its
-  // members reported (tombstone GC, docs/PROTOCOL.md).
+  // What the requester and every member it knows cover, by what it recorded
+  // of them (tombstone GC, docs/PROTOCOL.md); first requests only.
   VersionVector stable;
   // For a next page: the previous page's `epoch` and `arrivals`, so the
   // responder also ships what arrived behind the cursor since then.
@@ -61,10 +61,11 @@ struct SyncRequest {
 struct SyncPage {
   uint64_t session = 0;
   VersionVector covers;
-  VersionVector stable;  // as in SyncRequest, the responder's
+  VersionVector stable;  // as in SyncRequest, the responder's; first pages only
   // The responder's tombstone-GC horizon: per stream, the highest seq of a
-  // tombstone it has forgotten. A requester below it that holds data may hold
-  // versions those tombstones deleted; it must re-bootstrap.
+  // tombstone it (or a node whose claim it adopted) has forgotten. A requester
+  // below it that holds a version stamped at or before `collected_before` may
+  // hold versions those tombstones deleted; it must re-bootstrap.
   VersionVector collected;
   Timestamp collected_before = 0;  // the newest timestamp among those tombstones
   Timestamp clock = 0;             // the responder's newest timestamp

@@ -131,9 +131,10 @@ void Replica::record_coverage(const State& state, NodeId peer, const VersionVect
   fx.persist.emplace_back(std::in_place_type<OpSetPeer>, peer, std::move(meta));
 }
 
-VersionVector Replica::recorded_coverage(const State& state, const Message& m) {
+const VersionVector& Replica::recorded_coverage(const State& state, const Message& m) {
+  static const VersionVector kNothing;
   auto it = state.peers().find(m.from);
-  if (it == state.peers().end() || it->second.incarnation != m.from_incarnation) return {};
+  if (it == state.peers().end() || it->second.incarnation != m.from_incarnation) return kNothing;
   return it->second.acked;
 }
 
@@ -217,7 +218,7 @@ SyncPage Replica::build_page(const State& state, const SyncRequest& req) const {
   SyncPage page;
   page.session = req.session;
   page.covers = state.acks();
-  page.stable = stable(state);
+  if (req.cursor == Cursor{}) page.stable = stable(state);  // read from first pages only
   page.collected = state.collected();
   page.collected_before = state.collected_before();
   page.clock = state.max_timestamp();
@@ -503,10 +504,7 @@ Effects Replica::on_message(const State& state, const Message& m, uint64_t now_m
     if (!s.got_first_page) {
       note_stable(m, page->stable);
       s.epoch = page->epoch;
-      s.covers = page->covers;
-      s.collected = page->collected;
-      s.collected_before = page->collected_before;
-      s.clock = page->clock;
+      s.claim = OpAdoptAcks{page->covers, page->collected, page->collected_before, page->clock};
       s.got_first_page = true;
       record_coverage(state, m.from, page->covers, now_ms, fx);
       if (!covers_all(state.acks(), page->collected) &&
@@ -546,8 +544,7 @@ Effects Replica::on_message(const State& state, const Message& m, uint64_t now_m
     if (s.rejected || s.lost_track) {
       stats_.sessions_aborted++;
     } else {
-      fx.persist.emplace_back(std::in_place_type<OpAdoptAcks>, s.covers, s.collected,
-                              s.collected_before, s.clock);
+      fx.persist.emplace_back(std::move(s.claim));
       stats_.sessions_completed++;
     }
     sessions_.erase(it);

@@ -102,11 +102,8 @@ class Replica {
     NodeId peer = 0;
     VersionVector have;  // what we asked against; the same for every page
     // The responder's claim, from its first page: what it covers, its
-    // collected-tombstone horizon and its clock, adopted together.
-    VersionVector covers;
-    VersionVector collected;
-    Timestamp collected_before = 0;
-    Timestamp clock = 0;
+    // collected-tombstone horizon and its clock, persisted as is at the end.
+    OpAdoptAcks claim;
     uint64_t epoch = 0;  // the responder process that made the claim
     bool got_first_page = false;
     bool rejected = false;
@@ -141,7 +138,7 @@ class Replica {
   void collect_tombstones(const State& state, uint64_t now_ms, Effects& fx);
   // What we recorded of the sender's coverage (empty for an unknown sender or
   // a new incarnation of it).
-  static VersionVector recorded_coverage(const State& state, const Message& m);
+  static const VersionVector& recorded_coverage(const State& state, const Message& m);
   enum class Source { kSync, kRepair };
   // Admits and merges `entries` from a sender that covers `sender_covers`;
   // returns how many were newer than ours.
