@@ -88,6 +88,12 @@ std::string get(const ServeNode& n, const std::string& key) {
   return r->body;
 }
 
+// GET /v1/status, parsed; an empty object when the node does not answer.
+nlohmann::json status(const ServeNode& n) {
+  auto r = server::http_request(n.http, "GET", "/v1/status", "", 5000);
+  return r && r->status == 200 ? nlohmann::json::parse(r->body) : nlohmann::json::object();
+}
+
 class ServeCluster : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -120,10 +126,6 @@ class ServeCluster : public ::testing::Test {
         if (get(n, k) != v) return false;
     return true;
   }
-  nlohmann::json status(const ServeNode& n) {
-    auto r = server::http_request(n.http, "GET", "/v1/status", "", 5000);
-    return r ? nlohmann::json::parse(r->body) : nlohmann::json{};
-  }
   std::filesystem::path base_;
   std::vector<ServeNode> nodes_;
   std::vector<std::string> extra_;  // flags every node starts with
@@ -140,10 +142,7 @@ TEST_F(ServeCluster, ChainDiscoversKill9RestartAndWipeLoseNothingAcknowledged) {
   ASSERT_TRUE(del(nodes_[0], "n1-0"));
   want["n1-0"] = "<absent>";
   ASSERT_TRUE(eventually([&] { return all_agree(want); })) << "writes on all nodes converge";
-  auto status = server::http_request(nodes_[2].http, "GET", "/v1/status", "", 5000);
-  ASSERT_TRUE(status);
-  EXPECT_EQ(nlohmann::json::parse(status->body)["members"].size(), 2u)
-      << "node 2 started knowing only node 1";
+  EXPECT_EQ(status(nodes_[2])["members"].size(), 2u) << "node 2 started knowing only node 1";
 
   // kill -9 node 2 under write load: every write it acknowledged survives.
   std::thread writer([&] {
@@ -185,7 +184,7 @@ TEST_F(ServeTombstoneGc, EveryNodeForgetsTheTombstoneAndTheKeyStaysDeleted) {
   auto forgotten = [&] {
     for (auto& n : nodes_) {
       nlohmann::json s = status(n);
-      if (s.is_null() || s["storage"]["tombstones"] != 0 ||
+      if (s.empty() || s["storage"]["tombstones"] != 0 ||
           s["replication"]["tombstones_dropped"] < 1)
         return false;
     }
@@ -405,10 +404,6 @@ TEST(ServeFutureTimestamps, RepairedKeyReplicatesAndCanBeWrittenAgain) {
     ASSERT_TRUE((*store)->put("k", "from-the-future").is_ok());
     ASSERT_TRUE((*store)->close().is_ok());
   }
-  auto status = [](const ServeNode& n) {
-    auto r = server::http_request(n.http, "GET", "/v1/status", "", 5000);
-    return r && r->status == 200 ? nlohmann::json::parse(r->body) : nlohmann::json::object();
-  };
   for (auto& n : nodes) n.start();
   for (auto& n : nodes) ASSERT_TRUE(eventually([&] { return get(n, "x") != "<error>"; }));
   EXPECT_EQ(status(nodes[0])["poisoned_keys"], 1);
