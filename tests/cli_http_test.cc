@@ -11,16 +11,16 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "server/http_server.h"
-#include "test_util.h"
+#include "http/server.h"
+#include "support/test_util.h"
 
-namespace wavekv::server {
+namespace wavekv::http {
 namespace {
 
-using test_util::Outcome;
+using test::Outcome;
 
 Outcome run(const std::string& args) {
-  return test_util::run_command(std::string(WAVEKV_BINARY) + " " + args);
+  return test::run_command(std::string(WAVEKV_BINARY) + " " + args);
 }
 
 class CliHttp : public ::testing::Test {
@@ -162,4 +162,4 @@ TEST_F(CliHttp, StatusPrintsANodesMembersAndJson) {
 }
 
 }  // namespace
-}  // namespace wavekv::server
+}  // namespace wavekv::http

@@ -9,16 +9,16 @@
 #include <filesystem>
 #include <string>
 
-#include "test_util.h"
+#include "support/test_util.h"
 #include "wavekv/store.h"
 
 namespace wavekv {
 namespace {
 
-using test_util::Outcome;
+using test::Outcome;
 
 Outcome run(const std::string& args) {
-  return test_util::run_command(std::string(WAVEKV_BINARY) + " " + args);
+  return test::run_command(std::string(WAVEKV_BINARY) + " " + args);
 }
 
 class Cli : public ::testing::Test {

@@ -1,4 +1,4 @@
-// Fault injection on MemFileSystem: failed writes and fsyncs, a full disk, and
+// Fault injection on testing::MemFileSystem: failed writes and fsyncs, a full disk, and
 // power cuts (clean and torn) under each durability mode.
 #include <gtest/gtest.h>
 
@@ -7,16 +7,16 @@
 #include <thread>
 #include <vector>
 
-#include "store_harness.h"
+#include "support/store_harness.h"
 
 namespace wavekv {
 namespace {
 
-using harness::crash_and_reopen;
-using harness::dump;
-using harness::mem_config;
-using harness::open_store;
-using harness::value_of;
+using test::crash_and_reopen;
+using test::dump;
+using test::mem_config;
+using test::open_store;
+using test::value_of;
 
 std::string key(int i) {
   char buf[16];
@@ -69,7 +69,7 @@ void check_poisoned(Store& s) {
 class FaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    fs_ = std::make_shared<MemFileSystem>();
+    fs_ = std::make_shared<testing::MemFileSystem>();
     config_ = mem_config(fs_);
   }
   void open() { ASSERT_NO_FATAL_FAILURE(open_store(config_, store_)); }
@@ -84,7 +84,7 @@ class FaultTest : public ::testing::Test {
     }
   }
 
-  std::shared_ptr<MemFileSystem> fs_;
+  std::shared_ptr<testing::MemFileSystem> fs_;
   Config config_;
   std::unique_ptr<Store> store_;
 };
@@ -179,7 +179,7 @@ TEST_F(FaultTest, FailedBackgroundFsyncPoisonsIntervalStore) {
 TEST_F(FaultTest, DiskFullFailsCleanlyAndLosesNothingAcknowledged) {
   for (bool prealloc : {false, true}) {
     SCOPED_TRACE(prealloc ? "preallocated segments" : "growing segments");
-    fs_ = std::make_shared<MemFileSystem>();
+    fs_ = std::make_shared<testing::MemFileSystem>();
     config_ = mem_config(fs_);
     config_.wal_segment_bytes = 8192;
     config_.wal_preallocate = prealloc;
@@ -243,7 +243,7 @@ TEST_F(FaultTest, DurabilityNoneLosesOnlyASuffixOfTheWrites) {
   int lost_some = 0;
   for (uint64_t torn : {0, 1, 2, 3, 4, 5}) {
     SCOPED_TRACE("torn seed " + std::to_string(torn));
-    fs_ = std::make_shared<MemFileSystem>();
+    fs_ = std::make_shared<testing::MemFileSystem>();
     config_.fs = fs_;
     ASSERT_NO_FATAL_FAILURE(open());
     constexpr int kN = 300;
@@ -282,7 +282,7 @@ TEST_F(FaultTest, TornCrashReopensReportsDamageAndCutsIt) {
   int damaged = 0;
   for (uint64_t seed = 1; seed <= 30; seed++) {
     SCOPED_TRACE("torn seed " + std::to_string(seed));
-    fs_ = std::make_shared<MemFileSystem>();
+    fs_ = std::make_shared<testing::MemFileSystem>();
     config_.fs = fs_;
     ASSERT_NO_FATAL_FAILURE(open());
     ASSERT_NO_FATAL_FAILURE(write_keys(0, 10));

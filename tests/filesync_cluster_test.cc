@@ -15,14 +15,14 @@
 #include <random>
 #include <thread>
 
-#include "test_util.h"
+#include "support/test_util.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-using wavekv::test_util::free_port;
+using wavekv::test::free_port;
 
 struct SyncNode {
   std::string watch, data, listen, peers;
@@ -40,14 +40,14 @@ struct SyncNode {
       std::_Exit(127);
     }
   }
-  int stop(int sig) { return wavekv::test_util::stop_child(pid, sig); }
+  int stop(int sig) { return wavekv::test::stop_child(pid, sig); }
 };
 
 // `filesync check --dirs ...`: its exit code, and what it printed in `out`.
 int run_check(const std::vector<std::string>& dirs, std::string* out) {
   std::string list;
   for (const auto& d : dirs) list += (list.empty() ? "" : ",") + d;
-  auto o = wavekv::test_util::run_command(std::string(FILESYNC_BINARY) + " check --dirs " + list);
+  auto o = wavekv::test::run_command(std::string(FILESYNC_BINARY) + " check --dirs " + list);
   *out = std::move(o.out);
   return o.exit_code;
 }

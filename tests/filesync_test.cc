@@ -17,7 +17,7 @@
 #include "filesync/manifest.h"
 #include "filesync/mirror.h"
 #include "filesync/tree.h"
-#include "test_util.h"
+#include "support/test_util.h"
 
 namespace wavekv::filesync {
 namespace {
@@ -199,7 +199,7 @@ TEST_F(TreeDir, CheckSeesContentModeAndMissingFilesButNotEmptyDirectories) {
 
 template <typename F>
 bool eventually(F done, int seconds = 20) {
-  return test_util::eventually(done, seconds, 25);
+  return test::eventually(done, seconds, 25);
 }
 
 class Mirrors : public TreeDir {

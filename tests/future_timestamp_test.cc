@@ -23,13 +23,13 @@
 
 #include "replication/replica.h"
 #include "store/store_internal.h"
-#include "store_harness.h"
-#include "test_util.h"
+#include "support/store_harness.h"
+#include "support/test_util.h"
 
 namespace wavekv {
 namespace {
 
-using harness::FakeClock;
+using test::FakeClock;
 
 constexpr uint64_t kNow = 1'750'000'000'000ull;
 constexpr uint64_t kHourMs = 3600 * 1000;
@@ -105,9 +105,9 @@ bool peer_session_adopts(const State& ours) {
 }
 
 TEST(FutureTimestamps, OperatorRepairRewritesPoisonedKeysAndBringsTheClockBack) {
-  auto fs = std::make_shared<MemFileSystem>();
+  auto fs = std::make_shared<testing::MemFileSystem>();
   auto clock = std::make_shared<FakeClock>(kNow + kHourMs);  // an hour ahead
-  Config c = harness::mem_config(fs, clock);
+  Config c = test::mem_config(fs, clock);
   c.node_id = 1;
   auto store = open_or_fail(c);
   ASSERT_TRUE(store);
@@ -132,7 +132,7 @@ TEST(FutureTimestamps, OperatorRepairRewritesPoisonedKeysAndBringsTheClockBack) 
                        Entry{"from-peer", false,
                              Meta{kPeer, 1, timestamp_from_millis(kNow + 1000), kPeerIncarnation}}};
   ASSERT_TRUE(store->apply_ops({from_peer}).is_ok());
-  EXPECT_EQ(harness::value_of(*store, "k"), "from-the-future");
+  EXPECT_EQ(test::value_of(*store, "k"), "from-the-future");
 
   // Listing changes nothing.
   auto listed = store->future_versions(kDriftMs, std::nullopt, false);
@@ -149,7 +149,7 @@ TEST(FutureTimestamps, OperatorRepairRewritesPoisonedKeysAndBringsTheClockBack) 
   EXPECT_EQ((*one)[0].repaired.node, 1u);
   EXPECT_EQ((*one)[0].repaired.seq, next_seq);
   EXPECT_EQ((*one)[0].repaired.incarnation, store->incarnation());
-  EXPECT_EQ(harness::value_of(*store, "k"), "from-the-future") << "the value is kept";
+  EXPECT_EQ(test::value_of(*store, "k"), "from-the-future") << "the value is kept";
   EXPECT_LE(stamp_ms(*store, "k"), kNow + kDriftMs);
   ASSERT_TRUE(store->put("still-ahead", "z").is_ok());
   EXPECT_GT(stamp_ms(*store, "still-ahead"), kNow + kDriftMs);
@@ -163,7 +163,7 @@ TEST(FutureTimestamps, OperatorRepairRewritesPoisonedKeysAndBringsTheClockBack) 
     EXPECT_GE(stamp_ms(*store, key), kNow) << key;
     EXPECT_LE(stamp_ms(*store, key), kNow + 1000) << key;
   }
-  EXPECT_EQ(harness::value_of(*store, "later"), "written-after-the-fix");
+  EXPECT_EQ(test::value_of(*store, "later"), "written-after-the-fix");
   auto gone = store->get_entry("gone");
   ASSERT_TRUE(gone.has_value());
   EXPECT_TRUE(gone->tombstone) << "a poisoned delete stays a delete";
@@ -178,7 +178,7 @@ TEST(FutureTimestamps, OperatorRepairRewritesPoisonedKeysAndBringsTheClockBack) 
   from_peer.entry.meta.seq = 2;
   from_peer.entry.meta.timestamp = timestamp_from_millis(kNow + 2000);
   ASSERT_TRUE(store->apply_ops({from_peer}).is_ok());
-  EXPECT_EQ(harness::value_of(*store, "k"), "from-peer");
+  EXPECT_EQ(test::value_of(*store, "k"), "from-peer");
 
   // Recovery replays the repair: from the WAL, and from a checkpoint.
   for (bool checkpoint : {false, true}) {
@@ -189,7 +189,7 @@ TEST(FutureTimestamps, OperatorRepairRewritesPoisonedKeysAndBringsTheClockBack) 
     store = open_or_fail(c);
     ASSERT_TRUE(store);
     EXPECT_TRUE(store->future_versions(kDriftMs, std::nullopt, false)->empty());
-    EXPECT_EQ(harness::value_of(*store, "later"), "written-after-the-fix");
+    EXPECT_EQ(test::value_of(*store, "later"), "written-after-the-fix");
     ASSERT_TRUE(store->put("after-reopen", "r").is_ok());
     EXPECT_LE(stamp_ms(*store, "after-reopen"), kNow + 5000)
         << "the clock does not jump ahead again on reopen (checkpoint " << checkpoint << ")";
@@ -240,8 +240,8 @@ TEST(FutureTimestamps, CliListsThenRepairs) {
     ASSERT_TRUE(store->close().is_ok());
   }
   auto run = [&](const std::string& args) {
-    auto o = test_util::run_command(std::string(WAVEKV_BINARY) + " repair-timestamps --data-dir " +
-                                    dir + " " + args);
+    auto o = test::run_command(std::string(WAVEKV_BINARY) + " repair-timestamps --data-dir " + dir +
+                               " " + args);
     return std::make_pair(o.exit_code, o.out);
   };
   auto [code, out] = run("--dry-run");
@@ -258,7 +258,7 @@ TEST(FutureTimestamps, CliListsThenRepairs) {
     c.data_dir = dir;
     auto store = open_or_fail(c);
     ASSERT_TRUE(store);
-    EXPECT_EQ(harness::value_of(*store, "poisoned"), "p");
+    EXPECT_EQ(test::value_of(*store, "poisoned"), "p");
     EXPECT_LE(stamp_ms(*store, "poisoned"), system_clock()->now_ms() + 1000);
     ASSERT_TRUE(store->put("fresh", "f").is_ok());
     EXPECT_LE(stamp_ms(*store, "fresh"), system_clock()->now_ms() + 1000);

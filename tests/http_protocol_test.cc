@@ -1,14 +1,14 @@
 // The HTTP/1.1 request parser: pipelining at every split point, chunked
 // bodies, the header and body limits exactly at and one past the bound,
 // malformed input, keep-alive rules; the response parser and writer.
-#include "server/http_protocol.h"
-
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-namespace wavekv::server {
+#include "http/protocol.h"
+
+namespace wavekv::http {
 namespace {
 
 // What the parser produced, in order: a request (as text) or an error.
@@ -291,4 +291,4 @@ TEST(HttpResponseWriter, WritesStatusHeadersLengthAndConnection) {
 }
 
 }  // namespace
-}  // namespace wavekv::server
+}  // namespace wavekv::http

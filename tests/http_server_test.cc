@@ -1,7 +1,5 @@
 // The HTTP API end to end: real sockets on port 0 against a real Store in a
 // temporary directory (docs/HTTP.md is the contract checked here).
-#include "server/http_server.h"
-
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -13,11 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "server/http_client.h"
-#include "server/http_encoding.h"
-#include "storage/mem_fs.h"
+#include "http/client.h"
+#include "http/encoding.h"
+#include "http/server.h"
+#include "testing/mem_fs.h"
 
-namespace wavekv::server {
+namespace wavekv::http {
 namespace {
 
 using json = nlohmann::json;
@@ -221,7 +220,7 @@ TEST_F(HttpServerTest, ErrorsHaveCodesAndJsonBodies) {
 }
 
 TEST_F(HttpServerTest, FailedStoreAnswers503) {
-  auto fs = std::make_shared<MemFileSystem>();
+  auto fs = std::make_shared<testing::MemFileSystem>();
   start({}, {}, fs);
   fs->fail_nth_write(1);
   auto first = req("PUT", "/v1/kv/a", "1");
@@ -299,7 +298,7 @@ TEST_F(HttpServerTest, StatusMetricsAndHealth) {
 
   auto m = req("GET", "/metrics");
   EXPECT_EQ(m.status, 200);
-  EXPECT_EQ(m.header("content-type"), kMetricsContentType);
+  EXPECT_EQ(m.header("content-type"), monitoring::kMetricsContentType);
   EXPECT_NE(m.body.find("# HELP wavekv_live_keys "), std::string::npos) << m.body;
   EXPECT_NE(m.body.find("# TYPE wavekv_live_keys gauge\nwavekv_live_keys 1\n"), std::string::npos);
   EXPECT_NE(m.body.find("# TYPE wavekv_writes_total counter\n"), std::string::npos);
@@ -615,4 +614,4 @@ TEST(HttpClient, UnreachableNodeIsAnErrorNamingTheAddress) {
 }
 
 }  // namespace
-}  // namespace wavekv::server
+}  // namespace wavekv::http

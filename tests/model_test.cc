@@ -14,16 +14,16 @@
 #include <string>
 #include <vector>
 
-#include "store_harness.h"
+#include "support/store_harness.h"
 
 namespace wavekv {
 namespace {
 
-using harness::dump;
-using harness::FakeClock;
-using harness::mem_config;
-using harness::open_store;
-using harness::printable;
+using test::dump;
+using test::FakeClock;
+using test::mem_config;
+using test::open_store;
+using test::printable;
 
 using Map = std::map<std::string, std::string>;
 
@@ -68,7 +68,7 @@ class ModelRun {
       : seed_(seed),
         rng_(seed * 0x9e3779b97f4a7c15ull + static_cast<uint64_t>(durability)),
         keys_(key_space()) {
-    fs_ = std::make_shared<MemFileSystem>();
+    fs_ = std::make_shared<testing::MemFileSystem>();
     clock_ = std::make_shared<FakeClock>(1'700'000'000'000ull + seed * 1000);
     config_ = mem_config(fs_, clock_);
     config_.durability = durability;
@@ -257,7 +257,7 @@ class ModelRun {
   const uint64_t seed_;
   std::mt19937_64 rng_;
   const std::vector<std::string> keys_;
-  std::shared_ptr<MemFileSystem> fs_;
+  std::shared_ptr<testing::MemFileSystem> fs_;
   std::shared_ptr<FakeClock> clock_;
   Config config_;
   std::unique_ptr<Store> store_;

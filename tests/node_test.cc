@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "test_util.h"
+#include "support/test_util.h"
 
 namespace wavekv {
 namespace {
@@ -34,7 +34,7 @@ NodeConfig config_for(const std::string& dir, std::vector<std::string> peers) {
 // performance claim).
 template <typename F>
 bool eventually(F done) {
-  return test_util::eventually(done, 30, 20);
+  return test::eventually(done, 30, 20);
 }
 
 // Issue 4: a three-node cluster where each node knows only one other at start

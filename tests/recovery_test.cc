@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "storage/mem_fs.h"
-#include "storage/snapshot.h"
-#include "storage/wal.h"
+#include "store/snapshot.h"
+#include "store/wal.h"
+#include "testing/mem_fs.h"
 #include "util/coding.h"
 #include "wavekv/store.h"
 
@@ -36,7 +36,7 @@ std::string value(int i, size_t pad = 40) {
   return "value-" + std::to_string(i) + "-" + std::string(pad, static_cast<char>('a' + i % 26));
 }
 
-Config mem_config(const std::shared_ptr<MemFileSystem>& fs, bool preallocate = false) {
+Config mem_config(const std::shared_ptr<testing::MemFileSystem>& fs, bool preallocate = false) {
   Config c;
   c.data_dir = kDir;
   c.node_id = kNode;
@@ -56,7 +56,7 @@ std::unique_ptr<Store> open_ok(const Config& c) {
 std::string seg_path(uint64_t first_lsn) { return kDir + "/" + wal_segment_name(first_lsn); }
 std::string snap_path(uint64_t lsn) { return kDir + "/" + snapshot_name(lsn); }
 
-std::vector<std::string> names(MemFileSystem& fs) {
+std::vector<std::string> names(testing::MemFileSystem& fs) {
   auto n = fs.list_dir(kDir);
   EXPECT_TRUE(n);
   std::vector<std::string> v = n ? *n : std::vector<std::string>{};
@@ -64,19 +64,19 @@ std::vector<std::string> names(MemFileSystem& fs) {
   return v;
 }
 
-bool has_name(MemFileSystem& fs, const std::string& name) {
+bool has_name(testing::MemFileSystem& fs, const std::string& name) {
   auto v = names(fs);
   return std::find(v.begin(), v.end(), name) != v.end();
 }
 
 // Every file of the data directory with its bytes.
-std::map<std::string, std::string> files(MemFileSystem& fs) {
+std::map<std::string, std::string> files(testing::MemFileSystem& fs) {
   std::map<std::string, std::string> out;
   for (const auto& n : names(fs)) out[n] = fs.contents(kDir + "/" + n);
   return out;
 }
 
-std::vector<uint64_t> wal_segments(MemFileSystem& fs) {
+std::vector<uint64_t> wal_segments(testing::MemFileSystem& fs) {
   std::vector<uint64_t> out;
   for (const auto& n : names(fs)) {
     if (uint64_t lsn = parse_wal_segment_name(n)) out.push_back(lsn);
@@ -84,7 +84,7 @@ std::vector<uint64_t> wal_segments(MemFileSystem& fs) {
   return out;
 }
 
-std::vector<uint64_t> snapshots(MemFileSystem& fs) {
+std::vector<uint64_t> snapshots(testing::MemFileSystem& fs) {
   std::vector<uint64_t> out;
   for (const auto& n : names(fs)) {
     if (uint64_t lsn = parse_snapshot_name(n)) out.push_back(lsn);
@@ -100,7 +100,7 @@ struct Rec {
   uint64_t end = 0;
 };
 
-std::vector<Rec> records(MemFileSystem& fs, uint64_t segment) {
+std::vector<Rec> records(testing::MemFileSystem& fs, uint64_t segment) {
   std::string data = fs.contents(seg_path(segment));
   std::vector<Rec> out;
   uint64_t pos = kWalHeaderBytes;
@@ -118,7 +118,7 @@ std::vector<Rec> records(MemFileSystem& fs, uint64_t segment) {
   return out;
 }
 
-void flip(MemFileSystem& fs, const std::string& path, uint64_t at) {
+void flip(testing::MemFileSystem& fs, const std::string& path, uint64_t at) {
   std::string d = fs.contents(path);
   ASSERT_LT(at, d.size()) << path;
   d[at] = static_cast<char>(d[at] ^ 0x5a);
@@ -146,7 +146,7 @@ void expect_absent(Store& s, int from, int to) {
 
 class RecoveryTest : public ::testing::Test {
  protected:
-  std::shared_ptr<MemFileSystem> fs_ = std::make_shared<MemFileSystem>();
+  std::shared_ptr<testing::MemFileSystem> fs_ = std::make_shared<testing::MemFileSystem>();
 };
 
 // --- (a) Lesson: a damaged WAL tail is cut off on open and reported, never
@@ -155,7 +155,7 @@ class RecoveryTest : public ::testing::Test {
 TEST_F(RecoveryTest, DamagedTailIsCutReportedAndNeverAppendedPast) {
   for (bool preallocate : {false, true}) {
     SCOPED_TRACE(preallocate ? "preallocated segments" : "segments grown by writes");
-    fs_ = std::make_shared<MemFileSystem>();
+    fs_ = std::make_shared<testing::MemFileSystem>();
     Config c = mem_config(fs_, preallocate);
     const int n = 20;
     {
@@ -515,7 +515,7 @@ TEST_F(RecoveryTest, RandomDamageSweepKeepsEveryRecordBeforeTheDamage) {
   for (uint64_t seed = 1; seed <= 80; seed++) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     std::mt19937_64 rng(seed);
-    fs_ = std::make_shared<MemFileSystem>();
+    fs_ = std::make_shared<testing::MemFileSystem>();
     Config c = mem_config(fs_, /*preallocate=*/seed % 2 == 0);
     const int n = 20 + static_cast<int>(rng() % 30);
     std::vector<std::string> values(n);

@@ -1,13 +1,12 @@
 // The RESP request parser, the reply encoders and the glob matcher: pure
 // functions, tested byte by byte.
-#include "server/resp_protocol.h"
-
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "server/resp_glob.h"
+#include "resp/glob.h"
+#include "resp/protocol.h"
 
 namespace wavekv::resp {
 namespace {

@@ -1,6 +1,4 @@
 // RespServer over real sockets (port 0) against a real Store in a temp dir.
-#include "server/resp_server.h"
-
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -12,13 +10,14 @@
 #include <stdexcept>
 #include <thread>
 
-#include "resp_client.h"
+#include "resp/server.h"
+#include "support/resp_client.h"
 
-namespace wavekv {
+namespace wavekv::resp {
 namespace {
 
-using resp_test::Client;
-using resp_test::Reply;
+using test::Client;
+using test::Reply;
 
 class TempDir {
  public:
@@ -188,29 +187,29 @@ TEST_F(RespServerTest, PipelinedRepliesComeInRequestOrderAndReadTheirWrites) {
   std::vector<std::string> expected;
   for (int i = 0; i < 300; ++i) {
     std::string v = std::to_string(i);
-    burst += resp_test::encode_command({"SET", "k", v});
+    burst += test::encode_command({"SET", "k", v});
     expected.push_back("OK");
-    burst += resp_test::encode_command({"GET", "k"});
+    burst += test::encode_command({"GET", "k"});
     expected.push_back(v);
-    burst += resp_test::encode_command({"SET", "k" + v, v});
+    burst += test::encode_command({"SET", "k" + v, v});
     expected.push_back("OK");
-    burst += resp_test::encode_command({"MGET", "k" + v, "k"});
+    burst += test::encode_command({"MGET", "k" + v, "k"});
     expected.push_back("[" + v + ", " + v + "]");
-    burst += resp_test::encode_command({"BAD"});
+    burst += test::encode_command({"BAD"});
     expected.push_back("(error) ERR unknown command 'BAD', with args beginning with:");
-    burst += resp_test::encode_command({"DEL", "k" + v});
+    burst += test::encode_command({"DEL", "k" + v});
     expected.push_back("1");
-    burst += resp_test::encode_command({"EXISTS", "k" + v});
+    burst += test::encode_command({"EXISTS", "k" + v});
     expected.push_back("0");
     // Blind writes back to back, some refused by the store at once (key too
     // large), the others acknowledged after their fsync: still in order.
-    burst += resp_test::encode_command({"SET", "w" + v, v});
+    burst += test::encode_command({"SET", "w" + v, v});
     expected.push_back("OK");
-    burst += resp_test::encode_command({"SET", std::string(64 * 1024 + 1, 'x'), v});
+    burst += test::encode_command({"SET", std::string(64 * 1024 + 1, 'x'), v});
     expected.push_back(
         "(error) ERR write failed: InvalidArgument: key of 65537 bytes exceeds max_key_bytes "
         "65536");
-    burst += resp_test::encode_command({"MSET", "w" + v, v, "y", v});
+    burst += test::encode_command({"MSET", "w" + v, v, "y", v});
     expected.push_back("OK");
   }
   c.send_raw(burst);  // all at once, before reading anything
@@ -228,8 +227,8 @@ TEST_F(RespServerTest, SmallBoundsStillAnswerEveryRequestInOrder) {
   Client c(server_->port());
   std::string burst;
   for (int i = 0; i < 500; ++i) {
-    burst += resp_test::encode_command({"SET", "k" + std::to_string(i), std::string(50, 'v')});
-    burst += resp_test::encode_command({"GET", "k" + std::to_string(i)});
+    burst += test::encode_command({"SET", "k" + std::to_string(i), std::string(50, 'v')});
+    burst += test::encode_command({"GET", "k" + std::to_string(i)});
   }
   c.send_raw(burst);
   for (int i = 0; i < 500; ++i) {
@@ -265,8 +264,8 @@ TEST_F(RespServerTest, BrokenFramingGetsAnErrorAndTheConnectionCloses) {
 TEST_F(RespServerTest, QuitClosesAfterTheReply) {
   start();
   Client c(server_->port());
-  c.send_raw(resp_test::encode_command({"SET", "a", "1"}) + resp_test::encode_command({"QUIT"}) +
-             resp_test::encode_command({"PING"}));
+  c.send_raw(test::encode_command({"SET", "a", "1"}) + test::encode_command({"QUIT"}) +
+             test::encode_command({"PING"}));
   EXPECT_EQ(c.read().show(), "OK");
   EXPECT_EQ(c.read().show(), "OK");
   EXPECT_TRUE(c.closed_by_peer());
@@ -480,8 +479,8 @@ TEST_F(RespServerTest, CallerOwnedIoContextWithSeveralThreads) {
       std::string burst;
       for (int i = 0; i < 200; ++i) {
         std::string k = "t" + std::to_string(t) + ":" + std::to_string(i);
-        burst += resp_test::encode_command({"SET", k, k});
-        burst += resp_test::encode_command({"GET", k});
+        burst += test::encode_command({"SET", k, k});
+        burst += test::encode_command({"GET", k});
       }
       c.send_raw(burst);
       for (int i = 0; i < 200; ++i) {
@@ -515,4 +514,4 @@ TEST_F(RespServerTest, BadConfigAndBusyPortAreErrors) {
 }
 
 }  // namespace
-}  // namespace wavekv
+}  // namespace wavekv::resp

@@ -8,9 +8,9 @@
 #include <filesystem>
 #include <string>
 
-#include "server/resp_server.h"
+#include "resp/server.h"
 
-namespace wavekv {
+namespace wavekv::resp {
 namespace {
 
 struct RunResult {
@@ -139,4 +139,4 @@ TEST_F(RespToolsTest, RedisBenchmark) {
 }
 
 }  // namespace
-}  // namespace wavekv
+}  // namespace wavekv::resp

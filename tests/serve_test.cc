@@ -17,15 +17,15 @@
 #include <thread>
 #include <vector>
 
-#include "server/http_client.h"
-#include "store_harness.h"
-#include "tcp_proxy.h"
-#include "test_util.h"
+#include "http/client.h"
+#include "support/store_harness.h"
+#include "support/tcp_proxy.h"
+#include "support/test_util.h"
 
 namespace wavekv {
 namespace {
 
-using test_util::free_port;
+using test::free_port;
 
 struct ServeNode {
   std::string dir;
@@ -64,25 +64,25 @@ struct ServeNode {
       std::_Exit(127);
     }
   }
-  int stop(int sig) { return test_util::stop_child(pid, sig); }
+  int stop(int sig) { return test::stop_child(pid, sig); }
 };
 
 template <typename F>
 bool eventually(F done, int seconds = 60) {
-  return test_util::eventually(done, seconds, 50);
+  return test::eventually(done, seconds, 50);
 }
 
 bool put(const ServeNode& n, const std::string& key, const std::string& value) {
-  auto r = server::http_request(n.http, "PUT", "/v1/kv/" + key, value, 5000);
+  auto r = http::http_request(n.http, "PUT", "/v1/kv/" + key, value, 5000);
   return r && r->status / 100 == 2;
 }
 bool del(const ServeNode& n, const std::string& key) {
-  auto r = server::http_request(n.http, "DELETE", "/v1/kv/" + key, "", 5000);
+  auto r = http::http_request(n.http, "DELETE", "/v1/kv/" + key, "", 5000);
   return r && r->status / 100 == 2;
 }
 // The value, "<absent>" on 404, "<error>" when the node does not answer.
 std::string get(const ServeNode& n, const std::string& key) {
-  auto r = server::http_request(n.http, "GET", "/v1/kv/" + key, "", 5000);
+  auto r = http::http_request(n.http, "GET", "/v1/kv/" + key, "", 5000);
   if (!r) return "<error>";
   if (r->status == 404) return "<absent>";
   return r->body;
@@ -90,7 +90,7 @@ std::string get(const ServeNode& n, const std::string& key) {
 
 // GET /v1/status, parsed; an empty object when the node does not answer.
 nlohmann::json status(const ServeNode& n) {
-  auto r = server::http_request(n.http, "GET", "/v1/status", "", 5000);
+  auto r = http::http_request(n.http, "GET", "/v1/status", "", 5000);
   return r && r->status == 200 ? nlohmann::json::parse(r->body) : nlohmann::json::object();
 }
 
@@ -225,7 +225,7 @@ class ServePartition : public ::testing::Test {
     std::filesystem::create_directories(base_);
     for (int i = 0; i < 3; i++) {
       uint16_t real = free_port();
-      proxies_.push_back(std::make_unique<testutil::TcpProxy>(real));
+      proxies_.push_back(std::make_unique<test::TcpProxy>(real));
       ASSERT_TRUE(proxies_.back()->ok());
       ServeNode n;
       n.dir = (base_ / ("node" + std::to_string(i))).string();
@@ -255,8 +255,8 @@ class ServePartition : public ::testing::Test {
     std::vector<std::string> member_addresses;
   };
   std::optional<View> view(const ServeNode& n) {
-    auto list = server::http_request(n.http, "GET", "/v1/kv?limit=10000", "", 5000);
-    auto status = server::http_request(n.http, "GET", "/v1/status", "", 5000);
+    auto list = http::http_request(n.http, "GET", "/v1/kv?limit=10000", "", 5000);
+    auto status = http::http_request(n.http, "GET", "/v1/status", "", 5000);
     if (!list || !status || list->status != 200 || status->status != 200) return std::nullopt;
     auto s = nlohmann::json::parse(status->body);
     View v{list->body, s["digest"].get<std::string>(), {}};
@@ -280,7 +280,7 @@ class ServePartition : public ::testing::Test {
   }
 
   std::filesystem::path base_;
-  std::vector<std::unique_ptr<testutil::TcpProxy>> proxies_;
+  std::vector<std::unique_ptr<test::TcpProxy>> proxies_;
   std::vector<ServeNode> nodes_;
 };
 
@@ -398,7 +398,7 @@ TEST(ServeFutureTimestamps, RepairedKeyReplicatesAndCanBeWrittenAgain) {
     Config c;
     c.data_dir = nodes[0].dir;
     c.node_id = 1;
-    c.clock = std::make_shared<harness::FakeClock>(system_clock()->now_ms() + 3600 * 1000);
+    c.clock = std::make_shared<test::FakeClock>(system_clock()->now_ms() + 3600 * 1000);
     auto store = Store::open(c);
     ASSERT_TRUE(store.is_ok()) << store.status().to_string();
     ASSERT_TRUE((*store)->put("k", "from-the-future").is_ok());

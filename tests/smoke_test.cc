@@ -1,13 +1,13 @@
 #include <gtest/gtest.h>
 
-#include "storage/mem_fs.h"
+#include "testing/mem_fs.h"
 #include "wavekv/store.h"
 
 namespace wavekv {
 namespace {
 
 TEST(Smoke, PutGetReopen) {
-  auto fs = std::make_shared<MemFileSystem>();
+  auto fs = std::make_shared<testing::MemFileSystem>();
   Config c;
   c.data_dir = "/db";
   c.fs = fs;
@@ -47,7 +47,7 @@ TEST(Identity, WipedNodeWritesToANewStream) {
   c.data_dir = "/db";
   c.node_id = 7;
   c.clock = clock;
-  c.fs = std::make_shared<MemFileSystem>();
+  c.fs = std::make_shared<testing::MemFileSystem>();
   uint64_t old_incarnation = 0;
   {
     auto s = Store::open(c);
@@ -56,7 +56,7 @@ TEST(Identity, WipedNodeWritesToANewStream) {
     old_incarnation = (*s)->status().incarnation;
     EXPECT_EQ((*s)->get_entry("k0")->meta.incarnation, old_incarnation);
   }
-  c.fs = std::make_shared<MemFileSystem>();  // wiped
+  c.fs = std::make_shared<testing::MemFileSystem>();  // wiped
   auto s = Store::open(c);
   ASSERT_TRUE(s) << s.status().to_string();
   const uint64_t incarnation = (*s)->status().incarnation;
@@ -73,7 +73,7 @@ TEST(Identity, WipedNodeWritesToANewStream) {
 TEST(Identity, StreamContinuesExactlyWhenNothingIssuedCanBeLost) {
   for (Durability d : {Durability::kAlways, Durability::kInterval}) {
     SCOPED_TRACE(durability_name(d));
-    auto fs = std::make_shared<MemFileSystem>();
+    auto fs = std::make_shared<testing::MemFileSystem>();
     Config c;
     c.data_dir = "/db";
     c.fs = fs;

@@ -1,6 +1,6 @@
 // Checkpoint snapshots (src/storage/snapshot.h): round trip of the whole core
 // state, and refusal of every truncated, flipped or foreign snapshot.
-#include "storage/snapshot.h"
+#include "store/snapshot.h"
 
 #include <gtest/gtest.h>
 
@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "state/state.h"
-#include "state_assertions.h"
-#include "storage/mem_fs.h"
+#include "support/state_assertions.h"
+#include "testing/mem_fs.h"
 #include "util/coding.h"
 
 namespace wavekv {
@@ -103,7 +103,7 @@ class SnapshotTest : public ::testing::Test {
 
   static State* state_;
   static std::string* bytes_;
-  std::shared_ptr<MemFileSystem> fs_ = std::make_shared<MemFileSystem>();
+  std::shared_ptr<testing::MemFileSystem> fs_ = std::make_shared<testing::MemFileSystem>();
 };
 
 State* SnapshotTest::state_ = nullptr;

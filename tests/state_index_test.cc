@@ -7,8 +7,8 @@
 #include <random>
 
 #include "state/state.h"
-#include "storage/mem_fs.h"
-#include "storage/snapshot.h"
+#include "store/snapshot.h"
+#include "testing/mem_fs.h"
 
 namespace wavekv {
 namespace {
@@ -131,7 +131,7 @@ TEST(StateAcks, SnapshotKeepsAdoptedAcks) {
   State s(1, 1);
   s.apply(set("k", 2, 3, 100));
   s.apply(OpAdoptAcks{{{2, 3}, {4, 8}}});
-  auto fs = std::make_shared<MemFileSystem>();
+  auto fs = std::make_shared<testing::MemFileSystem>();
   ASSERT_TRUE(fs->create_dirs("/d"));
   ASSERT_TRUE(write_snapshot(*fs, "/d", 1, encode_snapshot(s, 1)));
   State loaded(1, 1);

@@ -12,7 +12,7 @@
 
 #include "state/hlc.h"
 #include "state/state_op.h"
-#include "state_assertions.h"
+#include "support/state_assertions.h"
 #include "util/coding.h"
 
 namespace wavekv {

@@ -1,4 +1,4 @@
-// The Store API on MemFileSystem (and, for concurrency, the real file system):
+// The Store API on testing::MemFileSystem (and, for concurrency, the real file system):
 // reads and writes, scans, size limits, batches, watch, status counters, what
 // survives a reopen, Config::validate, checkpoints and group commit.
 #include <gtest/gtest.h>
@@ -12,21 +12,21 @@
 #include <thread>
 #include <vector>
 
-#include "storage/snapshot.h"
-#include "store_harness.h"
+#include "store/snapshot.h"
+#include "support/store_harness.h"
 
 namespace wavekv {
 namespace {
 
-using harness::crash_and_reopen;
-using harness::dump;
-using harness::FakeClock;
-using harness::files_like;
-using harness::mem_config;
-using harness::meta_of;
-using harness::open_store;
-using harness::printable;
-using harness::value_of;
+using test::crash_and_reopen;
+using test::dump;
+using test::FakeClock;
+using test::files_like;
+using test::mem_config;
+using test::meta_of;
+using test::open_store;
+using test::printable;
+using test::value_of;
 
 std::vector<std::string> keys_of(const std::vector<KeyValue>& kvs) {
   std::vector<std::string> out;
@@ -47,7 +47,7 @@ struct CloseAtEnd {
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    fs_ = std::make_shared<MemFileSystem>();
+    fs_ = std::make_shared<testing::MemFileSystem>();
     clock_ = std::make_shared<FakeClock>();
     config_ = mem_config(fs_, clock_);
     ASSERT_NO_FATAL_FAILURE(open_store(config_, store_));
@@ -57,7 +57,7 @@ class StoreTest : public ::testing::Test {
     ASSERT_NO_FATAL_FAILURE(open_store(config_, store_));
   }
 
-  std::shared_ptr<MemFileSystem> fs_;
+  std::shared_ptr<testing::MemFileSystem> fs_;
   std::shared_ptr<FakeClock> clock_;
   Config config_;
   std::unique_ptr<Store> store_;
@@ -267,7 +267,7 @@ TEST(StoreBatch, BatchIsAllOrNothingAfterTornCrash) {
   int all = 0, none = 0;
   for (uint64_t seed = 1; seed <= 40; seed++) {
     SCOPED_TRACE("torn seed " + std::to_string(seed));
-    auto fs = std::make_shared<MemFileSystem>();
+    auto fs = std::make_shared<testing::MemFileSystem>();
     Config c = mem_config(fs);
     c.durability = Durability::kNone;
     std::unique_ptr<Store> store;
@@ -493,7 +493,7 @@ TEST_F(StoreTest, NodeIdIsGeneratedOncePersistedAndEnforced) {
 }
 
 TEST(StoreIdentity, ExplicitNodeIdOnAFreshDirectoryIsUsedAndRemembered) {
-  auto fs = std::make_shared<MemFileSystem>();
+  auto fs = std::make_shared<testing::MemFileSystem>();
   Config c = mem_config(fs);
   c.node_id = 4242;
   std::unique_ptr<Store> store;
@@ -555,7 +555,7 @@ TEST(StoreConfig, ValidateNamesTheBadField) {
   for (const auto& tc : cases) {
     SCOPED_TRACE(tc.what);
     Config c = good;
-    c.fs = std::make_shared<MemFileSystem>();
+    c.fs = std::make_shared<testing::MemFileSystem>();
     tc.mutate(c);
     Status st = c.validate();
     EXPECT_EQ(st.code(), Code::kInvalidArgument) << st.to_string();
@@ -600,7 +600,7 @@ std::vector<uint64_t> sorted_lsns(const std::vector<std::string>& names) {
 }
 
 TEST(StoreCheckpoint, AutomaticCheckpointsRemoveOldFilesAndBoundReplay) {
-  auto fs = std::make_shared<MemFileSystem>();
+  auto fs = std::make_shared<testing::MemFileSystem>();
   Config c = mem_config(fs);
   c.wal_segment_bytes = 4096;
   c.checkpoint_ops = 20;
@@ -657,7 +657,7 @@ TEST(StoreCheckpoint, AutomaticCheckpointsRemoveOldFilesAndBoundReplay) {
 }
 
 TEST(StoreCheckpoint, ReplayAfterManualCheckpointIsOnlyTheNewRecords) {
-  auto fs = std::make_shared<MemFileSystem>();
+  auto fs = std::make_shared<testing::MemFileSystem>();
   Config c = mem_config(fs);
   c.wal_segment_bytes = 4096;
   std::unique_ptr<Store> store;
@@ -682,7 +682,7 @@ TEST(StoreCheckpoint, ReplayAfterManualCheckpointIsOnlyTheNewRecords) {
 }
 
 // Corrupts one byte in the middle of a file, durably.
-void corrupt(MemFileSystem& fs, const std::string& path) {
+void corrupt(testing::MemFileSystem& fs, const std::string& path) {
   std::string data = fs.contents(path);
   ASSERT_GT(data.size(), 100u) << path;
   data[data.size() / 2] ^= 0x5a;
@@ -702,7 +702,7 @@ void write_some(Store& s, const std::string& tag, int n, std::map<std::string, s
 // The newest snapshot is damaged: the store opens from the older one plus the
 // WAL, which checkpoints must therefore have kept.
 TEST(StoreCheckpoint, CorruptNewestSnapshotFallsBackToPreviousPlusWal) {
-  auto fs = std::make_shared<MemFileSystem>();
+  auto fs = std::make_shared<testing::MemFileSystem>();
   Config c = mem_config(fs);
   c.wal_segment_bytes = 4096;  // many segments between checkpoints
   std::unique_ptr<Store> store;
@@ -732,7 +732,7 @@ TEST(StoreCheckpoint, CorruptNewestSnapshotFallsBackToPreviousPlusWal) {
 // checkpoint must keep a snapshot that verifies as its fallback, not the
 // corrupt one, so that one more damaged snapshot still loses nothing.
 TEST(StoreCheckpoint, CheckpointAfterFallbackKeepsAVerifiedFallback) {
-  auto fs = std::make_shared<MemFileSystem>();
+  auto fs = std::make_shared<testing::MemFileSystem>();
   Config c = mem_config(fs);
   c.wal_segment_bytes = 4096;
   std::unique_ptr<Store> store;
@@ -824,7 +824,7 @@ TEST(StoreConcurrency, ConcurrentDurableWritersOnPosixFsAreAllReadableAndGroupCo
 // Readers run while writers write: values only move forward per key, scans are
 // sorted, and the two keys of every batch are always seen together.
 TEST(StoreConcurrency, ReadersDuringWritesSeeOrderedAtomicState) {
-  auto fs = std::make_shared<MemFileSystem>();
+  auto fs = std::make_shared<testing::MemFileSystem>();
   Config c = mem_config(fs);
   c.durability = Durability::kNone;
   c.checkpoint_ops = 200;  // checkpoints happen under the readers too

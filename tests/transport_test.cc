@@ -21,7 +21,7 @@
 
 #include "net/address.h"
 #include "net/framing.h"
-#include "net/mem_transport.h"
+#include "testing/mem_transport.h"
 
 namespace wavekv {
 namespace {
@@ -100,7 +100,7 @@ struct TcpKind {
 
 struct MemKind {
   static constexpr const char* kName = "Mem";
-  std::shared_ptr<net::MemNetwork> network = net::MemNetwork::create();
+  std::shared_ptr<testing::MemNetwork> network = testing::MemNetwork::create();
   std::unique_ptr<Transport> make(TransportConfig c) { return network->make_transport(c); }
   std::string listen_address() { return "node:0"; }
   std::string unused_address() { return "down:" + std::to_string(++unused_); }
@@ -508,7 +508,7 @@ TEST(TcpTransport, UnresolvableAndUnconnectableAddressesAreDropped) {
 // ---- the in-memory network's own controls ----
 
 TEST(MemNetwork, CutDropsOneWayAndRestoreResumes) {
-  auto network = net::MemNetwork::create();
+  auto network = testing::MemNetwork::create();
   Inbox in_a, in_b;
   auto a = network->make_transport(test_config());
   auto b = network->make_transport(test_config());
@@ -526,7 +526,7 @@ TEST(MemNetwork, CutDropsOneWayAndRestoreResumes) {
 }
 
 TEST(MemNetwork, PartitionAndHeal) {
-  auto network = net::MemNetwork::create();
+  auto network = testing::MemNetwork::create();
   Inbox in_a, in_b, in_c;
   auto a = network->make_transport(test_config());
   auto b = network->make_transport(test_config());
@@ -549,7 +549,7 @@ TEST(MemNetwork, PartitionAndHeal) {
 }
 
 TEST(MemNetwork, AddressInUseIsRefused) {
-  auto network = net::MemNetwork::create();
+  auto network = testing::MemNetwork::create();
   auto a = network->make_transport(test_config());
   auto b = network->make_transport(test_config());
   ASSERT_TRUE(a->start("a:1", [](std::string) {}).is_ok());

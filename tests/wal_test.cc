@@ -1,6 +1,6 @@
 // The write-ahead log (src/storage/wal.h) on the in-memory file system:
 // framing, segment rolling, headers, and how a reader treats damage.
-#include "storage/wal.h"
+#include "store/wal.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "storage/mem_fs.h"
+#include "testing/mem_fs.h"
 #include "util/coding.h"
 
 namespace wavekv {
@@ -43,7 +43,7 @@ struct Scanned {
   std::vector<std::vector<StateOp>> ops;
 };
 
-Scanned scan(MemFileSystem& fs, const std::string& path) {
+Scanned scan(testing::MemFileSystem& fs, const std::string& path) {
   Scanned out;
   auto r = scan_wal_segment(fs, path, [&](uint64_t lsn, std::vector<StateOp>&& ops) {
     out.lsns.push_back(lsn);
@@ -108,7 +108,7 @@ class WalTest : public ::testing::Test {
     return out;
   }
 
-  std::shared_ptr<MemFileSystem> fs_ = std::make_shared<MemFileSystem>();
+  std::shared_ptr<testing::MemFileSystem> fs_ = std::make_shared<testing::MemFileSystem>();
 };
 
 // --- Writing and reading back --------------------------------------------------

@@ -1,18 +1,19 @@
 // The `wavekv` commands that talk to a running node over HTTP (docs/HTTP.md).
+#include "http/client.h"
+
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <vector>
 
 #include "cli.h"
-#include "server/http_client.h"
-#include "server/http_encoding.h"
+#include "http/encoding.h"
 
 namespace wavekv::cli {
 namespace {
 
 using json = nlohmann::json;
-using server::HttpResponse;
+using http::HttpResponse;
 
 int fail(const std::string& msg, int code = 2) {
   std::cerr << "wavekv: " << msg << "\n";
@@ -33,8 +34,7 @@ std::string server_error(const HttpResponse& r) {
 std::optional<std::string> json_bytes(const json& j, const std::string& name) {
   if (j.contains(name) && j[name].is_string()) return j[name].get<std::string>();
   std::string b64 = name + "_base64";
-  if (j.contains(b64) && j[b64].is_string())
-    return server::base64_decode(j[b64].get<std::string>());
+  if (j.contains(b64) && j[b64].is_string()) return http::base64_decode(j[b64].get<std::string>());
   return std::nullopt;
 }
 
@@ -115,9 +115,9 @@ int print_status(const HttpResponse& r, bool as_json) {
 int run_remote(const RemoteCommand& c) {
   using Kind = RemoteCommand::Kind;
   auto call = [&](std::string_view method, const std::string& target, std::string_view body) {
-    return server::http_request(c.addr, method, target, body, c.timeout_ms);
+    return http::http_request(c.addr, method, target, body, c.timeout_ms);
   };
-  const std::string key_path = "/v1/kv/" + server::percent_encode(c.key);
+  const std::string key_path = "/v1/kv/" + http::percent_encode(c.key);
   switch (c.kind) {
     case Kind::kGet: {
       auto r = call("GET", key_path, "");
@@ -139,8 +139,8 @@ int run_remote(const RemoteCommand& c) {
       std::optional<std::string> start;
       // Page by page; a bound on pages guards against a node that never ends.
       for (int page = 0; page < 1'000'000; ++page) {
-        std::string target = "/v1/kv?limit=1000&prefix=" + server::percent_encode(c.prefix);
-        if (start) target += "&start=" + server::percent_encode(*start);
+        std::string target = "/v1/kv?limit=1000&prefix=" + http::percent_encode(c.prefix);
+        if (start) target += "&start=" + http::percent_encode(*start);
         auto r = call("GET", target, "");
         if (!r) return fail(r.status().message());
         if (r->status != 200) return fail(server_error(*r));

@@ -13,10 +13,10 @@
 #include <random>
 #include <thread>
 
+#include "http/server.h"
+#include "monitoring/metrics.h"
 #include "replication/messages.h"
-#include "server/http_server.h"
-#include "server/metrics.h"
-#include "server/resp_server.h"
+#include "resp/server.h"
 #include "store/store_internal.h"
 
 namespace wavekv {
@@ -88,18 +88,19 @@ class NodeImpl final : public Node {
     worker_ = std::thread([this] { work(); });
 
     if (!config_.resp_listen.empty()) {
-      RespConfig resp;
+      resp::RespConfig resp;
       resp.listen_address = config_.resp_listen;
-      resp_ = std::make_unique<RespServer>(io_, *store_, resp, [this] { return status_json(); });
+      resp_ =
+          std::make_unique<resp::RespServer>(io_, *store_, resp, [this] { return status_json(); });
       WAVEKV_RETURN_IF_ERROR(resp_->start());
     }
     if (!config_.http_listen.empty()) {
-      server::HttpConfig http;
+      http::HttpConfig http;
       http.listen = config_.http_listen;
-      server::HttpHooks hooks;
+      http::HttpHooks hooks;
       hooks.status = [this] { return status_json(); };
       hooks.metrics = [this] { return metrics_text(); };
-      auto h = server::HttpServer::start(io_, *store_, http, hooks);
+      auto h = http::HttpServer::start(io_, *store_, http, hooks);
       if (!h) return h.status();
       http_ = std::move(h).value();
     }
@@ -119,7 +120,7 @@ class NodeImpl final : public Node {
 
   nlohmann::json status_json() override {
     const StoreStatus s = store_->status();
-    nlohmann::json j = server::store_status_json(s);
+    nlohmann::json j = http::store_status_json(s);
     j["address"] = advertise_;
     Snapshot snap;
     {
@@ -176,8 +177,8 @@ class NodeImpl final : public Node {
   }
 
   std::string metrics_text() override {
-    server::MetricsWriter out;
-    server::write_store_metrics(store_->status(), out);
+    monitoring::MetricsWriter out;
+    monitoring::write_store_metrics(store_->status(), out);
     Snapshot snap;
     {
       std::lock_guard lock(mu_);
@@ -399,8 +400,8 @@ class NodeImpl final : public Node {
   asio::io_context io_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> io_work_;
   std::thread io_thread_;
-  std::unique_ptr<RespServer> resp_;
-  std::unique_ptr<server::HttpServer> http_;
+  std::unique_ptr<resp::RespServer> resp_;
+  std::unique_ptr<http::HttpServer> http_;
 };
 
 }  // namespace

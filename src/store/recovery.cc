@@ -4,8 +4,8 @@
 #include <random>
 #include <sstream>
 
-#include "storage/snapshot.h"
-#include "storage/wal.h"
+#include "store/snapshot.h"
+#include "store/wal.h"
 
 namespace wavekv {
 

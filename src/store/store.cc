@@ -15,10 +15,10 @@
 
 #include "state/hlc.h"
 #include "state/state.h"
-#include "storage/snapshot.h"
-#include "storage/wal.h"
 #include "store/recovery.h"
+#include "store/snapshot.h"
 #include "store/store_internal.h"
+#include "store/wal.h"
 
 namespace wavekv {
 namespace {

@@ -21,7 +21,7 @@ Cluster::Cluster(SimOptions options) : options_(std::move(options)), rng_(option
     auto n = std::make_unique<Node>();
     n->id = 1000 + static_cast<NodeId>(i);
     n->address = "node-" + std::to_string(i);
-    n->fs = std::make_shared<MemFileSystem>();
+    n->fs = std::make_shared<testing::MemFileSystem>();
     n->clock = std::make_shared<NodeClock>(now_ms_);
     n->replica_config = options_.replica;
     n->replica_config.address = n->address;
@@ -80,7 +80,7 @@ void Cluster::wipe(int i) {
   Node& n = *nodes_[i];
   n.store.reset();
   n.replica.reset();
-  n.fs = std::make_shared<MemFileSystem>();
+  n.fs = std::make_shared<testing::MemFileSystem>();
   for (auto& w : acked_)
     if (w.node == i) w.node = -1;  // may be lost with the disk unless it replicated
   // A wiped node has only its seeds to find its way back: give it everyone.

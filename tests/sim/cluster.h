@@ -1,5 +1,5 @@
 // A whole WaveKV cluster in one process, driven by a seeded PRNG: real store
-// code on the fault-injecting MemFileSystem, the real Replica state machine,
+// code on the fault-injecting testing::MemFileSystem, the real Replica state machine,
 // and a simulated network that drops, duplicates, delays, reorders and
 // partitions. Any run replays exactly from its seed.
 #pragma once
@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "replication/replica.h"
-#include "storage/mem_fs.h"
 #include "store/store_internal.h"
+#include "testing/mem_fs.h"
 
 namespace wavekv::sim {
 
@@ -88,7 +88,7 @@ class Cluster {
   struct Node {
     NodeId id = 0;
     std::string address;
-    std::shared_ptr<MemFileSystem> fs;
+    std::shared_ptr<testing::MemFileSystem> fs;
     std::shared_ptr<NodeClock> clock;
     std::unique_ptr<ReplicatedStore> store;
     std::unique_ptr<Replica> replica;

@@ -1,0 +1,750 @@
+#include "http/server.h"
+
+#include <array>
+#include <asio.hpp>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <mutex>
+#include <random>
+#include <set>
+
+#include "http/encoding.h"
+
+namespace wavekv::http {
+
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+Status HttpConfig::validate() const {
+  auto hp = parse_host_port(listen);
+  if (!hp) return Status::invalid("listen: " + hp.status().message());
+  if (limits.max_header_bytes < 64) return Status::invalid("max_header_bytes must be >= 64");
+  if (max_connections == 0) return Status::invalid("max_connections must be > 0");
+  if (idle_timeout_ms == 0 || write_timeout_ms == 0 || heartbeat_ms == 0)
+    return Status::invalid("timeouts and heartbeat_ms must be > 0");
+  if (default_scan_limit == 0 || default_scan_limit > max_scan_limit)
+    return Status::invalid("default_scan_limit must be in 1..max_scan_limit");
+  if (max_subscriber_events == 0 || max_subscriber_bytes == 0 || watch.max_inbox_events == 0 ||
+      watch.max_ring_events == 0)
+    return Status::invalid("watch queue bounds must be > 0");
+  return Status::ok();
+}
+
+json store_status_json(const StoreStatus& s) {
+  return {{"node", s.node_id},
+          {"incarnation", s.incarnation},
+          {"storage",
+           {{"live_keys", s.live_keys},
+            {"tombstones", s.tombstones},
+            {"data_bytes", s.data_bytes},
+            {"next_seq", s.next_seq},
+            {"last_lsn", s.last_lsn},
+            {"durable_lsn", s.durable_lsn},
+            {"wal_segments", s.wal_segments},
+            {"wal_bytes", s.wal_bytes},
+            {"writes", s.writes},
+            {"group_commits", s.group_commits},
+            {"fsyncs", s.fsyncs},
+            {"checkpoints", s.checkpoints},
+            {"checkpoint_lsn", s.checkpoint_lsn},
+            {"snapshot_bytes", s.snapshot_bytes}}}};
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// Small helpers
+
+// Keys and values go into JSON as text when they are UTF-8, else as base64
+// under "<name>_base64".
+void put_bytes(json& j, const char* name, std::string_view bytes) {
+  if (is_valid_utf8(bytes))
+    j[name] = bytes;
+  else
+    j[std::string(name) + "_base64"] = base64_encode(bytes);
+}
+
+json event_json(const FeedEvent& e) {
+  json j = json::object();
+  put_bytes(j, "key", e.key);
+  if (!e.deleted) put_bytes(j, "value", e.value);
+  j["node"] = e.meta.node;
+  j["seq"] = e.meta.seq;
+  j["timestamp"] = e.meta.timestamp;
+  return j;
+}
+
+// The smallest string above every string starting with `prefix`; empty if none.
+std::string prefix_end(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();
+  if (!end.empty()) end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+  return end;
+}
+
+struct Reply {
+  int status = 200;
+  HttpHeaders headers;
+  std::string body;
+};
+
+Reply json_reply(int status, const json& j) {
+  return {status, {{"Content-Type", "application/json"}}, j.dump() + "\n"};
+}
+Reply error_reply(int status, std::string_view message) {
+  return json_reply(status, {{"error", message}});
+}
+int status_code_for(const Status& st) {
+  switch (st.code()) {
+    case Code::kNotFound: return 404;
+    case Code::kInvalidArgument: return 400;
+    case Code::kFailed:
+    case Code::kClosed: return 503;
+    default: return 500;
+  }
+}
+
+// Store::write_async as an Asio operation: the completion runs on the
+// caller's executor (the connection's strand), never on the commit thread.
+template <typename Token>
+auto async_store_write(Store& store, WriteBatch batch, Token&& token) {
+  return asio::async_initiate<Token, void(Status)>(
+      [&store](auto handler, WriteBatch b) {
+        using Handler = decltype(handler);
+        auto ex = asio::get_associated_executor(handler);
+        struct Pending {
+          Handler handler;
+          asio::executor_work_guard<decltype(ex)> work;  // keeps io.run() going meanwhile
+        };
+        auto pending =
+            std::make_shared<Pending>(Pending{std::move(handler), asio::make_work_guard(ex)});
+        store.write_async(std::move(b), [pending](Status st) {
+          auto ex2 = pending->work.get_executor();
+          asio::post(ex2, [pending, st = std::move(st)]() mutable {
+            pending->work.reset();
+            std::move(pending->handler)(std::move(st));
+          });
+        });
+      },
+      token, std::move(batch));
+}
+
+// The request counters of /metrics, by status code.
+constexpr std::array<int, 9> kCountedCodes = {200, 400, 404, 405, 413, 500, 503, 408, 0};
+size_t code_slot(int status) {
+  for (size_t i = 0; i + 1 < kCountedCodes.size(); ++i)
+    if (kCountedCodes[i] == status) return i;
+  return kCountedCodes.size() - 1;  // other
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// One connection: a socket on its own strand, a watchdog for its deadline and,
+// for watch streams, a timer that wakes it when events arrive.
+
+struct Conn {
+  explicit Conn(tcp::socket s)
+      : socket(std::move(s)), deadline_timer(socket.get_executor()), wake(socket.get_executor()) {}
+
+  // Everything below is touched on the connection's strand only.
+  tcp::socket socket;
+  asio::steady_timer deadline_timer;
+  asio::steady_timer wake;
+  Clock::time_point deadline = Clock::time_point::max();
+  bool closed = false;
+
+  void set_deadline_ms(uint32_t ms) {
+    deadline = Clock::now() + std::chrono::milliseconds(ms);
+    if (deadline < deadline_timer.expiry()) deadline_timer.cancel();  // the watchdog re-arms
+  }
+  void clear_deadline() { deadline = Clock::time_point::max(); }
+  void close() {
+    if (closed) return;
+    closed = true;
+    asio::error_code ec;
+    socket.shutdown(tcp::socket::shutdown_both, ec);
+    socket.close(ec);
+    deadline_timer.cancel();
+    wake.cancel();
+  }
+};
+
+struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
+  Impl(asio::io_context& io_, Store& store_, HttpConfig config_, HttpHooks hooks_, uint64_t epoch)
+      : io(io_),
+        store(store_),
+        config(std::move(config_)),
+        hooks(std::move(hooks_)),
+        acceptor(asio::make_strand(io_)),
+        feed_strand(asio::make_strand(io_)),
+        feed(std::make_shared<WatchFeed>(epoch, config.watch)) {}
+
+  asio::io_context& io;
+  Store& store;
+  const HttpConfig config;
+  const HttpHooks hooks;
+  tcp::acceptor acceptor;
+  asio::strand<asio::io_context::executor_type> feed_strand;  // drains run in order
+  std::shared_ptr<WatchFeed> feed;
+  WatchId watch_id = 0;
+  bool watching = false;
+  std::string bound_address;
+  uint16_t bound_port = 0;
+
+  mutable std::mutex mu;  // conns, stopped
+  std::set<std::shared_ptr<Conn>> conns;
+  bool stopped = false;
+
+  std::atomic<uint64_t> connections_total{0};
+  std::atomic<uint64_t> connections_refused{0};
+  std::array<std::atomic<uint64_t>, kCountedCodes.size()> requests{};
+
+  // --- lifecycle
+  void begin_watching();
+  void stop();
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> refuse(std::shared_ptr<Conn> c);
+  asio::awaitable<void> watchdog(std::shared_ptr<Conn> c);
+  asio::awaitable<void> serve(std::shared_ptr<Conn> c);
+  void forget(const std::shared_ptr<Conn>& c);
+
+  // --- I/O helpers on a connection's strand
+  asio::awaitable<bool> write(Conn& c, std::string_view head, std::string_view body = {});
+  asio::awaitable<bool> send_reply(Conn& c, const Reply& r, bool keep_alive);
+  asio::awaitable<void> linger_close(Conn& c);
+
+  // --- routes
+  asio::awaitable<Reply> handle(HttpRequest& req);
+  Reply get_key(const HttpRequest& req, const std::string& key, const QueryParams& q);
+  asio::awaitable<Reply> write_key(HttpRequest& req, const std::string& key, bool del);
+  Reply list(const QueryParams& q);
+  Reply status_reply();
+  Reply metrics_reply();
+  asio::awaitable<void> watch(std::shared_ptr<Conn> c, const HttpRequest& req,
+                              const QueryParams& q);
+  asio::awaitable<void> discard_input(std::shared_ptr<Conn> c);
+
+  void write_metrics(monitoring::MetricsWriter& out) const;
+};
+
+void HttpServer::Impl::begin_watching() {
+  // Runs on the commit thread: copy into the bounded inbox, and schedule a
+  // drain on the feed's strand when none is pending.
+  std::shared_ptr<WatchFeed> f = feed;
+  auto strand = feed_strand;
+  watch_id = store.watch("", [f, strand](const WatchEvent& e) {
+    if (f->offer(e)) asio::post(strand, [f] { f->drain(); });
+  });
+  watching = true;
+}
+
+void HttpServer::Impl::stop() {
+  std::set<std::shared_ptr<Conn>> to_close;
+  {
+    std::lock_guard lock(mu);
+    if (stopped) return;
+    stopped = true;
+    to_close.swap(conns);
+  }
+  // After unwatch returns no callback runs: nothing posts to `io` any more.
+  if (watching) store.unwatch(watch_id);
+  auto self = shared_from_this();
+  asio::post(acceptor.get_executor(), [self] {
+    asio::error_code ec;
+    self->acceptor.close(ec);
+  });
+  for (const auto& c : to_close) asio::post(c->socket.get_executor(), [c] { c->close(); });
+}
+
+void HttpServer::Impl::forget(const std::shared_ptr<Conn>& c) {
+  std::lock_guard lock(mu);
+  conns.erase(c);
+}
+
+asio::awaitable<void> HttpServer::Impl::accept_loop() {
+  auto self = shared_from_this();
+  for (;;) {
+    asio::error_code ec;
+    tcp::socket socket = co_await acceptor.async_accept(
+        asio::make_strand(io), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (!acceptor.is_open()) co_return;  // stopped
+      // Out of file descriptors and the like: wait a little rather than spin.
+      asio::steady_timer t(acceptor.get_executor(), std::chrono::milliseconds(50));
+      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    auto c = std::make_shared<Conn>(std::move(socket));
+    bool admitted = false;
+    {
+      std::lock_guard lock(mu);
+      if (stopped) co_return;
+      if (conns.size() < config.max_connections) {
+        conns.insert(c);
+        admitted = true;
+      }
+    }
+    auto ex = c->socket.get_executor();
+    if (!admitted) {
+      ++connections_refused;
+      asio::co_spawn(ex, refuse(c), asio::detached);
+      continue;
+    }
+    ++connections_total;
+    asio::co_spawn(ex, watchdog(c), asio::detached);
+    asio::co_spawn(ex, serve(c), asio::detached);
+  }
+}
+
+asio::awaitable<void> HttpServer::Impl::refuse(std::shared_ptr<Conn> c) {
+  auto self = shared_from_this();
+  asio::co_spawn(c->socket.get_executor(), watchdog(c), asio::detached);
+  Reply r = error_reply(503, "too many connections");
+  ++requests[code_slot(503)];
+  co_await send_reply(*c, r, false);
+  co_await linger_close(*c);
+}
+
+asio::awaitable<void> HttpServer::Impl::watchdog(std::shared_ptr<Conn> c) {
+  while (!c->closed) {
+    if (c->deadline <= Clock::now()) {
+      c->close();
+      break;
+    }
+    c->deadline_timer.expires_at(c->deadline);
+    asio::error_code ec;
+    co_await c->deadline_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+asio::awaitable<bool> HttpServer::Impl::write(Conn& c, std::string_view head,
+                                              std::string_view body) {
+  if (c.closed) co_return false;
+  c.set_deadline_ms(config.write_timeout_ms);
+  std::array<asio::const_buffer, 2> bufs = {asio::buffer(head), asio::buffer(body)};
+  asio::error_code ec;
+  co_await asio::async_write(c.socket, bufs, asio::redirect_error(asio::use_awaitable, ec));
+  c.clear_deadline();
+  if (ec) c.close();
+  co_return !ec;
+}
+
+asio::awaitable<bool> HttpServer::Impl::send_reply(Conn& c, const Reply& r, bool keep_alive) {
+  ++requests[code_slot(r.status)];
+  std::string head = write_response_head(r.status, r.headers, r.body.size(), keep_alive);
+  co_return co_await write(c, head, r.body);
+}
+
+// After an error that ends the connection: stop sending, read (and drop) what
+// the client still sends for a moment, then close. Closing with unread input
+// would reset the connection and could destroy the response before the client
+// reads it.
+asio::awaitable<void> HttpServer::Impl::linger_close(Conn& c) {
+  if (c.closed) co_return;
+  asio::error_code ec;
+  c.socket.shutdown(tcp::socket::shutdown_send, ec);
+  c.set_deadline_ms(std::min<uint32_t>(config.idle_timeout_ms, 2000));
+  std::array<char, 16 * 1024> buf;
+  size_t drained = 0;
+  while (!c.closed && drained < 4 * 1024 * 1024) {
+    size_t n = co_await c.socket.async_read_some(asio::buffer(buf),
+                                                 asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;
+    drained += n;
+  }
+  c.close();
+}
+
+asio::awaitable<void> HttpServer::Impl::serve(std::shared_ptr<Conn> c) {
+  auto self = shared_from_this();
+  HttpRequestParser parser(config.limits);
+  std::vector<char> buf(16 * 1024);
+  std::string_view pending;
+  try {
+    for (;;) {
+      if (pending.empty()) {
+        c->set_deadline_ms(config.idle_timeout_ms);
+        asio::error_code ec;
+        size_t n = co_await c->socket.async_read_some(
+            asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) {
+          // The peer closed (or the deadline did). A request cut short cannot
+          // be answered on a socket that is gone; just end.
+          break;
+        }
+        pending = std::string_view(buf.data(), n);
+      }
+      size_t used = parser.feed(pending);
+      pending.remove_prefix(used);
+      auto event = parser.event();
+      if (event == HttpRequestParser::Event::kNeedMore) continue;
+      if (event == HttpRequestParser::Event::kContinue) {
+        if (!co_await write(*c, "HTTP/1.1 100 Continue\r\n\r\n")) break;
+        continue;
+      }
+      if (event == HttpRequestParser::Event::kError) {
+        const HttpError& err = parser.error();
+        bool keep = !err.close;
+        if (!co_await send_reply(*c, error_reply(err.status, err.message), keep)) break;
+        if (!keep) {
+          co_await linger_close(*c);
+          break;
+        }
+        continue;
+      }
+      // A complete request.
+      HttpRequest& req = parser.request();
+      c->clear_deadline();
+      auto target = split_target(req.target);
+      if (target.path == "/v1/watch" && req.method == "GET") {
+        auto q = parse_query(target.query);
+        if (q) {
+          co_await watch(c, req, *q);  // the stream owns the connection to its end
+          break;
+        }
+      }
+      Reply r = co_await handle(req);
+      bool keep = req.keep_alive;
+      if (!co_await send_reply(*c, r, keep)) break;
+      if (!keep) {
+        co_await linger_close(*c);
+        break;
+      }
+    }
+  } catch (const std::exception&) {
+    // Nothing escapes a connection; it just ends.
+  }
+  c->close();
+  forget(c);
+}
+
+// ---------------------------------------------------------------------------
+// Routes
+
+asio::awaitable<Reply> HttpServer::Impl::handle(HttpRequest& req) {
+  try {
+    auto target = split_target(req.target);
+    std::string_view path = target.path;
+    auto q = parse_query(target.query);
+    if (!q) co_return error_reply(400, "malformed percent-encoding in the query string");
+    const std::string& m = req.method;
+
+    constexpr std::string_view kKeyPrefix = "/v1/kv/";
+    if (path.starts_with(kKeyPrefix)) {
+      auto key = percent_decode(path.substr(kKeyPrefix.size()), false);
+      if (!key) co_return error_reply(400, "malformed percent-encoding in the key");
+      if (key->empty()) co_return error_reply(400, "empty key");
+      if (m == "GET") co_return get_key(req, *key, *q);
+      if (m == "PUT") co_return co_await write_key(req, *key, false);
+      if (m == "DELETE") co_return co_await write_key(req, *key, true);
+      Reply r =
+          error_reply(405, "method " + m + " not allowed on " + std::string(kKeyPrefix) + "{key}");
+      r.headers.emplace_back("Allow", "GET, PUT, DELETE");
+      co_return r;
+    }
+    auto only_get = [&](auto make) -> Reply {
+      if (m != "GET") {
+        Reply r = error_reply(405, "method " + m + " not allowed on " + std::string(path));
+        r.headers.emplace_back("Allow", "GET");
+        return r;
+      }
+      return make();
+    };
+    if (path == "/v1/kv") co_return only_get([&] { return list(*q); });
+    if (path == "/v1/watch")
+      co_return only_get([&] { return error_reply(400, "bad watch request"); });
+    if (path == "/v1/status") co_return only_get([&] { return status_reply(); });
+    if (path == "/metrics") co_return only_get([&] { return metrics_reply(); });
+    if (path == "/healthz")
+      co_return only_get([] { return Reply{200, {{"Content-Type", "text/plain"}}, "ok\n"}; });
+    co_return error_reply(404, "no such resource: " + std::string(path));
+  } catch (const std::exception& e) {
+    co_return error_reply(500, std::string("internal error: ") + e.what());
+  }
+}
+
+Reply HttpServer::Impl::get_key(const HttpRequest& req, const std::string& key,
+                                const QueryParams& q) {
+  auto entry = store.get_entry(key);
+  if (!entry || entry->tombstone) return error_reply(404, "key not found");
+  auto meta = query_param(q, "meta");
+  auto accept = req.header("accept");
+  bool as_json = (meta && *meta != "0" && *meta != "false") ||
+                 (accept && accept->find("application/json") != std::string_view::npos);
+  if (as_json) {
+    json j = json::object();
+    put_bytes(j, "key", key);
+    put_bytes(j, "value", entry->value);
+    j["node"] = entry->meta.node;
+    j["seq"] = entry->meta.seq;
+    j["timestamp"] = entry->meta.timestamp;
+    return json_reply(200, j);
+  }
+  return {200,
+          {{"Content-Type", "application/octet-stream"},
+           {"X-WaveKV-Node", std::to_string(entry->meta.node)},
+           {"X-WaveKV-Seq", std::to_string(entry->meta.seq)},
+           {"X-WaveKV-Timestamp", std::to_string(entry->meta.timestamp)}},
+          std::move(entry->value)};
+}
+
+asio::awaitable<Reply> HttpServer::Impl::write_key(HttpRequest& req, const std::string& key,
+                                                   bool del) {
+  WriteBatch batch;
+  if (del)
+    batch.del(key);
+  else
+    batch.put(key, req.body);
+  req.body.clear();
+  req.body.shrink_to_fit();  // the batch has its copy
+  Status st = co_await async_store_write(store, std::move(batch), asio::use_awaitable);
+  if (!st.is_ok()) co_return error_reply(status_code_for(st), st.to_string());
+  co_return json_reply(200, {{"ok", true}, {"node", store.node_id()}});
+}
+
+Reply HttpServer::Impl::list(const QueryParams& q) {
+  std::string prefix = query_param(q, "prefix").value_or("");
+  std::string start = query_param(q, "start").value_or("");
+  size_t limit = config.default_scan_limit;
+  if (auto l = query_param(q, "limit")) {
+    size_t v = 0;
+    auto [end, ec] = std::from_chars(l->data(), l->data() + l->size(), v);
+    if (l->empty() || ec != std::errc() || end != l->data() + l->size() || v == 0 ||
+        v > config.max_scan_limit)
+      return error_reply(
+          400, "limit must be a number from 1 to " + std::to_string(config.max_scan_limit));
+    limit = v;
+  }
+  if (start < prefix) start = prefix;
+  // One more than asked: its key is where the next page starts.
+  auto kvs = store.scan_range(start, prefix_end(prefix), limit + 1);
+  json items = json::array();
+  for (size_t i = 0; i < kvs.size() && i < limit; ++i) {
+    json j = json::object();
+    put_bytes(j, "key", kvs[i].key);
+    put_bytes(j, "value", kvs[i].value);
+    j["node"] = kvs[i].meta.node;
+    j["seq"] = kvs[i].meta.seq;
+    j["timestamp"] = kvs[i].meta.timestamp;
+    items.push_back(std::move(j));
+  }
+  json out = {{"items", std::move(items)}};
+  if (kvs.size() > limit)
+    put_bytes(out, "next", kvs[limit].key);
+  else
+    out["next"] = nullptr;
+  return json_reply(200, out);
+}
+
+Reply HttpServer::Impl::status_reply() {
+  json j = hooks.status ? hooks.status() : store_status_json(store.status());
+  return json_reply(200, j);
+}
+
+Reply HttpServer::Impl::metrics_reply() {
+  std::string text;
+  if (hooks.metrics) {
+    text = hooks.metrics();
+  } else {
+    monitoring::MetricsWriter w;
+    monitoring::write_store_metrics(store.status(), w);
+    write_metrics(w);
+    text = w.text();
+  }
+  return {200, {{"Content-Type", monitoring::kMetricsContentType}}, std::move(text)};
+}
+
+void HttpServer::Impl::write_metrics(monitoring::MetricsWriter& out) const {
+  size_t open = 0;
+  {
+    std::lock_guard lock(mu);
+    open = conns.size();
+  }
+  out.gauge("wavekv_http_connections", "Open HTTP connections.", static_cast<uint64_t>(open));
+  out.counter("wavekv_http_connections_total", "HTTP connections accepted.",
+              connections_total.load());
+  out.counter("wavekv_http_connections_refused_total",
+              "HTTP connections refused for max_connections.", connections_refused.load());
+  for (size_t i = 0; i < kCountedCodes.size(); ++i) {
+    std::string code = kCountedCodes[i] ? std::to_string(kCountedCodes[i]) : "other";
+    out.counter("wavekv_http_responses_total", "HTTP responses sent, by status code.",
+                requests[i].load(), {{"code", code}});
+  }
+  out.gauge("wavekv_http_watch_subscribers", "Open watch streams.",
+            static_cast<uint64_t>(feed->subscribers()));
+  out.counter("wavekv_http_watch_events_total", "Changes that entered the watch feed.",
+              feed->head_id());
+  out.counter("wavekv_http_watch_resets_total",
+              "Watch streams reset because they fell behind or events were lost.", feed->resets());
+}
+
+// ---------------------------------------------------------------------------
+// Watch streams (server-sent events)
+
+namespace {
+
+std::string sse_event(const std::string& id, std::string_view event, const json& data) {
+  std::string out;
+  if (!id.empty()) out += "id: " + id + "\n";
+  out += "event: ";
+  out += event;
+  out += "\ndata: ";
+  out += data.dump();  // one line: dump() escapes newlines
+  out += "\n\n";
+  return out;
+}
+
+}  // namespace
+
+asio::awaitable<void> HttpServer::Impl::discard_input(std::shared_ptr<Conn> c) {
+  // A watch client sends nothing more; reading tells when it goes away, so
+  // an idle stream does not outlive its client until the next heartbeat.
+  std::array<char, 4096> buf;
+  for (;;) {
+    asio::error_code ec;
+    co_await c->socket.async_read_some(asio::buffer(buf),
+                                       asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;
+  }
+  c->close();
+}
+
+asio::awaitable<void> HttpServer::Impl::watch(std::shared_ptr<Conn> c, const HttpRequest& req,
+                                              const QueryParams& q) {
+  std::string prefix = query_param(q, "prefix").value_or("");
+  std::optional<std::string> cursor = query_param(q, "cursor");
+  if (!cursor) {
+    if (auto h = req.header("last-event-id")) cursor = std::string(*h);
+  }
+  if (cursor && cursor->empty()) cursor.reset();
+  if (cursor && !WatchFeed::well_formed_cursor(*cursor)) {
+    co_await send_reply(*c, error_reply(400, "malformed cursor '" + *cursor + "'"), false);
+    co_await linger_close(*c);
+    co_return;
+  }
+  std::weak_ptr<Conn> weak = c;
+  auto ex = c->socket.get_executor();
+  auto notify = [weak, ex] {
+    asio::post(ex, [weak] {
+      if (auto conn = weak.lock()) conn->wake.cancel();
+    });
+  };
+  auto start = feed->subscribe(prefix, cursor, config.max_subscriber_events,
+                               config.max_subscriber_bytes, notify);
+  auto sub = start.subscription;
+
+  ++requests[code_slot(200)];
+  std::string out = write_stream_head(
+      200, {{"Content-Type", "text/event-stream"}, {"Cache-Control", "no-cache"}});
+  if (start.reset) {
+    out += sse_event(start.head_cursor, "reset",
+                     {{"cursor", start.head_cursor},
+                      {"reason",
+                       "cursor is from another server run, too old, or unknown; "
+                       "re-list, then carry on with this stream"}});
+  } else if (!cursor) {
+    out += sse_event(start.head_cursor, "ready", {{"cursor", start.head_cursor}});
+  }
+  for (const auto& e : start.backlog)
+    out += sse_event(feed->cursor(e->id), e->deleted ? "delete" : "put", event_json(*e));
+  start.backlog.clear();
+  bool ok = co_await write(*c, out);
+  if (ok) asio::co_spawn(ex, discard_input(c), asio::detached);
+
+  while (ok && !c->closed) {
+    auto batch = sub->take();
+    if (batch.events.empty() && !batch.reset) {
+      c->wake.expires_after(std::chrono::milliseconds(config.heartbeat_ms));
+      asio::error_code ec;
+      co_await c->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (!ec) ok = co_await write(*c, ": heartbeat\n\n");  // expired: no event for a while
+      continue;  // woken (or cancelled by close): look again
+    }
+    out.clear();
+    for (const auto& e : batch.events) {
+      out += sse_event(feed->cursor(e->id), e->deleted ? "delete" : "put", event_json(*e));
+      // Bound what one write holds; the queue bound already bounds the total.
+      if (out.size() >= 1024 * 1024) {
+        ok = co_await write(*c, out);
+        out.clear();
+        if (!ok) break;
+      }
+    }
+    if (ok && batch.reset) {
+      out += sse_event("", "reset",
+                       {{"reason",
+                         "this stream fell behind and events were dropped; re-list "
+                         "and watch again"}});
+    }
+    if (ok && !out.empty()) ok = co_await write(*c, out);
+    if (batch.reset) break;
+  }
+  feed->unsubscribe(sub);
+  if (!c->closed) co_await linger_close(*c);
+}
+
+// ---------------------------------------------------------------------------
+// HttpServer
+
+Result<std::unique_ptr<HttpServer>> HttpServer::start(asio::io_context& io, Store& store,
+                                                      HttpConfig config, HttpHooks hooks) {
+  WAVEKV_RETURN_IF_ERROR(config.validate());
+  auto hp = parse_host_port(config.listen);
+  std::random_device rd;
+  uint64_t epoch = (uint64_t(rd()) << 32) ^ rd();
+  auto impl = std::make_shared<Impl>(io, store, config, std::move(hooks), epoch);
+
+  asio::error_code ec;
+  tcp::resolver resolver(io);
+  auto endpoints = resolver.resolve(hp->host, std::to_string(hp->port),
+                                    tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || endpoints.empty())
+    return Status::invalid("cannot resolve listen address " + config.listen + ": " + ec.message());
+  tcp::endpoint ep = endpoints.begin()->endpoint();
+  auto& a = impl->acceptor;
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Status::io_error("cannot listen on " + config.listen + ": " + ec.message());
+  auto local = a.local_endpoint(ec);
+  if (ec) return Status::io_error("cannot read the bound address: " + ec.message());
+  impl->bound_port = local.port();
+  impl->bound_address =
+      local.address().is_v6()
+          ? "[" + local.address().to_string() + "]:" + std::to_string(local.port())
+          : local.address().to_string() + ":" + std::to_string(local.port());
+
+  impl->begin_watching();
+  asio::co_spawn(impl->acceptor.get_executor(), impl->accept_loop(), asio::detached);
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+HttpServer::~HttpServer() { stop(); }
+void HttpServer::stop() { impl_->stop(); }
+std::string HttpServer::address() const { return impl_->bound_address; }
+uint16_t HttpServer::port() const { return impl_->bound_port; }
+void HttpServer::write_metrics(monitoring::MetricsWriter& out) const { impl_->write_metrics(out); }
+
+Result<std::unique_ptr<HttpServerThread>> HttpServerThread::start(Store& store, HttpConfig config,
+                                                                  HttpHooks hooks) {
+  std::unique_ptr<HttpServerThread> t(new HttpServerThread());
+  auto server = HttpServer::start(t->io_, store, std::move(config), std::move(hooks));
+  if (!server) return server.status();
+  t->server_ = std::move(*server);
+  t->thread_ = std::thread([io = &t->io_] { io->run(); });
+  return t;
+}
+
+HttpServerThread::~HttpServerThread() {
+  // Once stopped, the acceptor and every connection end, and run() returns
+  // when the last of them (and any write still in the store) has finished.
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+  server_.reset();
+}
+
+}  // namespace wavekv::http

@@ -1,0 +1,109 @@
+// The HTTP/JSON API of a WaveKV node (docs/HTTP.md): keys and values, scans,
+// a resumable change feed (server-sent events), status and metrics.
+//
+// Runs on standalone Asio with C++20 coroutines. The caller owns the
+// io_context and its threads (any number: each connection runs on its own
+// strand). The store's threads are never blocked by a client: writes go
+// through Store::write_async, and watch events are copied into a bounded inbox
+// and handed to the io_context.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "http/protocol.h"
+#include "http/watch_feed.h"
+#include "monitoring/metrics.h"
+#include "wavekv/status.h"
+#include "wavekv/store.h"
+
+namespace wavekv::http {
+
+struct HttpConfig {
+  // "host:port" to listen on; port 0 picks a free one (see HttpServer::port()).
+  std::string listen = "127.0.0.1:0";
+  HttpLimits limits;
+  // Connections beyond this get a 503 and are closed.
+  size_t max_connections = 1024;
+  // A connection that sends no complete request for this long is closed
+  // (between keep-alive requests as well as in the middle of one).
+  uint32_t idle_timeout_ms = 60'000;
+  // A client that takes none of a response for this long is dropped.
+  uint32_t write_timeout_ms = 30'000;
+  // GET /v1/kv pages.
+  size_t default_scan_limit = 100;
+  size_t max_scan_limit = 10'000;
+  // Watch streams: a comment line after this long without events, so proxies
+  // and clients see the stream is alive.
+  uint32_t heartbeat_ms = 15'000;
+  WatchFeedLimits watch;
+  // Each subscriber's queue; past either bound it is reset and closed.
+  size_t max_subscriber_events = 1000;
+  size_t max_subscriber_bytes = 16ull * 1024 * 1024;
+
+  Status validate() const;
+};
+
+// Lets the node replace /v1/status and /metrics. Null: derived from
+// store.status() (store_status_json, write_store_metrics + the server's own).
+// Called on an io_context thread: keep them quick.
+struct HttpHooks {
+  std::function<nlohmann::json()> status;
+  std::function<std::string()> metrics;
+};
+
+// {"node", "incarnation", "storage": {...}}: the store's part of /v1/status.
+nlohmann::json store_status_json(const StoreStatus& status);
+
+class HttpServer {
+ public:
+  // Binds and listens (errors come back here), then serves on `io` as it runs.
+  // `store` must outlive the server; destroy the server before `io`.
+  static Result<std::unique_ptr<HttpServer>> start(asio::io_context& io, Store& store,
+                                                   HttpConfig config, HttpHooks hooks = {});
+  ~HttpServer();  // stop()
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // The address actually bound, e.g. "127.0.0.1:40123".
+  std::string address() const;
+  uint16_t port() const;
+
+  // Stops watching the store, closes the listener and every connection.
+  // Thread-safe and idempotent; connections wind down as `io` runs on.
+  void stop();
+
+  // The server's own figures (connections, requests, watch feed), for a node
+  // that builds its own /metrics.
+  void write_metrics(monitoring::MetricsWriter& out) const;
+
+  struct Impl;
+
+ private:
+  explicit HttpServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  std::shared_ptr<Impl> impl_;
+};
+
+// An HttpServer with an io_context and a thread of its own (tests, tools).
+class HttpServerThread {
+ public:
+  static Result<std::unique_ptr<HttpServerThread>> start(Store& store, HttpConfig config,
+                                                         HttpHooks hooks = {});
+  // Stops the server and joins the thread once every connection has ended.
+  ~HttpServerThread();
+  HttpServer& server() { return *server_; }
+  std::string address() const { return server_->address(); }
+
+ private:
+  HttpServerThread() = default;
+  asio::io_context io_;
+  std::unique_ptr<HttpServer> server_;
+  std::thread thread_;
+};
+
+}  // namespace wavekv::http

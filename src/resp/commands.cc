@@ -1,0 +1,739 @@
+#include "resp/commands.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+#include <string_view>
+
+#include "resp/glob.h"
+
+namespace wavekv::resp {
+
+namespace {
+
+constexpr const char* kRedisVersion = "7.0.0";  // what we answer to clients that check
+constexpr const char* kWaveKVVersion = "0.1.0";
+// SCAN COUNT is clamped to this: it bounds what one SCAN call copies out of the store.
+constexpr uint64_t kMaxScanCount = 100'000;
+// KEYS reads the store in pages of this many keys.
+constexpr size_t kKeysPage = 1024;
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  return out;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+std::optional<int64_t> to_int(std::string_view s) {
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<uint64_t> to_uint(std::string_view s) {
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+// The smallest key above every key that starts with `prefix`; empty if none
+// (a prefix of only 0xff bytes, or the empty prefix): no upper bound.
+std::string prefix_end(std::string prefix) {
+  while (!prefix.empty()) {
+    auto last = static_cast<unsigned char>(prefix.back());
+    if (last != 0xff) {
+      prefix.back() = static_cast<char>(last + 1);
+      return prefix;
+    }
+    prefix.pop_back();
+  }
+  return prefix;
+}
+
+std::string store_error(const Status& st) { return "ERR " + st.to_string(); }
+
+// A JSON value as one INFO field: strings bare, everything else as JSON.
+std::string json_field(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  return v.dump();
+}
+
+// INFO values must stay on one line and not contain the separators.
+std::string info_safe(std::string s) {
+  for (auto& c : s)
+    if (c == '\r' || c == '\n') c = ' ';
+  return s;
+}
+
+struct Exec {
+  CommandContext& ctx;
+  Session& session;
+  const std::vector<std::string>& args;
+  Outcome& out;
+
+  Protocol proto() const { return session.protocol; }
+  void ok() { write_simple(out.reply, "OK"); }
+  void error(std::string_view e) { write_error(out.reply, e); }
+  void null() { write_null(out.reply, proto()); }
+  void bulk(std::string_view s) { write_bulk(out.reply, s); }
+  void integer(int64_t v) { write_integer(out.reply, v); }
+  void syntax_error() { error("ERR syntax error"); }
+};
+
+using Handler = void (*)(Exec&);
+
+struct CommandSpec {
+  const char* name;  // upper case
+  int arity;         // Redis convention: n exactly n args (name included); -n at least n
+  const char* flags;
+  int first_key, last_key, step;
+  const char* group;
+  const char* summary;
+  Handler handler;
+};
+
+// ---- the commands ----
+
+void cmd_ping(Exec& e) {
+  if (e.args.size() > 2) return e.error("ERR wrong number of arguments for 'ping' command");
+  if (e.args.size() == 2) return e.bulk(e.args[1]);
+  write_simple(e.out.reply, "PONG");
+}
+
+void cmd_echo(Exec& e) { e.bulk(e.args[1]); }
+
+void cmd_quit(Exec& e) {
+  e.ok();
+  e.out.close = true;
+}
+
+void cmd_get(Exec& e) {
+  auto v = e.ctx.store.get(e.args[1]);
+  if (v) return e.bulk(*v);
+  if (v.status().code() == Code::kNotFound) return e.null();
+  e.error(store_error(v.status()));
+}
+
+struct SetOptions {
+  bool nx = false, xx = false, get = false;
+};
+
+// Parses SET's options; on a bad one sets the error reply and returns nullopt.
+std::optional<SetOptions> parse_set_options(Exec& e) {
+  SetOptions o;
+  for (size_t i = 3; i < e.args.size(); ++i) {
+    std::string opt = upper(e.args[i]);
+    if (opt == "NX" && !o.xx) {
+      o.nx = true;
+    } else if (opt == "XX" && !o.nx) {
+      o.xx = true;
+    } else if (opt == "GET") {
+      o.get = true;
+    } else if (opt == "KEEPTTL") {
+      // Keys never expire, so keeping the TTL is what always happens.
+    } else if (opt == "EX" || opt == "PX" || opt == "EXAT" || opt == "PXAT") {
+      e.error("ERR WaveKV keys do not expire: SET " + opt + " is not supported");
+      return std::nullopt;
+    } else {
+      e.syntax_error();
+      return std::nullopt;
+    }
+  }
+  return o;
+}
+
+void cmd_set(Exec& e) {
+  auto opts = parse_set_options(e);
+  if (!opts) return;
+  const std::string& key = e.args[1];
+  if (opts->nx || opts->xx || opts->get) {
+    // Check, then write. The server runs this one at a time (Ordering::
+    // kSerialized), so no other conditional SET on this server slips in
+    // between; other nodes may, as WaveKV has no cross-node atomicity.
+    auto old = e.ctx.store.get(key);
+    if (!old && old.status().code() != Code::kNotFound) return e.error(store_error(old.status()));
+    bool exists = old.is_ok();
+    if ((opts->nx && exists) || (opts->xx && !exists)) {
+      if (opts->get && exists) return e.bulk(*old);
+      return e.null();
+    }
+    if (opts->get) {
+      if (exists)
+        e.bulk(*old);
+      else
+        e.null();
+    } else {
+      e.ok();
+    }
+  } else {
+    e.ok();
+  }
+  WriteBatch b;
+  b.put(key, e.args[2]);
+  e.out.write = std::move(b);
+}
+
+void cmd_mset(Exec& e) {
+  if (e.args.size() % 2 != 1) return e.error("ERR wrong number of arguments for 'mset' command");
+  WriteBatch b;
+  for (size_t i = 1; i + 1 < e.args.size(); i += 2) b.put(e.args[i], e.args[i + 1]);
+  e.ok();
+  e.out.write = std::move(b);
+}
+
+void cmd_del(Exec& e) {
+  // Counts the keys that exist now and deletes those (each once); keys that
+  // are absent get no tombstone.
+  std::set<std::string_view> seen;
+  WriteBatch b;
+  for (size_t i = 1; i < e.args.size(); ++i) {
+    if (!seen.insert(e.args[i]).second) continue;
+    auto v = e.ctx.store.get(e.args[i]);
+    if (v) {
+      b.del(e.args[i]);
+    } else if (v.status().code() != Code::kNotFound) {
+      return e.error(store_error(v.status()));
+    }
+  }
+  e.integer(static_cast<int64_t>(b.size()));
+  if (!b.empty()) e.out.write = std::move(b);
+}
+
+void cmd_exists(Exec& e) {
+  int64_t n = 0;
+  for (size_t i = 1; i < e.args.size(); ++i)
+    if (e.ctx.store.get(e.args[i])) ++n;  // duplicates count each time, as in Redis
+  e.integer(n);
+}
+
+void cmd_mget(Exec& e) {
+  write_array(e.out.reply, e.args.size() - 1);
+  for (size_t i = 1; i < e.args.size(); ++i) {
+    auto v = e.ctx.store.get(e.args[i]);
+    if (v)
+      e.bulk(*v);
+    else
+      e.null();  // errors too: MGET has no per-key errors
+  }
+}
+
+void cmd_keys(Exec& e) {
+  const std::string& pattern = e.args[1];
+  std::string prefix = glob_literal_prefix(pattern);
+  std::string end = prefix_end(prefix);
+  std::vector<std::string> keys;
+  std::string from = prefix;
+  for (;;) {
+    auto page = e.ctx.store.scan_range(from, end, kKeysPage);
+    for (auto& kv : page) {
+      if (!glob_match(pattern, kv.key)) continue;
+      if (keys.size() >= e.ctx.config.max_keys_reply)
+        return e.error("ERR KEYS would return more than " +
+                       std::to_string(e.ctx.config.max_keys_reply) + " keys; use SCAN");
+      keys.push_back(std::move(kv.key));
+    }
+    if (page.size() < kKeysPage) break;
+    from = page.back().key;
+    from.push_back('\0');  // the smallest key after it
+  }
+  write_array(e.out.reply, keys.size());
+  for (const auto& k : keys) e.bulk(k);
+}
+
+void cmd_scan(Exec& e) {
+  auto cursor = to_uint(e.args[1]);
+  if (!cursor) return e.error("ERR invalid cursor");
+  std::optional<std::string> pattern;
+  uint64_t count = 10;
+  bool strings_only_type_ok = true;
+  for (size_t i = 2; i < e.args.size(); i += 2) {
+    if (i + 1 >= e.args.size()) return e.syntax_error();
+    std::string opt = upper(e.args[i]);
+    if (opt == "MATCH") {
+      pattern = e.args[i + 1];
+    } else if (opt == "COUNT") {
+      auto n = to_int(e.args[i + 1]);
+      if (!n) return e.error("ERR value is not an integer or out of range");
+      if (*n < 1) return e.syntax_error();
+      count = std::min<uint64_t>(static_cast<uint64_t>(*n), kMaxScanCount);
+    } else if (opt == "TYPE") {
+      strings_only_type_ok = lower(e.args[i + 1]) == "string";  // every WaveKV value is a string
+    } else {
+      return e.syntax_error();
+    }
+  }
+  std::string from;
+  if (*cursor != 0) {
+    auto last = e.ctx.cursors.find(*cursor);
+    if (!last) return e.error("ERR invalid cursor (unknown or expired; restart the scan from 0)");
+    from = std::move(*last);
+    from.push_back('\0');  // the smallest key after the last one returned
+  }
+  // With a MATCH pattern only keys under its literal prefix can match.
+  std::string prefix = pattern ? glob_literal_prefix(*pattern) : "";
+  std::string end = prefix_end(prefix);
+  if (from < prefix) from = prefix;
+  std::vector<KeyValue> page;
+  if (end.empty() || from < end) page = e.ctx.store.scan_range(from, end, count);
+  uint64_t next = 0;
+  if (page.size() == count) next = e.ctx.cursors.open(page.back().key);
+  write_array(e.out.reply, 2);
+  e.bulk(std::to_string(next));
+  std::vector<const std::string*> keys;
+  for (const auto& kv : page)
+    if (strings_only_type_ok && (!pattern || glob_match(*pattern, kv.key))) keys.push_back(&kv.key);
+  write_array(e.out.reply, keys.size());
+  for (const auto* k : keys) e.bulk(*k);
+}
+
+void cmd_dbsize(Exec& e) { e.integer(static_cast<int64_t>(e.ctx.store.status().live_keys)); }
+
+void cmd_select(Exec& e) {
+  auto db = to_int(e.args[1]);
+  if (!db) return e.error("ERR value is not an integer or out of range");
+  if (*db != 0) return e.error("ERR DB index is out of range (WaveKV has only database 0)");
+  e.ok();
+}
+
+void cmd_auth(Exec& e) {
+  e.error("ERR AUTH <password> called without any password configured for the default user");
+}
+
+// ---- INFO ----
+
+using InfoLines = std::vector<std::pair<std::string, std::string>>;
+
+void info_section(std::string& out, const char* title, const InfoLines& lines) {
+  if (!out.empty()) out += "\r\n";
+  out += "# ";
+  out += title;
+  out += "\r\n";
+  for (const auto& [k, v] : lines) out += k + ":" + info_safe(v) + "\r\n";
+}
+
+// Adds every scalar field of a JSON object as "<prefix><key>:<value>".
+void info_json_fields(InfoLines& lines, const nlohmann::json& status, const char* field,
+                      const std::string& prefix) {
+  if (!status.is_object() || !status.contains(field) || !status[field].is_object()) return;
+  for (const auto& [k, v] : status[field].items()) lines.emplace_back(prefix + k, json_field(v));
+}
+
+void cmd_info(Exec& e) {
+  static const std::vector<std::string> kDefault = {"server",      "clients",     "stats",
+                                                    "replication", "persistence", "keyspace"};
+  std::set<std::string> wanted;
+  for (size_t i = 1; i < e.args.size(); ++i) {
+    std::string s = lower(e.args[i]);
+    if (s == "default" || s == "all" || s == "everything")
+      wanted.insert(kDefault.begin(), kDefault.end());
+    else
+      wanted.insert(s);
+  }
+  if (e.args.size() == 1) wanted.insert(kDefault.begin(), kDefault.end());
+
+  // The node's view; a status function that throws or returns junk gives {}.
+  nlohmann::json status = nlohmann::json::object();
+  if (e.ctx.status) {
+    try {
+      status = e.ctx.status();
+    } catch (...) {
+      status = nlohmann::json::object();
+    }
+    if (!status.is_object()) status = nlohmann::json::object();
+  }
+  auto field = [&](const char* name, std::string fallback) {
+    return status.contains(name) ? json_field(status[name]) : fallback;
+  };
+  StoreStatus st = e.ctx.store.status();
+  auto& stats = e.ctx.stats;
+  auto uptime_s = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::steady_clock::now() - stats.started)
+                      .count();
+
+  std::string out;
+  if (wanted.count("server")) {
+    info_section(out, "Server",
+                 {{"redis_version", kRedisVersion},
+                  {"wavekv_version", kWaveKVVersion},
+                  {"redis_mode", "standalone"},
+                  {"arch_bits", std::to_string(sizeof(void*) * 8)},
+                  {"process_id", std::to_string(::getpid())},
+                  {"tcp_port", std::to_string(e.ctx.port)},
+                  {"uptime_in_seconds", std::to_string(uptime_s)},
+                  {"uptime_in_days", std::to_string(uptime_s / 86400)},
+                  {"node_id", field("node", std::to_string(st.node_id))},
+                  {"incarnation", field("incarnation", std::to_string(st.incarnation))},
+                  {"node_address", field("address", "")}});
+  }
+  if (wanted.count("clients")) {
+    info_section(out, "Clients",
+                 {{"connected_clients", std::to_string(stats.connected_clients.load())},
+                  {"maxclients", std::to_string(e.ctx.config.max_connections)},
+                  {"blocked_clients", "0"}});
+  }
+  if (wanted.count("stats")) {
+    info_section(out, "Stats",
+                 {{"total_connections_received", std::to_string(stats.total_connections.load())},
+                  {"total_commands_processed", std::to_string(stats.total_commands.load())},
+                  {"rejected_connections", std::to_string(stats.rejected_connections.load())}});
+  }
+  if (wanted.count("replication")) {
+    // Every WaveKV node takes writes and there is no primary: "master" is
+    // the Redis role closest to that, and what clients look for.
+    InfoLines lines = {{"role", "master"}, {"connected_slaves", "0"}};
+    if (status.contains("members") && status["members"].is_array()) {
+      const auto& members = status["members"];
+      lines.emplace_back("wavekv_members", std::to_string(members.size()));
+      size_t i = 0;
+      for (const auto& m : members) {
+        if (!m.is_object()) continue;
+        std::string v;
+        for (const char* f : {"id", "address", "incarnation", "last_seen_ms_ago", "ack_lag"}) {
+          if (!m.contains(f)) continue;
+          if (!v.empty()) v += ",";
+          // ',' and '=' separate the fields; keep them out of the values.
+          std::string s = json_field(m[f]);
+          std::replace(s.begin(), s.end(), ',', ';');
+          v += std::string(f) + "=" + s;
+        }
+        lines.emplace_back("member" + std::to_string(i++), v);
+      }
+    }
+    info_json_fields(lines, status, "replication", "repl_");
+    info_section(out, "Replication", lines);
+  }
+  if (wanted.count("persistence")) {
+    InfoLines lines = {
+        {"loading", "0"},
+        {"rdb_changes_since_last_save", std::to_string(st.ops_since_checkpoint)},
+        {"live_keys", std::to_string(st.live_keys)},
+        {"tombstones", std::to_string(st.tombstones)},
+        {"data_bytes", std::to_string(st.data_bytes)},
+        {"wal_last_lsn", std::to_string(st.last_lsn)},
+        {"wal_durable_lsn", std::to_string(st.durable_lsn)},
+        {"wal_segments", std::to_string(st.wal_segments)},
+        {"wal_bytes", std::to_string(st.wal_bytes)},
+        {"writes", std::to_string(st.writes)},
+        {"group_commits", std::to_string(st.group_commits)},
+        {"fsyncs", std::to_string(st.fsyncs)},
+        {"checkpoint_lsn", std::to_string(st.checkpoint_lsn)},
+        {"checkpoints", std::to_string(st.checkpoints)},
+        {"snapshot_bytes", std::to_string(st.snapshot_bytes)},
+        {"wal_bytes_since_checkpoint", std::to_string(st.wal_bytes_since_checkpoint)},
+        {"recovery_clean", st.recovery.clean() ? "1" : "0"},
+    };
+    info_json_fields(lines, status, "storage", "storage_");
+    info_section(out, "Persistence", lines);
+  }
+  if (wanted.count("keyspace")) {
+    InfoLines lines;
+    if (st.live_keys > 0)
+      lines.emplace_back("db0", "keys=" + std::to_string(st.live_keys) + ",expires=0,avg_ttl=0");
+    info_section(out, "Keyspace", lines);
+  }
+  e.bulk(out);
+}
+
+// ---- CONFIG ----
+
+void cmd_config(Exec& e) {
+  std::string sub = upper(e.args[1]);
+  if (sub != "GET") {
+    if (sub == "SET" || sub == "RESETSTAT" || sub == "REWRITE")
+      return e.error("ERR CONFIG " + sub + " is not supported by WaveKV");
+    return e.error("ERR unknown subcommand '" + e.args[1] + "'. Try CONFIG GET.");
+  }
+  if (e.args.size() < 3) return e.error("ERR wrong number of arguments for 'config|get' command");
+  const auto& c = e.ctx.config;
+  // What clients and redis-benchmark probe, with WaveKV's answers: no RDB
+  // snapshots ("save" is empty), and a log-structured store (appendonly yes).
+  const std::vector<std::pair<std::string, std::string>> params = {
+      {"save", ""},
+      {"appendonly", "yes"},
+      {"databases", "1"},
+      {"maxmemory", "0"},
+      {"maxmemory-policy", "noeviction"},
+      {"maxclients", std::to_string(c.max_connections)},
+      {"port", std::to_string(e.ctx.port)},
+      {"timeout", "0"},
+      {"proto-max-bulk-len", std::to_string(c.limits.max_bulk_bytes)},
+      {"client-query-buffer-limit", std::to_string(c.limits.max_request_bytes)},
+      {"cluster-enabled", "no"},
+      {"notify-keyspace-events", ""},
+  };
+  std::vector<const std::pair<std::string, std::string>*> hits;
+  for (const auto& p : params) {
+    for (size_t i = 2; i < e.args.size(); ++i) {
+      if (glob_match(lower(e.args[i]), p.first)) {
+        hits.push_back(&p);
+        break;
+      }
+    }
+  }
+  write_map(e.out.reply, hits.size(), e.proto());
+  for (const auto* p : hits) {
+    e.bulk(p->first);
+    e.bulk(p->second);
+  }
+}
+
+// ---- CLIENT, HELLO ----
+
+void cmd_client(Exec& e) {
+  std::string sub = upper(e.args[1]);
+  if (sub == "ID") return e.integer(static_cast<int64_t>(e.session.id));
+  if (sub == "GETNAME") {
+    if (e.session.name.empty()) return e.null();
+    return e.bulk(e.session.name);
+  }
+  if (sub == "SETNAME") {
+    if (e.args.size() != 3)
+      return e.error("ERR wrong number of arguments for 'client|setname' command");
+    for (char c : e.args[2])
+      if (c <= ' ' || c > '~')
+        return e.error("ERR Client names cannot contain spaces, newlines or special characters.");
+    e.session.name = e.args[2];
+    return e.ok();
+  }
+  if (sub == "SETINFO") {
+    if (e.args.size() != 4)
+      return e.error("ERR wrong number of arguments for 'client|setinfo' command");
+    std::string attr = upper(e.args[2]);
+    if (attr == "LIB-NAME")
+      e.session.lib_name = e.args[3];
+    else if (attr == "LIB-VER")
+      e.session.lib_ver = e.args[3];
+    else
+      return e.error("ERR Unrecognized option '" + e.args[2] + "'");
+    return e.ok();
+  }
+  e.error("ERR unknown subcommand '" + e.args[1] +
+          "'. WaveKV supports CLIENT ID, GETNAME, SETNAME, SETINFO.");
+}
+
+void hello_reply(Exec& e) {
+  write_map(e.out.reply, 7, e.proto());
+  e.bulk("server");
+  e.bulk("redis");  // clients that check expect this name; INFO says wavekv_version
+  e.bulk("version");
+  e.bulk(kRedisVersion);
+  e.bulk("proto");
+  e.integer(static_cast<int64_t>(e.proto()));
+  e.bulk("id");
+  e.integer(static_cast<int64_t>(e.session.id));
+  e.bulk("mode");
+  e.bulk("standalone");
+  e.bulk("role");
+  e.bulk("master");
+  e.bulk("modules");
+  write_array(e.out.reply, 0);
+}
+
+void cmd_hello(Exec& e) {
+  Protocol proto = e.session.protocol;
+  size_t i = 1;
+  if (e.args.size() > 1) {
+    auto v = to_int(e.args[1]);
+    if (!v) return e.error("ERR Protocol version is not an integer or out of range");
+    if (*v != 2 && *v != 3) return e.error("NOPROTO unsupported protocol version");
+    proto = *v == 3 ? Protocol::kResp3 : Protocol::kResp2;
+    i = 2;
+  }
+  std::string name = e.session.name;
+  for (; i < e.args.size(); ++i) {
+    std::string opt = upper(e.args[i]);
+    if (opt == "AUTH" && i + 2 < e.args.size()) {
+      i += 2;  // no passwords are configured: any credentials for the default user pass
+    } else if (opt == "SETNAME" && i + 1 < e.args.size()) {
+      name = e.args[++i];
+    } else {
+      return e.error("ERR Syntax error in HELLO option '" + e.args[i] + "'");
+    }
+  }
+  e.session.protocol = proto;
+  e.session.name = name;
+  hello_reply(e);
+}
+
+// ---- COMMAND ----
+
+void cmd_command(Exec& e);
+
+const std::vector<CommandSpec>& commands() {
+  static const std::vector<CommandSpec> kCommands = {
+      {"PING", -1, "fast", 0, 0, 0, "connection", "Returns PONG, or the argument", cmd_ping},
+      {"ECHO", 2, "fast", 0, 0, 0, "connection", "Returns the argument", cmd_echo},
+      {"QUIT", -1, "fast", 0, 0, 0, "connection", "Closes the connection", cmd_quit},
+      {"HELLO", -1, "fast", 0, 0, 0, "connection", "Handshake: protocol 2 or 3", cmd_hello},
+      {"AUTH", -2, "fast", 0, 0, 0, "connection", "Refused: WaveKV has no passwords", cmd_auth},
+      {"SELECT", 2, "fast", 0, 0, 0, "connection", "Selects database 0 (the only one)", cmd_select},
+      {"CLIENT", -2, "", 0, 0, 0, "connection", "CLIENT ID, GETNAME, SETNAME, SETINFO", cmd_client},
+      {"GET", 2, "readonly fast", 1, 1, 1, "string", "Gets the value of a key", cmd_get},
+      {"SET", -3, "write", 1, 1, 1, "string", "Sets a key (NX, XX, GET; no expiry)", cmd_set},
+      {"MGET", -2, "readonly fast", 1, -1, 1, "string", "Gets the values of keys", cmd_mget},
+      {"MSET", -3, "write", 1, -1, 2, "string", "Sets keys atomically on this node", cmd_mset},
+      {"DEL", -2, "write", 1, -1, 1, "generic", "Deletes keys", cmd_del},
+      {"EXISTS", -2, "readonly fast", 1, -1, 1, "generic", "Counts keys that exist", cmd_exists},
+      {"KEYS", 2, "readonly", 0, 0, 0, "generic", "Keys matching a glob pattern", cmd_keys},
+      {"SCAN", -2, "readonly", 0, 0, 0, "generic", "Iterates over keys in key order", cmd_scan},
+      {"DBSIZE", 1, "readonly fast", 0, 0, 0, "server", "The number of keys", cmd_dbsize},
+      {"INFO", -1, "", 0, 0, 0, "server", "Server, store and cluster figures", cmd_info},
+      {"CONFIG", -2, "", 0, 0, 0, "server", "CONFIG GET of a few parameters", cmd_config},
+      {"COMMAND", -1, "", 0, 0, 0, "server", "Describes the commands", cmd_command},
+  };
+  return kCommands;
+}
+
+const CommandSpec* find_command(std::string_view name) {
+  std::string n = upper(name);
+  for (const auto& c : commands())
+    if (n == c.name) return &c;
+  return nullptr;
+}
+
+void command_info(Exec& e, const CommandSpec& c) {
+  // Redis 7's shape: name, arity, flags, first key, last key, step, ACL
+  // categories, tips, key specs, subcommands.
+  write_array(e.out.reply, 10);
+  e.bulk(lower(c.name));
+  e.integer(c.arity);
+  std::vector<std::string> flags;
+  std::string_view f = c.flags;
+  while (!f.empty()) {
+    size_t sp = f.find(' ');
+    flags.emplace_back(f.substr(0, sp));
+    f.remove_prefix(sp == std::string_view::npos ? f.size() : sp + 1);
+  }
+  write_array(e.out.reply, flags.size());
+  for (const auto& fl : flags) write_simple(e.out.reply, fl);
+  e.integer(c.first_key);
+  e.integer(c.last_key);
+  e.integer(c.step);
+  for (int i = 0; i < 4; ++i) write_array(e.out.reply, 0);
+}
+
+void command_docs(Exec& e, const CommandSpec& c) {
+  e.bulk(lower(c.name));
+  write_map(e.out.reply, 3, e.proto());
+  e.bulk("summary");
+  e.bulk(c.summary);
+  e.bulk("since");
+  e.bulk("1.0.0");
+  e.bulk("group");
+  e.bulk(c.group);
+}
+
+void cmd_command(Exec& e) {
+  const auto& all = commands();
+  if (e.args.size() == 1) {
+    write_array(e.out.reply, all.size());
+    for (const auto& c : all) command_info(e, c);
+    return;
+  }
+  std::string sub = upper(e.args[1]);
+  if (sub == "COUNT") return e.integer(static_cast<int64_t>(all.size()));
+  if (sub == "LIST") {
+    write_array(e.out.reply, all.size());
+    for (const auto& c : all) e.bulk(lower(c.name));
+    return;
+  }
+  if (sub == "INFO") {
+    write_array(e.out.reply, e.args.size() - 2);
+    for (size_t i = 2; i < e.args.size(); ++i) {
+      if (const auto* c = find_command(e.args[i]))
+        command_info(e, *c);
+      else if (e.proto() == Protocol::kResp3)
+        e.null();
+      else
+        e.out.reply += "*-1\r\n";  // RESP2's null array
+    }
+    return;
+  }
+  if (sub == "DOCS") {
+    std::vector<const CommandSpec*> docs;
+    if (e.args.size() == 2) {
+      for (const auto& c : all) docs.push_back(&c);
+    } else {
+      for (size_t i = 2; i < e.args.size(); ++i)
+        if (const auto* c = find_command(e.args[i])) docs.push_back(c);
+    }
+    write_map(e.out.reply, docs.size(), e.proto());
+    for (const auto* c : docs) command_docs(e, *c);
+    return;
+  }
+  e.error("ERR unknown subcommand '" + e.args[1] +
+          "'. WaveKV supports COMMAND, COMMAND COUNT, LIST, INFO, DOCS.");
+}
+
+}  // namespace
+
+uint64_t ScanCursors::open(std::string last_key) {
+  std::lock_guard lock(mu_);
+  uint64_t id = next_++;
+  last_key_.emplace(id, std::move(last_key));
+  order_.push_back(id);
+  while (order_.size() > max_cursors_) {
+    last_key_.erase(order_.front());
+    order_.pop_front();
+  }
+  return id;
+}
+
+std::optional<std::string> ScanCursors::find(uint64_t cursor) const {
+  std::lock_guard lock(mu_);
+  auto it = last_key_.find(cursor);
+  if (it == last_key_.end()) return std::nullopt;
+  return it->second;
+}
+
+Ordering ordering_of(const std::vector<std::string>& args) {
+  std::string name = upper(args[0]);
+  if (name == "MSET") return Ordering::kBlindWrite;
+  if (name == "SET") {
+    for (size_t i = 3; i < args.size(); ++i) {
+      std::string opt = upper(args[i]);
+      if (opt == "NX" || opt == "XX" || opt == "GET") return Ordering::kSerialized;
+    }
+    return Ordering::kBlindWrite;
+  }
+  return Ordering::kAfterWrites;
+}
+
+Outcome execute(CommandContext& ctx, Session& session, const std::vector<std::string>& args) {
+  Outcome out;
+  Exec e{ctx, session, args, out};
+  const CommandSpec* c = find_command(args[0]);
+  if (c == nullptr) {
+    std::string msg = "ERR unknown command '" + args[0] + "', with args beginning with:";
+    for (size_t i = 1; i < args.size() && i < 4; ++i) msg += " '" + args[i].substr(0, 64) + "'";
+    e.error(msg.substr(0, 512));
+    return out;
+  }
+  auto n = static_cast<int>(std::min<size_t>(args.size(), 1 << 30));
+  if ((c->arity > 0 && n != c->arity) || (c->arity < 0 && n < -c->arity)) {
+    e.error("ERR wrong number of arguments for '" + lower(c->name) + "' command");
+    return out;
+  }
+  c->handler(e);
+  return out;
+}
+
+std::string write_error_reply(const Status& status) {
+  std::string out;
+  write_error(out, "ERR write failed: " + status.to_string());
+  return out;
+}
+
+}  // namespace wavekv::resp

@@ -1,0 +1,98 @@
+// The commands of WaveKV's Redis-compatible port (docs/RESP.md): what each
+// does to the store and the reply it gives. No sockets here; RespServer
+// decides when a command runs (see Ordering) and submits the write a command
+// asks for.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "resp/protocol.h"
+#include "resp/server.h"
+#include "wavekv/store.h"
+
+namespace wavekv::resp {
+
+// SCAN cursors. The store is ordered by key, so a scan resumes after the last
+// key it returned; clients want an integer cursor, so the server maps integers
+// to last keys. The table is bounded: beyond max_cursors the oldest cursor is
+// forgotten, and using it gets an error (the client restarts from 0). A cursor
+// stays valid while it is in the table and may be used again (a retry gets the
+// same page, give or take concurrent writes). Thread-safe.
+class ScanCursors {
+ public:
+  explicit ScanCursors(size_t max_cursors) : max_cursors_(max_cursors) {}
+  // A new cursor (never 0) that resumes after `last_key`.
+  uint64_t open(std::string last_key);
+  std::optional<std::string> find(uint64_t cursor) const;
+
+ private:
+  const size_t max_cursors_;
+  mutable std::mutex mu_;
+  uint64_t next_ = 1;
+  std::unordered_map<uint64_t, std::string> last_key_;
+  std::deque<uint64_t> order_;  // oldest first
+};
+
+struct ServerStats {
+  std::atomic<uint64_t> connected_clients{0};
+  std::atomic<uint64_t> total_connections{0};
+  std::atomic<uint64_t> rejected_connections{0};
+  std::atomic<uint64_t> total_commands{0};
+  std::atomic<uint64_t> next_client_id{1};
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+};
+
+// What commands may use of the server.
+struct CommandContext {
+  Store& store;
+  const RespConfig& config;
+  const RespStatusFn& status;  // may be null
+  ScanCursors& cursors;
+  ServerStats& stats;
+  uint16_t port = 0;
+};
+
+// One connection's state as commands see it.
+struct Session {
+  uint64_t id = 0;
+  std::string name;  // CLIENT SETNAME
+  std::string lib_name, lib_ver;
+  Protocol protocol = Protocol::kResp2;
+};
+
+// When a command may run relative to others.
+enum class Ordering {
+  // Only writes (SET, MSET): submitted at once, even while earlier writes of
+  // the connection are still in flight (the store commits them in order).
+  kBlindWrite,
+  // Reads something (most commands; DEL reads to count): runs once the
+  // connection's earlier writes have completed, so it sees them.
+  kAfterWrites,
+  // Check-then-write (SET NX / XX / GET): like kAfterWrites, and also one at a
+  // time across the whole server, from the check until its write completed.
+  kSerialized,
+};
+Ordering ordering_of(const std::vector<std::string>& args);
+
+struct Outcome {
+  // The reply. With `write` set it is sent only if the write succeeds;
+  // otherwise the client gets an error with the store's reason.
+  std::string reply;
+  std::optional<WriteBatch> write;
+  bool close = false;  // QUIT: close after this reply
+};
+
+Outcome execute(CommandContext& ctx, Session& session, const std::vector<std::string>& args);
+
+// The error reply for a write the store refused or failed.
+std::string write_error_reply(const Status& status);
+
+}  // namespace wavekv::resp

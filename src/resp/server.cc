@@ -1,0 +1,546 @@
+#include "resp/server.h"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <charconv>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+#include "resp/commands.h"
+
+namespace wavekv::resp {
+
+using asio::awaitable;
+using asio::use_awaitable;
+using asio::ip::tcp;
+
+namespace {
+
+// Bytes read from a socket at a time.
+constexpr size_t kReadChunkBytes = 64 * 1024;
+
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+};
+
+// "host:port", "[v6]:port" or ":port" (every interface).
+Result<HostPort> split_host_port(const std::string& address) {
+  HostPort hp;
+  std::string port;
+  if (!address.empty() && address[0] == '[') {
+    size_t close = address.find("]:");
+    if (close == std::string::npos)
+      return Status::invalid("listen address '" + address + "' is not [host]:port");
+    hp.host = address.substr(1, close - 1);
+    port = address.substr(close + 2);
+  } else {
+    size_t colon = address.rfind(':');
+    if (colon == std::string::npos)
+      return Status::invalid("listen address '" + address + "' is not host:port");
+    hp.host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+  }
+  unsigned v = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || v > 65535)
+    return Status::invalid("listen address '" + address + "' has no valid port");
+  hp.port = static_cast<uint16_t>(v);
+  return hp;
+}
+
+// Lets one conditional write (SET NX/XX/GET) run at a time across the server:
+// from its check until its write completed. Ops queue in arrival order.
+class SerialGate {
+ public:
+  // Runs `op` now, or after release() of the ops before it. `op` must not
+  // block; it must lead to exactly one release().
+  void submit(std::function<void()> op) {
+    {
+      std::lock_guard lock(mu_);
+      if (busy_) {
+        waiting_.push_back(std::move(op));
+        return;
+      }
+      busy_ = true;
+    }
+    op();
+  }
+  void release() {
+    std::function<void()> next;
+    {
+      std::lock_guard lock(mu_);
+      if (waiting_.empty()) {
+        busy_ = false;
+        return;
+      }
+      next = std::move(waiting_.front());
+      waiting_.pop_front();
+    }
+    next();
+  }
+  // Drops ops that never ran (the server is going away).
+  void clear() {
+    std::deque<std::function<void()>> dropped;
+    std::lock_guard lock(mu_);
+    dropped.swap(waiting_);
+  }
+
+ private:
+  std::mutex mu_;
+  bool busy_ = false;
+  std::deque<std::function<void()>> waiting_;  // at most connections x max_pending_commands
+};
+
+class Connection;
+
+}  // namespace
+
+struct RespServer::Shared {
+  Shared(asio::io_context& io, Store& s, RespConfig c, RespStatusFn f)
+      : io(io),
+        store(s),
+        config(std::move(c)),
+        status(std::move(f)),
+        cursors(config.max_scan_cursors),
+        acceptor(asio::make_strand(io)) {}
+
+  resp::CommandContext context() { return {store, config, status, cursors, stats, port}; }
+
+  // Writes handed to the store whose callbacks have not finished: the server
+  // must not go away under them.
+  void begin_store_write() {
+    std::lock_guard lock(writes_mu);
+    ++store_writes_in_flight;
+  }
+  void end_store_write() {
+    std::lock_guard lock(writes_mu);
+    --store_writes_in_flight;
+    writes_cv.notify_all();  // under the lock: the waiter may destroy us once it has it
+  }
+  void wait_store_writes() {
+    std::unique_lock lock(writes_mu);
+    writes_cv.wait(lock, [&] { return store_writes_in_flight == 0; });
+  }
+
+  asio::io_context& io;
+  Store& store;
+  const RespConfig config;
+  const RespStatusFn status;
+  resp::ScanCursors cursors;
+  resp::ServerStats stats;
+  SerialGate gate;
+  uint16_t port = 0;
+  std::string address;
+
+  tcp::acceptor acceptor;  // used on its strand only
+
+  std::mutex mu;  // guards `stopped` and `connections`
+  bool stopped = false;
+  std::unordered_map<uint64_t, std::weak_ptr<Connection>> connections;
+
+  std::mutex writes_mu;
+  std::condition_variable writes_cv;
+  uint64_t store_writes_in_flight = 0;
+};
+
+namespace {
+
+using Shared = RespServer::Shared;
+
+// One client connection. Everything in it runs on its strand (the socket's
+// executor): the reader coroutine, the writer coroutine, and the completions
+// of its store writes, which are posted there.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(std::shared_ptr<Shared> shared, tcp::socket socket, uint64_t id)
+      : shared_(std::move(shared)),
+        socket_(std::move(socket)),
+        reader_wake_(socket_.get_executor()),
+        writer_wake_(socket_.get_executor()),
+        parser_(shared_->config.limits) {
+    session_.id = id;
+  }
+
+  void start() {
+    auto self = shared_from_this();
+    auto on_exit = [self](std::exception_ptr e) {
+      if (e) self->abort();  // an exception escaped (e.g. bad_alloc): drop the connection
+    };
+    asio::co_spawn(socket_.get_executor(), read_loop(), on_exit);
+    asio::co_spawn(socket_.get_executor(), write_loop(), on_exit);
+  }
+
+  // Closes the connection from any thread.
+  void close() {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->abort(); });
+  }
+
+ private:
+  struct Slot {
+    bool ready = false;
+    std::string reply;
+  };
+
+  void abort() {
+    dead_ = true;
+    asio::error_code ec;
+    socket_.close(ec);
+    reader_wake_.cancel();
+    writer_wake_.cancel();
+  }
+
+  // Suspends until the timer is cancelled by a wake_*(). All conditions are
+  // checked on the strand right before waiting, so no wake-up is lost.
+  awaitable<void> wait(asio::steady_timer& t) {
+    t.expires_at(asio::steady_timer::time_point::max());
+    asio::error_code ec;
+    co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+
+  bool backpressured() const {
+    return slots_.size() >= shared_->config.max_pending_commands ||
+           ready_bytes_ > shared_->config.max_output_bytes;
+  }
+
+  void push_ready(std::string reply) {
+    ready_bytes_ += reply.size();
+    slots_.push_back({true, std::move(reply)});
+    writer_wake_.cancel();
+  }
+
+  uint64_t push_pending() {
+    slots_.push_back({false, {}});
+    ++writes_in_flight_;
+    return first_slot_ + slots_.size() - 1;
+  }
+
+  // A write (or serialized op) finished: its reply can go out.
+  void complete(uint64_t slot, std::string reply, bool serialized) {
+    Slot& s = slots_[static_cast<size_t>(slot - first_slot_)];
+    s.ready = true;
+    s.reply = std::move(reply);
+    ready_bytes_ += s.reply.size();
+    --writes_in_flight_;
+    if (serialized) --serialized_in_flight_;
+    writer_wake_.cancel();
+    reader_wake_.cancel();
+  }
+
+  void submit_write(uint64_t slot, WriteBatch batch, std::string ok_reply, bool serialized) {
+    shared_->begin_store_write();
+    auto done = [self = shared_from_this(), slot, ok = std::move(ok_reply),
+                 serialized](Status st) mutable {
+      std::string reply = st.is_ok() ? std::move(ok) : resp::write_error_reply(st);
+      // The write is visible now, so the next conditional write may check.
+      if (serialized) self->shared_->gate.release();
+      Shared* shared = self->shared_.get();
+      {
+        // `self` moves into the posted handler: this callback keeps no
+        // reference to the connection once the store is done with it. The
+        // executor copy (a strand) must be gone before end_store_write():
+        // after it, the server may be destroyed and its io_context with it.
+        auto ex = self->socket_.get_executor();
+        asio::post(ex,
+                   [self = std::move(self), slot, reply = std::move(reply), serialized]() mutable {
+                     self->complete(slot, std::move(reply), serialized);
+                   });
+      }
+      shared->end_store_write();
+    };
+    shared_->store.write_async(std::move(batch), std::move(done));
+  }
+
+  resp::Outcome run(const std::vector<std::string>& args) {
+    auto ctx = shared_->context();
+    try {
+      return resp::execute(ctx, session_, args);
+    } catch (const std::exception& e) {
+      resp::Outcome o;
+      resp::write_error(o.reply, std::string("ERR internal error: ") + e.what());
+      return o;
+    }
+  }
+
+  // A check-then-write command, run when the server-wide gate is ours.
+  void run_serialized(uint64_t slot, const std::vector<std::string>& args) {
+    resp::Outcome o;
+    if (!dead_) o = run(args);
+    if (o.write) {
+      submit_write(slot, std::move(*o.write), std::move(o.reply), true);
+    } else {
+      shared_->gate.release();
+      complete(slot, std::move(o.reply), true);
+    }
+  }
+
+  // Executes one parsed request, in order. Suspends while ordering requires.
+  awaitable<void> dispatch(resp::Request r) {
+    if (r.kind != resp::Request::Kind::kCommand) {
+      std::string reply;
+      resp::write_error(reply, r.error);
+      push_ready(std::move(reply));
+      if (r.kind == resp::Request::Kind::kFatal) closing_ = true;
+      co_return;
+    }
+    ++shared_->stats.total_commands;
+    resp::Ordering ord = resp::ordering_of(r.args);
+    // Read-your-writes: whatever reads waits for this connection's writes;
+    // a blind write waits only for a check-then-write before it.
+    for (;;) {
+      if (dead_) co_return;
+      bool wait_needed =
+          ord == resp::Ordering::kBlindWrite ? serialized_in_flight_ > 0 : writes_in_flight_ > 0;
+      if (!wait_needed) break;
+      co_await wait(reader_wake_);
+    }
+    if (ord == resp::Ordering::kSerialized) {
+      uint64_t slot = push_pending();
+      ++serialized_in_flight_;
+      auto self = shared_from_this();
+      shared_->gate.submit([self, slot, args = std::move(r.args)] {
+        asio::post(self->socket_.get_executor(),
+                   [self, slot, args] { self->run_serialized(slot, args); });
+      });
+      co_return;
+    }
+    resp::Outcome o = run(r.args);
+    if (o.write) {
+      uint64_t slot = push_pending();
+      submit_write(slot, std::move(*o.write), std::move(o.reply), false);
+    } else {
+      push_ready(std::move(o.reply));
+    }
+    if (o.close) closing_ = true;
+  }
+
+  awaitable<void> read_loop() {
+    std::vector<char> buf(kReadChunkBytes);
+    while (!dead_ && !closing_) {
+      if (backpressured()) {
+        co_await wait(reader_wake_);
+        continue;
+      }
+      // Execute what is parsed already before reading more.
+      if (auto r = parser_.next()) {
+        co_await dispatch(std::move(*r));
+        continue;
+      }
+      asio::error_code ec;
+      size_t n = co_await socket_.async_read_some(asio::buffer(buf),
+                                                  asio::redirect_error(use_awaitable, ec));
+      if (ec) break;  // EOF or error: answer what is pending, then close
+      parser_.feed(std::string_view(buf.data(), n));
+    }
+    closing_ = true;
+    writer_wake_.cancel();
+  }
+
+  awaitable<void> write_loop() {
+    std::string out;
+    for (;;) {
+      // Coalesce every reply that is ready, in request order, into one write.
+      out.clear();
+      while (!slots_.empty() && slots_.front().ready) {
+        ready_bytes_ -= slots_.front().reply.size();
+        if (out.empty())
+          out.swap(slots_.front().reply);
+        else
+          out += slots_.front().reply;
+        slots_.pop_front();
+        ++first_slot_;
+      }
+      if (out.empty()) {
+        if (dead_ || (closing_ && slots_.empty())) break;
+        co_await wait(writer_wake_);
+        continue;
+      }
+      reader_wake_.cancel();  // room for more requests
+      asio::error_code ec;
+      co_await asio::async_write(socket_, asio::buffer(out),
+                                 asio::redirect_error(use_awaitable, ec));
+      if (ec) break;
+    }
+    finish();
+  }
+
+  // The writer is done: close the socket and leave the server's books.
+  void finish() {
+    abort();
+    --shared_->stats.connected_clients;
+    std::lock_guard lock(shared_->mu);
+    shared_->connections.erase(session_.id);
+  }
+
+  std::shared_ptr<Shared> shared_;
+  tcp::socket socket_;
+  asio::steady_timer reader_wake_;
+  asio::steady_timer writer_wake_;
+  resp::RequestParser parser_;
+  resp::Session session_;
+
+  // Replies in request order; slot ids count from first_slot_.
+  std::deque<Slot> slots_;
+  uint64_t first_slot_ = 0;
+  uint64_t ready_bytes_ = 0;           // in ready slots, not yet taken by the writer
+  uint32_t writes_in_flight_ = 0;      // pending slots: store writes and serialized ops
+  uint32_t serialized_in_flight_ = 0;  // of which serialized ops
+  bool closing_ = false;               // no more requests: send what is pending, then close
+  bool dead_ = false;                  // the socket is closed
+};
+
+awaitable<void> accept_loop(std::shared_ptr<Shared> sh) {
+  asio::steady_timer backoff(sh->acceptor.get_executor());
+  for (;;) {
+    asio::error_code ec;
+    tcp::socket socket = co_await sh->acceptor.async_accept(
+        asio::make_strand(sh->io), asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !sh->acceptor.is_open()) co_return;
+      // Out of file descriptors and the like: pause instead of spinning.
+      backoff.expires_after(std::chrono::milliseconds(100));
+      co_await backoff.async_wait(asio::redirect_error(use_awaitable, ec));
+      continue;
+    }
+    ++sh->stats.total_connections;
+    if (sh->stats.connected_clients.load() >= sh->config.max_connections) {
+      ++sh->stats.rejected_connections;
+      // A fresh socket's send buffer is empty: this small write cannot block.
+      asio::write(socket, asio::buffer(std::string_view("-ERR max number of clients reached\r\n")),
+                  ec);
+      socket.close(ec);
+      continue;
+    }
+    uint64_t id = sh->stats.next_client_id++;
+    socket.set_option(tcp::no_delay(true), ec);
+    auto conn = std::make_shared<Connection>(sh, std::move(socket), id);
+    {
+      std::lock_guard lock(sh->mu);
+      if (sh->stopped) continue;  // conn goes away, closing its socket
+      sh->connections.emplace(id, conn);
+    }
+    ++sh->stats.connected_clients;
+    conn->start();
+  }
+}
+
+}  // namespace
+
+Status RespConfig::validate() const {
+  auto hp = split_host_port(listen_address);
+  if (!hp) return hp.status();
+  if (max_connections == 0) return Status::invalid("max_connections must be at least 1");
+  if (max_pending_commands == 0) return Status::invalid("max_pending_commands must be at least 1");
+  if (max_output_bytes == 0) return Status::invalid("max_output_bytes must be at least 1");
+  if (max_scan_cursors == 0) return Status::invalid("max_scan_cursors must be at least 1");
+  if (limits.max_bulk_bytes == 0 || limits.max_array_elements == 0 ||
+      limits.max_inline_bytes == 0 || limits.max_request_bytes == 0)
+    return Status::invalid("request limits must be at least 1");
+  return Status::ok();
+}
+
+RespServer::RespServer(asio::io_context& io, Store& store, RespConfig config, RespStatusFn status)
+    : io_(io), shared_(std::make_shared<Shared>(io, store, std::move(config), std::move(status))) {}
+
+RespServer::~RespServer() {
+  stop();
+  // Store callbacks post to the io_context and touch shared_: wait them out.
+  shared_->wait_store_writes();
+  shared_->gate.clear();
+}
+
+Status RespServer::start() {
+  WAVEKV_RETURN_IF_ERROR(shared_->config.validate());
+  auto hp = split_host_port(shared_->config.listen_address);
+  asio::error_code ec;
+  tcp::endpoint endpoint;
+  if (hp->host.empty()) {
+    endpoint = tcp::endpoint(tcp::v4(), hp->port);
+  } else {
+    auto addr = asio::ip::make_address(hp->host, ec);
+    if (!ec) {
+      endpoint = tcp::endpoint(addr, hp->port);
+    } else {
+      tcp::resolver resolver(io_);
+      auto results = resolver.resolve(hp->host, std::to_string(hp->port), ec);
+      if (ec || results.empty())
+        return Status::invalid("cannot resolve '" + hp->host + "': " + ec.message());
+      endpoint = results.begin()->endpoint();
+    }
+  }
+  auto& acc = shared_->acceptor;
+  auto fail = [&](const char* what) {
+    asio::error_code ignored;
+    acc.close(ignored);
+    return Status::io_error(std::string(what) + " " + shared_->config.listen_address + ": " +
+                            ec.message());
+  };
+  acc.open(endpoint.protocol(), ec);
+  if (ec) return fail("open");
+  acc.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (ec) return fail("setsockopt");
+  acc.bind(endpoint, ec);
+  if (ec) return fail("bind");
+  acc.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return fail("listen");
+  auto local = acc.local_endpoint(ec);
+  if (ec) return fail("getsockname");
+  shared_->port = local.port();
+  std::string host = local.address().to_string();
+  shared_->address = local.address().is_v6() ? "[" + host + "]:" + std::to_string(local.port())
+                                             : host + ":" + std::to_string(local.port());
+  asio::co_spawn(acc.get_executor(), accept_loop(shared_), [](std::exception_ptr) {});
+  return Status::ok();
+}
+
+void RespServer::stop() {
+  std::vector<std::shared_ptr<Connection>> conns;
+  {
+    std::lock_guard lock(shared_->mu);
+    if (shared_->stopped) return;
+    shared_->stopped = true;
+    for (auto& [id, weak] : shared_->connections)
+      if (auto c = weak.lock()) conns.push_back(std::move(c));
+  }
+  asio::post(shared_->acceptor.get_executor(), [sh = shared_] {
+    asio::error_code ec;
+    sh->acceptor.close(ec);
+  });
+  for (auto& c : conns) c->close();
+}
+
+uint16_t RespServer::port() const { return shared_->port; }
+std::string RespServer::address() const { return shared_->address; }
+
+Result<std::unique_ptr<RespServerThread>> RespServerThread::start(Store& store, RespConfig config,
+                                                                  RespStatusFn status) {
+  std::unique_ptr<RespServerThread> t(new RespServerThread());
+  t->server_ = std::make_unique<RespServer>(t->io_, store, std::move(config), std::move(status));
+  WAVEKV_RETURN_IF_ERROR(t->server_->start());
+  t->thread_ = std::thread([io = &t->io_] {
+    auto guard = asio::make_work_guard(*io);
+    io->run();
+  });
+  return t;
+}
+
+RespServerThread::~RespServerThread() {
+  if (server_) server_->stop();
+  io_.stop();
+  if (thread_.joinable()) thread_.join();
+  server_.reset();  // before io_: it waits for store callbacks that post to io_
+}
+
+}  // namespace wavekv::resp

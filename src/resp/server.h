@@ -1,0 +1,104 @@
+// RespServer: WaveKV's Redis-compatible port. redis-cli, redis-benchmark and
+// Redis client libraries talk to a WaveKV store through it unchanged, within
+// the commands of docs/RESP.md.
+//
+// Standalone Asio with C++20 coroutines: one coroutine reads and executes a
+// connection's requests, one writes its replies. The caller owns the
+// io_context and the threads that run it (any number); each connection runs
+// on its own strand. RespServerThread runs a server on a thread of its own.
+//
+// Pipelining: a connection keeps up to max_pending_commands requests in
+// flight. Writes go to Store::write_async (the io thread never waits for an
+// fsync); replies go out strictly in request order, coalesced into as few
+// socket writes as there are bursts. A command that reads waits until the
+// connection's earlier writes have completed, so a connection always reads
+// its own writes.
+//
+// Lifetime: start() after construction; stop() (or destruction) closes the
+// listener and every connection. The io_context must outlive the RespServer,
+// and the Store must outlive it too: the destructor waits for the store to
+// answer every write this server submitted.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "resp/protocol.h"
+#include "wavekv/status.h"
+#include "wavekv/store.h"
+
+namespace wavekv::resp {
+
+struct RespConfig {
+  // "host:port"; host may be an IPv4 or IPv6 address ("[::1]:6379") or a
+  // name; port 0 takes an ephemeral port (see RespServer::port()).
+  std::string listen_address = "127.0.0.1:6379";
+  resp::RequestLimits limits;
+  // Further connections get "-ERR max number of clients reached" and are closed.
+  uint32_t max_connections = 1024;
+  // Requests of one connection parsed but not yet answered; beyond it the
+  // connection is not read until replies drain.
+  uint32_t max_pending_commands = 1024;
+  // Reply bytes of one connection ready but not yet sent; beyond it the
+  // connection is not read until the client reads. (One reply may exceed it.)
+  uint64_t max_output_bytes = 64ull * 1024 * 1024;
+  // Open SCAN cursors kept server-wide; the oldest is forgotten beyond it.
+  uint32_t max_scan_cursors = 4096;
+  // KEYS refuses to reply with more keys than this (use SCAN).
+  uint64_t max_keys_reply = 1'000'000;
+
+  Status validate() const;
+};
+
+// What the embedding node reports for INFO: {"node", "incarnation", "address",
+// "storage": {...}, "replication": {...}, "members": [{"id", "incarnation",
+// "address", "last_seen_ms_ago", "ack_lag"}]}. Every field is optional.
+using RespStatusFn = std::function<nlohmann::json()>;
+
+class RespServer {
+ public:
+  RespServer(asio::io_context& io, Store& store, RespConfig config, RespStatusFn status = nullptr);
+  ~RespServer();
+  RespServer(const RespServer&) = delete;
+  RespServer& operator=(const RespServer&) = delete;
+
+  // Validates the config, binds, listens and starts accepting.
+  Status start();
+  // Closes the listener and every connection. Idempotent; any thread.
+  void stop();
+
+  // The bound port (useful with port 0) and "host:port"; valid after start().
+  uint16_t port() const;
+  std::string address() const;
+
+  struct Shared;  // state shared with the connections (resp_server.cc)
+
+ private:
+  asio::io_context& io_;
+  std::shared_ptr<Shared> shared_;
+};
+
+// A RespServer with its own io_context and thread: for tests and small tools.
+class RespServerThread {
+ public:
+  static Result<std::unique_ptr<RespServerThread>> start(Store& store, RespConfig config,
+                                                         RespStatusFn status = nullptr);
+  ~RespServerThread();  // stops the server and joins the thread
+
+  uint16_t port() const { return server_->port(); }
+  std::string address() const { return server_->address(); }
+  RespServer& server() { return *server_; }
+
+ private:
+  RespServerThread() = default;
+  asio::io_context io_;
+  std::unique_ptr<RespServer> server_;
+  std::thread thread_;
+};
+
+}  // namespace wavekv::resp
