@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "filesync/chunker.h"
+#include "filesync/index.h"
 #include "filesync/manifest.h"
 #include "filesync/mirror.h"
 #include "filesync/tree.h"
@@ -122,6 +123,28 @@ TEST(Manifest, RoundTripsAndRefusesMalformedBytes) {
                                                 "\0\0\0\0",
                                                 17));
   EXPECT_TRUE(decode_manifest(encode_manifest(empty)));
+}
+
+// The local index's record (src/filesync/index.h): 52 bytes, little-endian,
+// on disk in <data_dir>/index, so its layout must not move.
+TEST(FilesyncIndex, RecordsAre52LittleEndianBytesAndRoundTrip) {
+  IndexRecord r;
+  r.mtime_ns = 0x0102030405060708ull;
+  r.ctime_ns = 2;
+  r.size = 3;
+  r.ino = 4;
+  r.mode = 0100644;
+  r.digest = hash_chunk("x");
+  std::string enc = encode_index(r);
+  ASSERT_EQ(enc.size(), 52u);
+  EXPECT_EQ(enc.substr(0, 8), std::string("\x08\x07\x06\x05\x04\x03\x02\x01", 8));
+  EXPECT_EQ(enc.substr(32, 4), std::string("\xa4\x81\x00\x00", 4));  // the mode
+  auto back = decode_index(enc);
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(back->same_stat(r));
+  EXPECT_EQ(back->digest, r.digest);
+  EXPECT_FALSE(decode_index(enc.substr(0, 51)));  // one byte short
+  EXPECT_FALSE(decode_index(enc + "x"));          // one byte over
 }
 
 TEST(Manifest, ValidPaths) {

@@ -49,6 +49,10 @@ ChunkHash manifest_digest(std::string_view encoded);
 // Whether `path` is one filesync mirrors: relative, '/'-separated, no empty,
 // "." or ".." component, and no component that is one of its own temp files.
 bool valid_path(std::string_view path);
+// The file system path of `rel` in the mirrored directory `root` ("" is root).
+inline std::string full_path(const std::string& root, const std::string& rel) {
+  return rel.empty() ? root : root + "/" + rel;
+}
 // Temp files of an atomic write-then-rename start with this.
 inline constexpr std::string_view kTempPrefix = ".filesync.";
 inline bool is_temp_name(std::string_view name) { return name.starts_with(kTempPrefix); }

@@ -3,7 +3,8 @@
 // replicated changes become files, written to a temp file and renamed into
 // place so a reader never sees half a file.
 //
-// One rule decides every path (reconcile_file): a local index remembers, per
+// One rule decides every path (decide.h, applied by reconcile_file; its
+// table is tests/filesync_decide_test.cc): a local index remembers, per
 // file, the stat of the file as filesync last wrote or read it and which
 // manifest that was. Then
 //   - file unchanged since (stat equal) and the store's manifest differs:
