@@ -58,8 +58,10 @@ struct CheckReport {
 Result<CheckReport> check_data_dir(const Config& config);
 
 struct RepairReport {
-  CheckReport found;      // what the directory held before the repair
-  bool repaired = false;  // found.damaged() and the damage is now cut off
+  CheckReport found;  // what the directory held before the repair
+  // found.damaged() and the repairs are made. A corrupt snapshot is left
+  // where it is: opening passes over it and reports it, as check does.
+  bool repaired = false;
 };
 
 // What opening the store does first, without opening it: cut a torn WAL tail,
