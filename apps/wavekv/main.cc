@@ -7,9 +7,8 @@
 #include <iostream>
 
 #include "cli.h"
-#include "store/recovery.h"
-#include "store/store_internal.h"
 #include "wavekv/store.h"
+#include "wavekv/tools.h"
 
 namespace wavekv::cli {
 
@@ -62,138 +61,162 @@ Result<std::unique_ptr<Store>> open_store(const std::string& dir, bool create) {
   return s;
 }
 
+// Prints what recovery found, one fact a line; the status line comes after.
+void print_check(const CheckReport& r) {
+  std::cout << "node: " << r.node << "\n"
+            << "incarnation: " << r.incarnation
+            << (r.identity_exists ? "" : " (no IDENTITY file yet)") << "\n"
+            << "wal segments: " << r.wal_segments << " (" << r.wal_bytes << " record bytes)\n"
+            << "snapshots: " << r.snapshots << ", recovering from LSN " << r.recovery.snapshot_lsn
+            << "\n"
+            << "wal records after snapshot: " << r.recovery.wal_records_replayed << "\n"
+            << "last lsn: " << r.last_lsn << "\n"
+            << "keys: " << r.live_keys << " live, " << r.tombstones << " tombstones, next_seq "
+            << r.next_seq << "\n";
+  for (const auto& s : r.recovery.snapshots_skipped)
+    std::cout << "corrupt snapshot (skipped): " << s << "\n";
+  if (!r.recovery.wal_damage.empty())
+    std::cout << "wal damage: " << r.recovery.wal_damage << " (" << r.recovery.wal_bytes_cut
+              << " bytes to cut)\n";
+  for (const auto& f : r.recovery.files_set_aside)
+    std::cout << "segment to set aside: " << f << "\n";
+  for (const auto& f : r.leftover_files) std::cout << "leftover temp file: " << f << "\n";
+}
+
+// Exit 0 whether the directory is healthy, repairable or (with `repair`)
+// repaired; 1 if opening it would refuse; 2 if it could not be looked at.
 int cmd_check(const std::string& dir, bool repair) {
   if (!std::filesystem::is_directory(dir)) return fail("data directory " + dir + " does not exist");
-  auto fs = posix_filesystem();
-  auto lock = fs->lock(dir + "/" + kLockFile);
-  if (!lock) return fail(lock.status().to_string());
-  auto plan = plan_recovery(*fs, dir, 0);
-  if (!plan) {
-    std::cout << "status: damaged beyond repair\n" << plan.status().to_string() << "\n";
+  Config c;
+  c.data_dir = dir;
+  CheckReport r;
+  bool repaired = false;
+  if (repair) {
+    auto done = repair_data_dir(c);
+    if (!done) return fail(done.status().to_string());
+    r = std::move(done->found);
+    repaired = done->repaired;
+  } else {
+    auto found = check_data_dir(c);
+    if (!found) return fail(found.status().to_string());
+    r = std::move(*found);
+  }
+  if (r.refused) {
+    std::cout << "status: damaged beyond repair\n" << r.refusal.to_string() << "\n";
     return 1;
   }
-  const auto& p = *plan;
-  const auto& r = p.report;
-  std::cout << "node: " << p.identity.node << "\n"
-            << "incarnation: " << p.identity.incarnation
-            << (p.identity_exists ? "" : " (no IDENTITY file yet)") << "\n"
-            << "wal segments: " << p.segments.size() << " (" << p.wal_bytes << " record bytes)\n"
-            << "snapshots: " << p.snapshots.size() << ", recovering from LSN " << r.snapshot_lsn
-            << "\n"
-            << "wal records after snapshot: " << r.wal_records_replayed << "\n"
-            << "last lsn: " << p.last_lsn << "\n"
-            << "keys: " << p.state.live_keys() << " live, " << p.state.tombstones()
-            << " tombstones, next_seq " << p.state.next_seq() << "\n";
-  for (const auto& s : r.snapshots_skipped)
-    std::cout << "corrupt snapshot (skipped): " << s << "\n";
-  if (!r.wal_damage.empty())
-    std::cout << "wal damage: " << r.wal_damage << " (" << r.wal_bytes_cut << " bytes to cut)\n";
-  for (const auto& f : r.files_set_aside) std::cout << "segment to set aside: " << f << "\n";
-  for (const auto& f : p.remove_files) std::cout << "leftover temp file: " << f << "\n";
-  bool needs_repair = !r.wal_damage.empty() || !p.remove_files.empty();
-  if (!r.clean() || needs_repair) {
-    if (repair) {
-      Status st = apply_repairs(*fs, dir, p);
-      if (!st.is_ok()) return fail("repair failed: " + st.to_string());
-      std::cout << "status: repaired\n";
-      return 0;
-    }
+  print_check(r);
+  if (repaired) {
+    std::cout << "status: repaired\n";
+  } else if (r.damaged()) {
     std::cout << "status: damaged, repairable (opening the store or `check --repair` cuts it "
                  "off; everything before the damage is kept)\n";
-    return 0;
+  } else {
+    std::cout << "status: ok\n";
   }
-  std::cout << "status: ok\n";
   return 0;
 }
 
 // Lists the keys whose current version is stamped more than `max_drift_ms`
 // ahead of this machine's clock and, unless `dry_run`, replaces each by the
 // same value (or tombstone) written now (docs/PROTOCOL.md, "Future timestamps").
-int cmd_repair_timestamps(const std::string& dir, const std::string& key, bool only_key,
-                          uint64_t max_drift_ms, bool dry_run) {
+int cmd_repair_timestamps(const std::string& dir, const TimestampRepairOptions& options) {
   if (!std::filesystem::is_directory(dir)) return fail("data directory " + dir + " does not exist");
   Config c;
   c.data_dir = dir;
-  auto store = open_replicated(c);
-  if (!store) return fail(store.status().to_string());
-  std::optional<std::string> which;
-  if (only_key) which = key;
-  auto found = (*store)->future_versions(max_drift_ms, which, !dry_run);
-  if (!found) return fail(found.status().to_string());
-  const uint64_t now_ms = system_clock()->now_ms();
-  for (const auto& f : *found) {
-    const uint64_t ts_ms = timestamp_millis(f.meta.timestamp);
-    std::cout << escape(f.key) << "\t" << (f.tombstone ? "tombstone" : "value") << "\tnode "
-              << f.meta.node << " seq " << f.meta.seq << "\tstamped " << ts_ms << " ms ("
-              << (ts_ms > now_ms ? ts_ms - now_ms : 0) << " ms ahead)";
-    if (!dry_run)
-      std::cout << "\trewritten as node " << f.repaired.node << " seq " << f.repaired.seq;
+  auto done = repair_timestamps(c, options);
+  if (!done) return fail(done.status().to_string());
+  for (const auto& k : done->keys) {
+    std::cout << escape(k.key) << "\t" << (k.tombstone ? "tombstone" : "value") << "\tnode "
+              << k.found.node << " seq " << k.found.seq << "\tstamped "
+              << timestamp_millis(k.found.timestamp) << " ms (" << k.ahead_ms << " ms ahead)";
+    if (!options.dry_run)
+      std::cout << "\trewritten as node " << k.rewritten_as.node << " seq " << k.rewritten_as.seq;
     std::cout << "\n";
   }
-  std::cout << found->size() << (found->size() == 1 ? " key" : " keys")
-            << (dry_run ? " stamped too far ahead (dry run: nothing changed)\n" : " repaired\n");
-  Status st = (*store)->close();
-  if (!st.is_ok()) return fail(st.to_string());
+  const size_t n = done->keys.size();
+  std::cout << n << (n == 1 ? " key" : " keys")
+            << (options.dry_run ? " stamped too far ahead (dry run: nothing changed)\n"
+                                : " repaired\n");
   return 0;
 }
 
-}  // namespace
-}  // namespace wavekv::cli
-
-int main(int argc, char** argv) {
-  using namespace wavekv;
-  using namespace wavekv::cli;
-  CLI::App app{"WaveKV: an embeddable, replicated key-value store"};
-  app.require_subcommand(1);
+// Everything the flags fill in, with their defaults.
+struct Flags {
   std::string dir, key, value, prefix, addr;
-
-  // get/put/del/scan work on a data directory or, with --addr, on a running
-  // node over HTTP (client.cc).
-  auto target = [&](CLI::App* cmd) {
-    auto* d = cmd->add_option("--data-dir", dir, "Data directory");
-    auto* a = cmd->add_option("--addr", addr, "HOST:PORT of a running node's HTTP API");
-    d->excludes(a);
-  };
-  auto* put = app.add_subcommand("put", "Write KEY=VALUE");
-  target(put);
-  put->add_option("key", key)->required();
-  put->add_option("value", value)->required();
-
-  auto* get = app.add_subcommand("get", "Print the value of KEY (exit 1 if absent)");
-  target(get);
-  get->add_option("key", key)->required();
-
-  auto* del = app.add_subcommand("del", "Delete KEY");
-  target(del);
-  del->add_option("key", key)->required();
-
-  auto* scan = app.add_subcommand("scan", "Print key<TAB>value for keys starting with PREFIX");
-  target(scan);
-  scan->add_option("prefix", prefix);
-
   bool status_json = false;
-  auto* status = app.add_subcommand("status", "Show a running node's status");
-  status->add_option("--addr", addr, "HOST:PORT of the node's HTTP API")->required();
-  status->add_flag("--json", status_json, "Print the node's JSON as is");
-
   bool repair = false;
-  auto* check = app.add_subcommand("check", "Verify the WAL and snapshots of a data directory");
-  check->add_option("--data-dir", dir, "Data directory")->required();
-  check->add_flag("--repair", repair, "Cut off damage now, as opening the store would");
-
   uint64_t max_drift_ms = 5 * 60 * 1000;
   bool dry_run = false;
+  BenchOptions bench;
+  std::string bench_durability = "always";
+  std::string bench_mode = "threads";
+  ServeOptions serve;
+  std::string serve_durability = "always";
+};
+
+// The subcommands, to tell after parsing which one was given.
+struct Commands {
+  CLI::App *put = nullptr, *get = nullptr, *del = nullptr, *scan = nullptr;
+  CLI::App *status = nullptr, *check = nullptr, *repair_ts = nullptr;
+  CLI::App *bench = nullptr, *serve = nullptr;
+  CLI::Option* repair_key = nullptr;  // given: repair-timestamps --key
+};
+
+// get/put/del/scan work on a data directory or, with --addr, on a running
+// node over HTTP (client.cc).
+void add_data_commands(CLI::App& app, Flags& f, Commands& c) {
+  auto target = [&](CLI::App* cmd) {
+    auto* d = cmd->add_option("--data-dir", f.dir, "Data directory");
+    auto* a = cmd->add_option("--addr", f.addr, "HOST:PORT of a running node's HTTP API");
+    d->excludes(a);
+  };
+  c.put = app.add_subcommand("put", "Write KEY=VALUE");
+  target(c.put);
+  c.put->add_option("key", f.key)->required();
+  c.put->add_option("value", f.value)->required();
+
+  c.get = app.add_subcommand("get", "Print the value of KEY (exit 1 if absent)");
+  target(c.get);
+  c.get->add_option("key", f.key)->required();
+
+  c.del = app.add_subcommand("del", "Delete KEY");
+  target(c.del);
+  c.del->add_option("key", f.key)->required();
+
+  c.scan = app.add_subcommand("scan", "Print key<TAB>value for keys starting with PREFIX");
+  target(c.scan);
+  c.scan->add_option("prefix", f.prefix);
+}
+
+CLI::App* add_status_command(CLI::App& app, Flags& f) {
+  auto* status = app.add_subcommand("status", "Show a running node's status");
+  status->add_option("--addr", f.addr, "HOST:PORT of the node's HTTP API")->required();
+  status->add_flag("--json", f.status_json, "Print the node's JSON as is");
+  return status;
+}
+
+CLI::App* add_check_command(CLI::App& app, Flags& f) {
+  auto* check = app.add_subcommand("check", "Verify the WAL and snapshots of a data directory");
+  check->add_option("--data-dir", f.dir, "Data directory")->required();
+  check->add_flag("--repair", f.repair, "Cut off damage now, as opening the store would");
+  return check;
+}
+
+CLI::App* add_repair_timestamps_command(CLI::App& app, Flags& f, CLI::Option*& key_option) {
   auto* repair_ts = app.add_subcommand(
       "repair-timestamps",
       "Rewrite keys stamped further ahead of this clock than the drift bound (node stopped)");
-  repair_ts->add_option("--data-dir", dir, "Data directory")->required();
-  auto* repair_key = repair_ts->add_option("--key", key, "Only this key");
-  repair_ts->add_option("--max-drift-ms", max_drift_ms, "The peers' drift bound")
+  repair_ts->add_option("--data-dir", f.dir, "Data directory")->required();
+  key_option = repair_ts->add_option("--key", f.key, "Only this key");
+  repair_ts->add_option("--max-drift-ms", f.max_drift_ms, "The peers' drift bound")
       ->capture_default_str();
-  repair_ts->add_flag("--dry-run", dry_run, "List them; change nothing");
+  repair_ts->add_flag("--dry-run", f.dry_run, "List them; change nothing");
+  return repair_ts;
+}
 
-  BenchOptions bo;
-  std::string durability = "always";
+CLI::App* add_bench_command(CLI::App& app, BenchOptions& bo, std::string& durability,
+                            std::string& mode) {
   auto* bench = app.add_subcommand("bench", "Measure write throughput and latency");
   bench->add_option("--data-dir", bo.data_dir, "Data directory")->required();
   bench->add_option("--ops", bo.ops, "Total writes")->check(CLI::PositiveNumber);
@@ -204,15 +227,15 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"always", "interval", "none"}));
   bench->add_option("--acked-log", bo.acked_log, "Append each key here once acknowledged");
   bench->add_flag("--json", bo.json, "Print JSON instead of a table");
-  std::string mode = "threads";
   bench
       ->add_option("--mode", mode,
                    "threads: C threads making blocking writes; async: one thread keeping C "
                    "writes in flight")
       ->check(CLI::IsMember({"threads", "async"}));
+  return bench;
+}
 
-  ServeOptions so;
-  std::string serve_durability = "always";
+CLI::App* add_serve_command(CLI::App& app, ServeOptions& so, std::string& serve_durability) {
   auto* serve = app.add_subcommand("serve", "Run a node (peer transport, RESP port, HTTP API)");
   serve->add_option("--data-dir", so.data_dir, "Data directory")->capture_default_str();
   serve->add_option("--id", so.id, "Node id (default: recorded, or random on first start)");
@@ -241,59 +264,90 @@ int main(int argc, char** argv) {
       ->add_option("--member-expiry-ms", so.member_expiry_ms,
                    "Evict a member not heard from for this long (0: never)")
       ->capture_default_str();
+  return serve;
+}
 
-  CLI11_PARSE(app, argc, argv);
-
-  if (*serve) {
-    so.durability = parse_durability(serve_durability).value();
-    return run_serve(so);
-  }
-
-  if (*bench) {
-    bo.durability = parse_durability(durability).value();
-    bo.async = mode == "async";
-    return run_bench(bo);
-  }
-  if (*check) return cmd_check(dir, repair);
-  if (*repair_ts)
-    return cmd_repair_timestamps(dir, key, repair_key->count() > 0, max_drift_ms, dry_run);
-
-  if (*status || !addr.empty()) {
-    RemoteCommand rc;
-    rc.addr = addr;
-    rc.key = key;
-    rc.value = value;
-    rc.prefix = prefix;
-    rc.json = status_json;
-    rc.kind = *status ? RemoteCommand::Kind::kStatus
-              : *put  ? RemoteCommand::Kind::kPut
-              : *del  ? RemoteCommand::Kind::kDel
-              : *scan ? RemoteCommand::Kind::kScan
+// get/put/del/scan/status against a running node (--addr).
+int cmd_remote(const Commands& c, const Flags& f) {
+  RemoteCommand rc;
+  rc.addr = f.addr;
+  rc.key = f.key;
+  rc.value = f.value;
+  rc.prefix = f.prefix;
+  rc.json = f.status_json;
+  rc.kind = *c.status ? RemoteCommand::Kind::kStatus
+            : *c.put  ? RemoteCommand::Kind::kPut
+            : *c.del  ? RemoteCommand::Kind::kDel
+            : *c.scan ? RemoteCommand::Kind::kScan
                       : RemoteCommand::Kind::kGet;
-    return run_remote(rc);
-  }
-  if (dir.empty()) return fail("give --data-dir DIR or --addr HOST:PORT");
+  return run_remote(rc);
+}
 
-  bool writes = *put || *del;
-  auto store = open_store(dir, writes);
+// get/put/del/scan on a data directory, no node running.
+int cmd_local(const Commands& c, const Flags& f) {
+  bool writes = *c.put || *c.del;
+  auto store = open_store(f.dir, writes);
   if (!store) return fail(store.status().to_string());
   Store& s = **store;
-  if (*put) {
-    Status st = s.put(key, value);
+  if (*c.put) {
+    Status st = s.put(f.key, f.value);
     if (!st.is_ok()) return fail(st.to_string());
-  } else if (*del) {
-    Status st = s.del(key);
+  } else if (*c.del) {
+    Status st = s.del(f.key);
     if (!st.is_ok()) return fail(st.to_string());
-  } else if (*get) {
-    auto v = s.get(key);
-    if (!v) return fail("key '" + escape(key) + "' not found", 1);
+  } else if (*c.get) {
+    auto v = s.get(f.key);
+    if (!v) return fail("key '" + escape(f.key) + "' not found", 1);
     std::fwrite(v->data(), 1, v->size(), stdout);
     std::fputc('\n', stdout);
-  } else if (*scan) {
-    for (const auto& kv : s.scan_prefix(prefix, 0))
+  } else if (*c.scan) {
+    for (const auto& kv : s.scan_prefix(f.prefix, 0))
       std::cout << escape(kv.key) << "\t" << escape(kv.value) << "\n";
   }
   Status st = s.close();
   if (!st.is_ok()) return fail(st.to_string());
   return 0;
+}
+
+// Runs the one subcommand given; returns the exit code.
+int run(const Commands& c, Flags& f) {
+  if (*c.serve) {
+    f.serve.durability = parse_durability(f.serve_durability).value();
+    return run_serve(f.serve);
+  }
+  if (*c.bench) {
+    f.bench.durability = parse_durability(f.bench_durability).value();
+    f.bench.async = f.bench_mode == "async";
+    return run_bench(f.bench);
+  }
+  if (*c.check) return cmd_check(f.dir, f.repair);
+  if (*c.repair_ts) {
+    TimestampRepairOptions options;
+    if (c.repair_key->count() > 0) options.key = f.key;
+    options.max_drift_ms = f.max_drift_ms;
+    options.dry_run = f.dry_run;
+    return cmd_repair_timestamps(f.dir, options);
+  }
+  if (*c.status || !f.addr.empty()) return cmd_remote(c, f);
+  if (f.dir.empty()) return fail("give --data-dir DIR or --addr HOST:PORT");
+  return cmd_local(c, f);
+}
+
+}  // namespace
+}  // namespace wavekv::cli
+
+int main(int argc, char** argv) {
+  using namespace wavekv::cli;
+  CLI::App app{"WaveKV: an embeddable, replicated key-value store"};
+  app.require_subcommand(1);
+  Flags f;
+  Commands c;
+  add_data_commands(app, f, c);
+  c.status = add_status_command(app, f);
+  c.check = add_check_command(app, f);
+  c.repair_ts = add_repair_timestamps_command(app, f, c.repair_key);
+  c.bench = add_bench_command(app, f.bench, f.bench_durability, f.bench_mode);
+  c.serve = add_serve_command(app, f.serve, f.serve_durability);
+  CLI11_PARSE(app, argc, argv);
+  return run(c, f);
 }
