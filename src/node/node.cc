@@ -52,7 +52,7 @@ class NodeImpl final : public Node {
     Status st = transport_->start(config_.listen, [this](std::string frame) {
       {
         std::lock_guard lock(mu_);
-        if (!driver_) {  // the driver needs the bound address: made just after this
+        if (!driver_) {  // made by start_driver(), just after this returns
           if (early_frames_.size() < config_.max_inbound_frames)
             early_frames_.push_back(std::move(frame));
           return;
@@ -63,21 +63,7 @@ class NodeImpl final : public Node {
     });
     if (!st.is_ok()) return st;
     advertise_ = config_.advertise.empty() ? transport_->local_address() : config_.advertise;
-    DriverConfig dc;
-    dc.replica = config_.replica;
-    dc.replica.address = advertise_;
-    dc.replica.seeds = config_.peers;
-    std::erase(dc.replica.seeds, advertise_);
-    std::erase(dc.replica.seeds, std::string());  // `--peers ''`: no seeds, not a seed nobody has
-    dc.tick_ms = config_.tick_ms;
-    dc.max_inbound_frames = config_.max_inbound_frames;
-    dc.log = [](const char* level, const std::string& msg) { log_line(level, msg); };
-    {
-      std::lock_guard lock(mu_);
-      driver_ = std::make_unique<Driver>(*store_, *transport_, std::move(dc));
-      for (auto& frame : early_frames_) driver_->enqueue(std::move(frame));
-      early_frames_.clear();
-    }
+    start_driver();
     // A local write wakes the worker for a tick now rather than at the next
     // tick_ms boundary, so its push leaves at once (the replica still spaces
     // pushes push_delay_ms apart, which is what coalesces bursts). One wakeup
@@ -263,6 +249,24 @@ class NodeImpl final : public Node {
   }
 
  private:
+  // The driver needs the bound address (the replica's own); frames that came
+  // before it existed are handed to it now.
+  void start_driver() {
+    DriverConfig dc;
+    dc.replica = config_.replica;
+    dc.replica.address = advertise_;
+    dc.replica.seeds = config_.peers;
+    std::erase(dc.replica.seeds, advertise_);
+    std::erase(dc.replica.seeds, std::string());  // `--peers ''`: no seeds, not a seed nobody has
+    dc.tick_ms = config_.tick_ms;
+    dc.max_inbound_frames = config_.max_inbound_frames;
+    dc.log = [](const char* level, const std::string& msg) { log_line(level, msg); };
+    std::lock_guard lock(mu_);
+    driver_ = std::make_unique<Driver>(*store_, *transport_, std::move(dc));
+    for (auto& frame : early_frames_) driver_->enqueue(std::move(frame));
+    early_frames_.clear();
+  }
+
   // Keys whose current version is stamped more than the drift bound ahead of
   // `now_ms`. O(1) unless there are some.
   uint64_t poisoned_keys(const State& state, uint64_t now_ms) const {
