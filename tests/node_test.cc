@@ -102,5 +102,30 @@ TEST(Node, RestartedNodeCatchesUp) {
   std::filesystem::remove_all(dir_b);
 }
 
+// Issue 11: a node whose store takes smaller values than its peer's stored
+// the larger ones that peer replicated (the replica and the decoder had
+// limits of their own). Node::start now derives them from the store's.
+TEST(Node, APeersValueOverThisStoresLimitIsNeverStored) {
+  auto dir_a = temp_dir("limit-a"), dir_b = temp_dir("limit-b");
+  auto a = Node::start(config_for(dir_a, {}));
+  ASSERT_TRUE(a) << a.status().to_string();
+  NodeConfig cb = config_for(dir_b, {(*a)->peer_address()});
+  cb.store.max_value_bytes = 100;  // the replica's limit is left at its (larger) default
+  auto b = Node::start(cb);
+  ASSERT_TRUE(b) << b.status().to_string();
+  ASSERT_TRUE((*a)->store().put("fits", std::string(100, 'v')));
+  ASSERT_TRUE(eventually([&] { return (*b)->store().get("fits").is_ok(); }));
+  ASSERT_TRUE((*a)->store().put("over", std::string(101, 'v')));
+  ASSERT_TRUE(eventually([&] {
+    auto r = (*b)->status_json()["replication"];
+    return r["decode_errors"].get<uint64_t>() + r["entries_rejected"].get<uint64_t>() > 0;
+  }));
+  EXPECT_EQ((*b)->store().get("over").status().code(), Code::kNotFound);
+  EXPECT_TRUE((*b)->stop());
+  EXPECT_TRUE((*a)->stop());
+  std::filesystem::remove_all(dir_a);
+  std::filesystem::remove_all(dir_b);
+}
+
 }  // namespace
 }  // namespace wavekv

@@ -92,7 +92,7 @@ TEST(Sim, DigestCheckFindsAndRepairsSilentDivergence) {
   ASSERT_FALSE(c.converged());
   EXPECT_GE(c.run_until_converged(20'000), 0);
   uint64_t repairs = 0;
-  for (int i = 0; i < 3; i++) repairs += c.replica(i).stats().repairs;
+  for (int i = 0; i < 3; i++) repairs += c.stats(i).replica.repairs;
   EXPECT_GT(repairs, 0u);
   EXPECT_EQ(c.store(2).get("k3").value(), "diverged") << "the newer version wins everywhere";
 }
@@ -179,7 +179,7 @@ TEST(Sim, EvictedMemberIsToldToRebootstrapAndRejoinsAsANewIncarnation) {
   c.run_for(3'000);
   EXPECT_GE(c.run_until_converged(20'000), 0);
   EXPECT_NE(c.store(2).incarnation(), old_incarnation) << "node 2 started over";
-  uint64_t told = c.replica(0).stats().rebootstraps_sent + c.replica(1).stats().rebootstraps_sent;
+  uint64_t told = c.stats(0).replica.rebootstraps_sent + c.stats(1).replica.rebootstraps_sent;
   EXPECT_GT(told, 0u);
   EXPECT_TRUE(c.store(2).get_entry("before").has_value()) << "bootstrapped back from the others";
   c.run_for(3'000);
@@ -236,7 +236,7 @@ TEST(Sim, TotalKeysLimitRefusesExactlyThePastTheLimitEntries) {
     acks = s.acks();
   });
   EXPECT_EQ(keys, 5u) << "exactly up to the limit";
-  EXPECT_GT(c.replica(1).stats().entries_rejected, 0u);
+  EXPECT_GT(c.stats(1).replica.entries_rejected, 0u);
   EXPECT_EQ(acks.count(c.store(0).incarnation()), 0u)
       << "a session with rejections adopts nothing of node 0's stream";
 }
@@ -306,8 +306,8 @@ TEST(Sim, ALongBootstrapThatKeepsProgressingIsNotGivenUp) {
     });
   }
   EXPECT_EQ(covered, 2000u) << "node 1 adopted node 0's claim after the whole delta; stats: "
-                            << c.replica(1).stats().sessions_aborted << " aborted, "
-                            << c.replica(1).stats().requests_retried << " retried";
+                            << c.stats(1).replica.sessions_aborted << " aborted, "
+                            << c.stats(1).replica.requests_retried << " retried";
   EXPECT_EQ(c.store(1).status().live_keys, 2000u);
 }
 

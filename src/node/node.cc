@@ -15,7 +15,7 @@
 
 #include "http/server.h"
 #include "monitoring/metrics.h"
-#include "replication/messages.h"
+#include "node/driver.h"
 #include "resp/server.h"
 #include "store/store_internal.h"
 
@@ -52,36 +52,28 @@ class NodeImpl final : public Node {
     Status st = transport_->start(config_.listen, [this](std::string frame) {
       {
         std::lock_guard lock(mu_);
-        if (inbound_.size() >= config_.max_inbound_frames) {
-          inbound_dropped_++;
+        if (!driver_) {  // made by start_driver(), just after this returns
+          if (early_frames_.size() < config_.max_inbound_frames)
+            early_frames_.push_back(std::move(frame));
           return;
         }
-        inbound_.push_back(std::move(frame));
+        if (!driver_->enqueue(std::move(frame))) return;
       }
       cv_.notify_one();
     });
     if (!st.is_ok()) return st;
     advertise_ = config_.advertise.empty() ? transport_->local_address() : config_.advertise;
-    ReplicaConfig rc = config_.replica;
-    rc.address = advertise_;
-    rc.seeds = config_.peers;
-    std::erase(rc.seeds, advertise_);
-    std::erase(rc.seeds, std::string());  // `--peers ''`: no seeds, not a seed nobody has
-
-    replica_ = std::make_unique<Replica>(store_->node_id(), store_->incarnation(), rc);
+    start_driver();
     // A local write wakes the worker for a tick now rather than at the next
     // tick_ms boundary, so its push leaves at once (the replica still spaces
     // pushes push_delay_ms apart, which is what coalesces bursts). One wakeup
-    // per tick at most: the flag is set once until the worker takes it.
+    // per tick at most: the driver's flag is set once until step() takes it.
     const NodeId self = store_->node_id();
     const uint64_t incarnation = store_->incarnation();
     local_watch_ = store_->watch("", [this, self, incarnation](const WatchEvent& e) {
       if (e.meta.node != self || e.meta.incarnation != incarnation) return;
-      {
-        std::lock_guard lock(mu_);
-        if (local_write_) return;
-        local_write_ = true;
-      }
+      if (!driver_->local_write_committed()) return;
+      { std::lock_guard lock(mu_); }  // the worker is waiting, or sees has_work() next
       cv_.notify_one();
     });
     watching_ = true;
@@ -122,11 +114,7 @@ class NodeImpl final : public Node {
     const StoreStatus s = store_->status();
     nlohmann::json j = http::store_status_json(s);
     j["address"] = advertise_;
-    Snapshot snap;
-    {
-      std::lock_guard lock(mu_);
-      snap = snapshot_;
-    }
+    const DriverStats driver = driver_->stats();
     const uint64_t now = wall_ms();
     nlohmann::json members = nlohmann::json::array();
     uint64_t digest = 0;
@@ -138,8 +126,8 @@ class NodeImpl final : public Node {
       for (const auto& [id, meta] : state.peers()) {
         nlohmann::json m = {
             {"id", id}, {"incarnation", meta.incarnation}, {"address", meta.address}};
-        auto seen = snap.last_seen.find(id);
-        if (seen != snap.last_seen.end() && now >= seen->second)
+        auto seen = driver.last_seen.find(id);
+        if (seen != driver.last_seen.end() && now >= seen->second)
           m["last_seen_ms_ago"] = now - seen->second;
         else
           m["last_seen_ms_ago"] = nullptr;
@@ -153,7 +141,7 @@ class NodeImpl final : public Node {
     // Keys stamped past the drift bound: peers refuse them (docs/PROTOCOL.md,
     // "Future timestamps"); `wavekv repair-timestamps` rewrites them.
     j["poisoned_keys"] = poisoned;
-    const ReplicaStats& r = snap.stats;
+    const ReplicaStats& r = driver.replica;
     j["replication"] = {{"rounds", r.rounds},
                         {"sessions_completed", r.sessions_completed},
                         {"sessions_aborted", r.sessions_aborted},
@@ -169,9 +157,9 @@ class NodeImpl final : public Node {
                         {"tombstones_dropped", r.tombstones_dropped},
                         {"rebootstraps_sent", r.rebootstraps_sent},
                         {"rebootstraps_needed", r.rebootstraps_needed},
-                        {"decode_errors", snap.decode_errors},
-                        {"persist_errors", snap.persist_errors},
-                        {"inbound_dropped", snap.inbound_dropped}};
+                        {"decode_errors", driver.decode_errors},
+                        {"persist_errors", driver.persist_errors},
+                        {"inbound_dropped", driver.inbound_dropped}};
     j["members"] = std::move(members);
     return j;
   }
@@ -179,12 +167,8 @@ class NodeImpl final : public Node {
   std::string metrics_text() override {
     monitoring::MetricsWriter out;
     monitoring::write_store_metrics(store_->status(), out);
-    Snapshot snap;
-    {
-      std::lock_guard lock(mu_);
-      snap = snapshot_;
-    }
-    const ReplicaStats& r = snap.stats;
+    const DriverStats driver = driver_->stats();
+    const ReplicaStats& r = driver.replica;
     auto counter = [&](const char* name, const char* help, uint64_t v) {
       out.counter(name, help, static_cast<double>(v));
     };
@@ -212,7 +196,7 @@ class NodeImpl final : public Node {
             "Times this node had to wipe and bootstrap again (below a peer's collected horizon).",
             r.rebootstraps_needed);
     counter("wavekv_frames_decode_errors_total", "Peer frames that failed to decode.",
-            snap.decode_errors);
+            driver.decode_errors);
     const TransportStats t = transport_->stats();
     counter("wavekv_transport_frames_sent_total", "Peer frames sent.", t.frames_sent);
     counter("wavekv_transport_frames_received_total", "Peer frames received.", t.frames_received);
@@ -265,13 +249,23 @@ class NodeImpl final : public Node {
   }
 
  private:
-  struct Snapshot {
-    ReplicaStats stats;
-    std::map<NodeId, uint64_t> last_seen;
-    uint64_t decode_errors = 0;
-    uint64_t persist_errors = 0;
-    uint64_t inbound_dropped = 0;
-  };
+  // The driver needs the bound address (the replica's own); frames that came
+  // before it existed are handed to it now.
+  void start_driver() {
+    DriverConfig dc;
+    dc.replica = config_.replica;
+    dc.replica.address = advertise_;
+    dc.replica.seeds = config_.peers;
+    std::erase(dc.replica.seeds, advertise_);
+    std::erase(dc.replica.seeds, std::string());  // `--peers ''`: no seeds, not a seed nobody has
+    dc.tick_ms = config_.tick_ms;
+    dc.max_inbound_frames = config_.max_inbound_frames;
+    dc.log = [](const char* level, const std::string& msg) { log_line(level, msg); };
+    std::lock_guard lock(mu_);
+    driver_ = std::make_unique<Driver>(*store_, *transport_, std::move(dc));
+    for (auto& frame : early_frames_) driver_->enqueue(std::move(frame));
+    early_frames_.clear();
+  }
 
   // Keys whose current version is stamped more than the drift bound ahead of
   // `now_ms`. O(1) unless there are some.
@@ -291,110 +285,49 @@ class NodeImpl final : public Node {
     return n;
   }
 
-  // Persist, then send (docs/PROTOCOL.md, the ordering contract).
-  void execute(Effects fx) {
-    if (!fx.persist.empty()) {
-      Status st = store_->apply_ops(std::move(fx.persist));
-      if (!st.is_ok()) {
-        persist_errors_++;
-        log_line("error", "persisting replicated ops failed; nothing sent: " + st.to_string());
-        return;
-      }
-    }
-    for (auto& out : fx.send) transport_->send(out.address, encode_message(out.message));
-    if (fx.rebootstrap) {
-      log_line("warn",
-               "this node must wipe its data and bootstrap again: a peer evicted it, or forgot "
-               "tombstones older than versions this node holds");
-      {
-        std::lock_guard lock(mu_);
-        rebootstrap_ = true;
-      }
-      rebootstrap_cv_.notify_all();
-    }
-  }
-
+  // Steps the driver whenever it has work or asks to be called, until stop().
   void work() {
     std::mt19937_64 rng(std::random_device{}());
-    DecodeLimits limits;
-    limits.max_key_bytes = config_.replica.max_key_bytes;
-    limits.max_value_bytes = config_.replica.max_value_bytes;
-    auto next_tick = std::chrono::steady_clock::now();
-    bool push_owed = false;  // a local write woke us; its push has not left yet
+    uint64_t next_step_ms = 0;
     while (true) {
-      std::deque<std::string> frames;
       {
         std::unique_lock lock(mu_);
-        cv_.wait_until(lock, next_tick,
-                       [&] { return stopping_ || !inbound_.empty() || local_write_; });
+        const uint64_t now = wall_ms();
+        // At most a tick: the wall clock may step, and the driver copes.
+        const uint64_t wait_ms =
+            std::min(next_step_ms > now ? next_step_ms - now : 0, config_.tick_ms);
+        cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
+                     [&] { return stopping_ || driver_->has_work(); });
         if (stopping_) return;
-        frames.swap(inbound_);
-        if (local_write_) {
-          local_write_ = false;
-          next_tick = std::chrono::steady_clock::now();
-          push_owed = true;
-        }
       }
-      for (auto& frame : frames) {
-        auto m = decode_message(frame, limits);
-        if (!m) {
-          decode_errors_++;
-          continue;
+      const StepResult r = driver_->step(wall_ms(), rng());
+      next_step_ms = r.next_step_ms;
+      if (r.rebootstrap) {
+        {
+          std::lock_guard lock(mu_);
+          rebootstrap_ = true;
         }
-        Effects fx;
-        const uint64_t now = wall_ms();
-        store_->read_state([&](const State& s) { fx = replica_->on_message(s, *m, now); });
-        execute(std::move(fx));
+        rebootstrap_cv_.notify_all();
       }
-      if (std::chrono::steady_clock::now() >= next_tick) {
-        Effects fx;
-        const uint64_t now = wall_ms();
-        const uint64_t random = rng();
-        const uint64_t pushes_before = replica_->stats().pushes_sent;
-        store_->read_state([&](const State& s) { fx = replica_->on_tick(s, now, random); });
-        execute(std::move(fx));
-        const auto after = std::chrono::steady_clock::now();
-        next_tick = after + std::chrono::milliseconds(config_.tick_ms);
-        if (push_owed && replica_->stats().pushes_sent == pushes_before) {
-          // Held back by the push spacing: tick again when it allows, not a
-          // whole tick_ms later. Once: if that tick cannot push either (no
-          // peers), the regular ticks carry on.
-          const uint64_t ready = replica_->next_push_at_ms(), wall = wall_ms();
-          next_tick = std::min(next_tick,
-                               after + std::chrono::milliseconds(ready > wall ? ready - wall : 0));
-        }
-        push_owed = false;
-      }
-      std::lock_guard lock(mu_);
-      snapshot_.stats = replica_->stats();
-      snapshot_.last_seen = replica_->last_seen();
-      snapshot_.decode_errors = decode_errors_;
-      snapshot_.persist_errors = persist_errors_;
-      snapshot_.inbound_dropped = inbound_dropped_;
     }
   }
 
   const NodeConfig config_;
   std::unique_ptr<ReplicatedStore> store_;
   std::unique_ptr<Transport> transport_;
-  std::unique_ptr<Replica> replica_;  // the worker thread's alone
+  std::unique_ptr<Driver> driver_;  // set once in begin(), under mu_
   std::string advertise_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable rebootstrap_cv_;
-  std::deque<std::string> inbound_;
-  uint64_t inbound_dropped_ = 0;
+  std::deque<std::string> early_frames_;  // came before driver_ existed
   bool stopping_ = false;
   bool stopped_ = false;
   bool rebootstrap_ = false;
-  bool local_write_ = false;  // a local write committed since the worker last looked
   WatchId local_watch_ = 0;
   bool watching_ = false;
-  Snapshot snapshot_;
   Status close_status_;
-  uint64_t decode_errors_ = 0;   // worker only
-  uint64_t persist_errors_ = 0;  // worker only
   std::thread worker_;
 
   asio::io_context io_;
@@ -406,16 +339,27 @@ class NodeImpl final : public Node {
 
 }  // namespace
 
+void NodeConfig::derive_limits() {
+  replica.max_key_bytes = store.max_key_bytes;
+  replica.max_value_bytes = store.max_value_bytes;
+}
+
 Status NodeConfig::validate() const {
   WAVEKV_RETURN_IF_ERROR(store.validate());
   WAVEKV_RETURN_IF_ERROR(transport.validate());
   if (listen.empty()) return Status::invalid("listen: a peer address is required");
   if (tick_ms == 0) return Status::invalid("tick_ms must be at least 1");
   if (max_inbound_frames == 0) return Status::invalid("max_inbound_frames must be at least 1");
+  if (replica.max_key_bytes != store.max_key_bytes ||
+      replica.max_value_bytes != store.max_value_bytes)
+    return Status::invalid(
+        "replica.max_key_bytes and max_value_bytes must equal the store's (a node must not take "
+        "from a peer what its own store refuses); call derive_limits()");
   return Status::ok();
 }
 
 Result<std::unique_ptr<Node>> Node::start(NodeConfig config, std::unique_ptr<Transport> transport) {
+  config.derive_limits();
   WAVEKV_RETURN_IF_ERROR(config.validate());
   auto store = open_replicated(config.store);
   if (!store) return store.status();

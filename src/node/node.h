@@ -3,9 +3,10 @@
 // is the one entry point `wavekv serve` calls; embedders and tests use it the
 // same way.
 //
-// Threads: the transport's own; one replication worker that alone touches the
-// Replica (it decodes frames, reads a consistent view of the state, persists
-// the effects, then sends); one io thread for the front ends; the store's.
+// Threads: the transport's own; one replication worker that alone steps the
+// replica Driver (node/driver.h: it decodes frames, reads a consistent view of
+// the state, persists the effects, then sends); one io thread for the front
+// ends; the store's.
 #pragma once
 
 #include <atomic>
@@ -23,8 +24,9 @@
 namespace wavekv {
 
 struct NodeConfig {
-  Config store;                           // data_dir, node_id, durability, ...
-  ReplicaConfig replica;                  // address and seeds are filled from the fields below
+  Config store;  // data_dir, node_id, durability, ...
+  ReplicaConfig
+      replica;  // address, seeds and key/value limits are filled from the fields above and below
   std::string listen = "127.0.0.1:7400";  // peer transport; port 0 picks one
   std::string advertise;                  // what peers dial; empty: the bound listen address
   std::vector<std::string> peers;         // seeds: any member's peer address
@@ -34,6 +36,11 @@ struct NodeConfig {
   size_t max_inbound_frames = 4096;       // frames waiting for the worker; beyond: dropped
   TransportConfig transport;
 
+  // One source of key and value limits, the store's: copies them into
+  // `replica`, which holds replicated entries (and the decoder frames) to
+  // them. Node::start calls it.
+  void derive_limits();
+  // Also refuses replica limits that differ from the store's.
   Status validate() const;
 };
 

@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include "replication/messages.h"
-
 namespace wavekv::sim {
 
 class Cluster::NodeClock final : public Clock {
@@ -16,6 +14,27 @@ class Cluster::NodeClock final : public Clock {
   const uint64_t& now_;
 };
 
+// What a node's driver sends through: the cluster's seeded network.
+class Cluster::NodeTransport final : public Transport {
+ public:
+  NodeTransport(Cluster& cluster, int node) : cluster_(cluster), node_(node) {}
+  Status start(const std::string&, Handler) override { return Status::ok(); }
+  std::string local_address() const override { return cluster_.nodes_[node_]->address; }
+  bool send(const std::string& address, std::string frame) override {
+    stats_.frames_sent++;
+    stats_.bytes_sent += frame.size();
+    cluster_.post(node_, address, std::move(frame));
+    return true;
+  }
+  void stop() override {}
+  TransportStats stats() const override { return stats_; }
+
+ private:
+  Cluster& cluster_;
+  const int node_;
+  TransportStats stats_;
+};
+
 Cluster::Cluster(SimOptions options) : options_(std::move(options)), rng_(options_.seed) {
   for (int i = 0; i < options_.nodes; i++) {
     auto n = std::make_unique<Node>();
@@ -23,6 +42,7 @@ Cluster::Cluster(SimOptions options) : options_(std::move(options)), rng_(option
     n->address = "node-" + std::to_string(i);
     n->fs = std::make_shared<testing::MemFileSystem>();
     n->clock = std::make_shared<NodeClock>(now_ms_);
+    n->transport = std::make_unique<NodeTransport>(*this, i);
     n->replica_config = options_.replica;
     n->replica_config.address = n->address;
     n->replica_config.seeds.clear();
@@ -60,15 +80,36 @@ void Cluster::open(int i) {
     std::abort();
   }
   n.store = std::move(s).value();
-  n.replica = std::make_unique<Replica>(n.id, n.store->incarnation(), n.replica_config);
+  DriverConfig dc;
+  dc.replica = n.replica_config;
+  dc.replica.max_key_bytes = c.max_key_bytes;  // as NodeConfig::derive_limits does
+  dc.replica.max_value_bytes = c.max_value_bytes;
+  dc.tick_ms = options_.tick_ms;
+  dc.log = [i](const char* level, const std::string& msg) {
+    if (std::string(level) == "error") std::fprintf(stderr, "sim: node %d: %s\n", i, msg.c_str());
+  };
+  n.driver = std::make_unique<Driver>(*n.store, *n.transport, std::move(dc));
+}
+
+void Cluster::close(int i) {
+  Node& n = *nodes_[i];
+  if (n.driver) tombstones_dropped_ += n.driver->stats().replica.tombstones_dropped;
+  n.driver.reset();  // it holds the store
+  n.store.reset();
+}
+
+uint64_t Cluster::tombstones_dropped() const {
+  uint64_t n = tombstones_dropped_;
+  for (const auto& node : nodes_)
+    if (node->driver) n += node->driver->stats().replica.tombstones_dropped;
+  return n;
 }
 
 void Cluster::crash(int i) {
   Node& n = *nodes_[i];
   if (!n.store) return;
   n.fs->crash(rng_() | 1);  // the power goes first: the dying store writes nothing more
-  n.store.reset();
-  n.replica.reset();
+  close(i);
   n.fs->power_on();
 }
 
@@ -78,8 +119,7 @@ void Cluster::restart(int i) {
 
 void Cluster::wipe(int i) {
   Node& n = *nodes_[i];
-  n.store.reset();
-  n.replica.reset();
+  close(i);
   n.fs = std::make_shared<testing::MemFileSystem>();
   for (auto& w : acked_)
     if (w.node == i) w.node = -1;  // may be lost with the disk unless it replicated
@@ -98,64 +138,46 @@ void Cluster::partition(const std::set<int>& side) {
 
 void Cluster::set_clock_skew(int i, int64_t ms) { nodes_[i]->clock->skew_ = ms; }
 
-void Cluster::apply(int i, Effects fx) {
+void Cluster::post(int from, const std::string& address, std::string bytes) {
+  nodes_[from]->bytes_sent += bytes.size();
+  auto it = by_address_.find(address);
+  if (it == by_address_.end()) return;
+  const int to = it->second;
+  std::uniform_real_distribution<double> unit(0, 1);
+  if (cut_.count({from, to}) || unit(rng_) < options_.drop) {
+    dropped_++;
+    return;
+  }
+  const int copies = unit(rng_) < options_.duplicate ? 2 : 1;
+  for (int c = 0; c < copies; c++) {
+    uint64_t delay =
+        options_.min_delay_ms + rng_() % (options_.max_delay_ms - options_.min_delay_ms + 1);
+    network_.push({now_ms_ + delay, order_++, to, bytes});
+  }
+}
+
+void Cluster::step(int i) {
   Node& n = *nodes_[i];
-  for (const auto& op : fx.persist)
-    tombstones_dropped_ += std::holds_alternative<OpDropTombstone>(op);
-  if (!fx.persist.empty()) {
-    Status st = n.store->apply_ops(std::move(fx.persist));
-    if (!st.is_ok()) {
-      std::fprintf(stderr, "sim: node %d failed to persist: %s\n", i, st.to_string().c_str());
-      std::abort();
-    }
+  if (!n.driver) return;
+  const StepResult r = n.driver->step(node_now(i), rng_());
+  // Every frame here was encoded by a real replica and every store is
+  // healthy: either failing is a bug, not a fault to ride out.
+  const DriverStats stats = n.driver->stats();
+  if (stats.decode_errors != 0 || stats.persist_errors != 0) {
+    std::fprintf(stderr, "sim: node %d: %llu undecodable frames, %llu failed persists\n", i,
+                 static_cast<unsigned long long>(stats.decode_errors),
+                 static_cast<unsigned long long>(stats.persist_errors));
+    std::abort();
   }
-  for (auto& out : fx.send) {
-    std::string bytes = encode_message(out.message);
-    n.bytes_sent += bytes.size();
-    auto it = by_address_.find(out.address);
-    if (it == by_address_.end()) continue;
-    int to = it->second;
-    std::uniform_real_distribution<double> unit(0, 1);
-    if (cut_.count({i, to}) || unit(rng_) < options_.drop) {
-      dropped_++;
-      continue;
-    }
-    int copies = unit(rng_) < options_.duplicate ? 2 : 1;
-    for (int c = 0; c < copies; c++) {
-      uint64_t delay =
-          options_.min_delay_ms + rng_() % (options_.max_delay_ms - options_.min_delay_ms + 1);
-      network_.push({now_ms_ + delay, order_++, to, bytes});
-    }
-  }
-  if (fx.rebootstrap) {
+  if (r.rebootstrap) {
     rebootstraps_++;
     wipe(i);
   }
 }
 
-void Cluster::tick(int i) {
-  Node& n = *nodes_[i];
-  if (!n.store) return;
-  Effects fx;
-  uint64_t random = rng_();
-  n.store->read_state([&](const State& s) { fx = n.replica->on_tick(s, node_now(i), random); });
-  apply(i, std::move(fx));
-}
-
 void Cluster::deliver(const InFlight& m) {
   Node& n = *nodes_[m.to];
-  if (!n.store) {
-    dropped_++;
-    return;
-  }
-  auto msg = decode_message(m.bytes);
-  if (!msg) {
-    std::fprintf(stderr, "sim: undecodable message: %s\n", msg.status().to_string().c_str());
-    std::abort();
-  }
-  Effects fx;
-  n.store->read_state([&](const State& s) { fx = n.replica->on_message(s, *msg, node_now(m.to)); });
-  apply(m.to, std::move(fx));
+  if (!n.driver || !n.driver->enqueue(m.bytes)) dropped_++;
 }
 
 void Cluster::run_for(uint64_t ms) {
@@ -166,7 +188,7 @@ void Cluster::run_for(uint64_t ms) {
       network_.pop();
       deliver(m);
     }
-    for (int i = 0; i < size(); i++) tick(i);
+    for (int i = 0; i < size(); i++) step(i);
     now_ms_ += options_.tick_ms;
   }
 }
@@ -201,12 +223,14 @@ int64_t Cluster::run_until_converged(uint64_t max_ms) {
 
 bool Cluster::put(int i, const std::string& key, const std::string& value) {
   if (!up(i) || !nodes_[i]->store->put(key, value).is_ok()) return false;
+  nodes_[i]->driver->local_write_committed();  // as the node's store watch does
   acked_.push_back({key, *nodes_[i]->store->get_entry(key), i});
   return true;
 }
 
 bool Cluster::del(int i, const std::string& key) {
   if (!up(i) || !nodes_[i]->store->del(key).is_ok()) return false;
+  nodes_[i]->driver->local_write_committed();
   acked_.push_back({key, *nodes_[i]->store->get_entry(key), i});
   return true;
 }

@@ -1,7 +1,8 @@
 // A whole WaveKV cluster in one process, driven by a seeded PRNG: real store
-// code on the fault-injecting testing::MemFileSystem, the real Replica state machine,
-// and a simulated network that drops, duplicates, delays, reorders and
-// partitions. Any run replays exactly from its seed.
+// code on the fault-injecting testing::MemFileSystem, the node's real replica
+// Driver (node/driver.h, around the real Replica state machine) over a
+// simulated Transport, and a network that drops, duplicates, delays, reorders
+// and partitions. Any run replays exactly from its seed.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "node/driver.h"
 #include "replication/replica.h"
 #include "store/store_internal.h"
 #include "testing/mem_fs.h"
@@ -76,22 +78,24 @@ class Cluster {
   int size() const { return static_cast<int>(nodes_.size()); }
   bool up(int i) const { return nodes_[i]->store != nullptr; }
   ReplicatedStore& store(int i) { return *nodes_[i]->store; }
-  const Replica& replica(int i) { return *nodes_[i]->replica; }
+  DriverStats stats(int i) const { return nodes_[i]->driver->stats(); }
   uint64_t now_ms() const { return now_ms_; }
   uint64_t bytes_sent(int i) const { return nodes_[i]->bytes_sent; }
   uint64_t messages_dropped() const { return dropped_; }
-  uint64_t tombstones_dropped() const { return tombstones_dropped_; }
+  uint64_t tombstones_dropped() const;
   uint64_t rebootstraps() const { return rebootstraps_; }
 
  private:
   class NodeClock;
+  class NodeTransport;
   struct Node {
     NodeId id = 0;
     std::string address;
     std::shared_ptr<testing::MemFileSystem> fs;
     std::shared_ptr<NodeClock> clock;
+    std::unique_ptr<NodeTransport> transport;
     std::unique_ptr<ReplicatedStore> store;
-    std::unique_ptr<Replica> replica;
+    std::unique_ptr<Driver> driver;  // null while the node is down
     ReplicaConfig replica_config;
     uint64_t bytes_sent = 0;
   };
@@ -106,8 +110,11 @@ class Cluster {
   };
 
   void open(int i);
-  void apply(int i, Effects fx);
-  void tick(int i);
+  void close(int i);  // drops the driver and the store (the disk stays)
+  // Puts a frame node `from` sent on the network, with the drop, cut,
+  // duplicate and delay faults.
+  void post(int from, const std::string& address, std::string bytes);
+  void step(int i);
   void deliver(const InFlight& m);
   uint64_t node_now(int i) const;
 
@@ -116,7 +123,7 @@ class Cluster {
   uint64_t now_ms_ = 1'000'000;
   uint64_t order_ = 0;
   uint64_t dropped_ = 0;
-  uint64_t tombstones_dropped_ = 0;
+  uint64_t tombstones_dropped_ = 0;  // by drivers closed since
   uint64_t rebootstraps_ = 0;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::map<std::string, int> by_address_;

@@ -1,0 +1,132 @@
+#include "node/driver.h"
+
+#include <algorithm>
+#include <cassert>
+
+namespace wavekv {
+namespace {
+
+// The decoder refuses what the replica would refuse anyway, before it is
+// copied out of the frame.
+DecodeLimits decode_limits(const ReplicaConfig& rc) {
+  DecodeLimits limits;
+  limits.max_key_bytes = rc.max_key_bytes;
+  limits.max_value_bytes = rc.max_value_bytes;
+  return limits;
+}
+
+}  // namespace
+
+Driver::Driver(ReplicatedStore& store, Transport& transport, DriverConfig config)
+    : store_(store),
+      transport_(transport),
+      config_(std::move(config)),
+      limits_(decode_limits(config_.replica)),
+      replica_(store.node_id(), store.incarnation(), config_.replica) {
+  assert(config_.tick_ms > 0 && config_.max_inbound_frames > 0);
+}
+
+bool Driver::enqueue(std::string frame) {
+  std::lock_guard lock(mu_);
+  if (inbound_.size() >= config_.max_inbound_frames) {
+    inbound_dropped_++;
+    return false;
+  }
+  inbound_.push_back(std::move(frame));
+  return true;
+}
+
+bool Driver::local_write_committed() {
+  std::lock_guard lock(mu_);
+  if (local_write_) return false;
+  local_write_ = true;
+  return true;
+}
+
+bool Driver::has_work() const {
+  std::lock_guard lock(mu_);
+  return local_write_ || !inbound_.empty();
+}
+
+DriverStats Driver::stats() const {
+  std::lock_guard lock(mu_);
+  DriverStats s = stats_;
+  s.inbound_dropped = inbound_dropped_;
+  return s;
+}
+
+StepResult Driver::step(uint64_t now_ms, uint64_t random) {
+  if (worker_ == std::thread::id()) worker_ = std::this_thread::get_id();
+  assert(worker_ == std::this_thread::get_id() && "Driver::step from a second thread");
+  std::deque<std::string> frames;  // at most max_inbound_frames
+  bool push_owed = false;          // a local write's push has not left yet
+  {
+    std::lock_guard lock(mu_);
+    frames.swap(inbound_);
+    push_owed = local_write_;
+    local_write_ = false;
+  }
+  for (const auto& frame : frames) {
+    if (rebootstrap_) break;
+    handle_frame(frame, now_ms);
+  }
+  // next_tick_ms_ is never set more than tick_ms ahead: beyond that, the
+  // clock stepped back, and waiting for it to catch up would stall the node.
+  const bool due = push_owed || now_ms >= next_tick_ms_ || next_tick_ms_ > now_ms + config_.tick_ms;
+  if (due && !rebootstrap_) tick(now_ms, random, push_owed);
+  if (rebootstrap_) next_tick_ms_ = now_ms + config_.tick_ms;
+
+  std::lock_guard lock(mu_);
+  stats_.replica = replica_.stats();
+  stats_.last_seen = replica_.last_seen();
+  stats_.decode_errors = decode_errors_;
+  stats_.persist_errors = persist_errors_;
+  return {next_tick_ms_, rebootstrap_};
+}
+
+void Driver::handle_frame(const std::string& frame, uint64_t now_ms) {
+  auto m = decode_message(frame, limits_);
+  if (!m) {
+    decode_errors_++;
+    return;
+  }
+  Effects fx;
+  store_.read_state([&](const State& s) { fx = replica_.on_message(s, *m, now_ms); });
+  execute(std::move(fx));
+}
+
+void Driver::tick(uint64_t now_ms, uint64_t random, bool push_owed) {
+  const uint64_t pushes_before = replica_.stats().pushes_sent;
+  Effects fx;
+  store_.read_state([&](const State& s) { fx = replica_.on_tick(s, now_ms, random); });
+  execute(std::move(fx));
+  next_tick_ms_ = now_ms + config_.tick_ms;
+  if (push_owed && replica_.stats().pushes_sent == pushes_before) {
+    // Held back by the push spacing: tick again when it allows, not a whole
+    // tick_ms later. Once: if that tick cannot push either (no peers), the
+    // regular ticks carry on.
+    next_tick_ms_ = std::min(next_tick_ms_, std::max(replica_.next_push_at_ms(), now_ms));
+  }
+}
+
+void Driver::execute(Effects fx) {
+  if (!fx.persist.empty()) {
+    Status st = store_.apply_ops(std::move(fx.persist));
+    if (!st.is_ok()) {
+      persist_errors_++;
+      if (config_.log)
+        config_.log("error", "persisting replicated ops failed; nothing sent: " + st.to_string());
+      return;
+    }
+  }
+  for (auto& out : fx.send) transport_.send(out.address, encode_message(out.message));
+  if (fx.rebootstrap) {
+    if (config_.log)
+      config_.log("warn",
+                  "this node must wipe its data and bootstrap again: a peer evicted it, or forgot "
+                  "tombstones older than versions this node holds");
+    rebootstrap_ = true;
+  }
+}
+
+}  // namespace wavekv
