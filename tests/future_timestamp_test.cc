@@ -1,4 +1,4 @@
-// Lesson 13: a key poisoned by a future timestamp, and the operator repair
+// A key poisoned by a future timestamp, and the operator repair
 // (docs/PROTOCOL.md, "Future timestamps").
 //
 // The fixture: node 1's clock ran an hour ahead while it wrote. Its versions

@@ -229,8 +229,9 @@ class ModelRun {
                                     << history_.size() << " states since the last durable point"
                                     << "\n  store: " << describe(got);
       model_ = *it;
-      // Lesson 11: writes of the old stream may be lost here but not at peers
-      // that got them, so the store continues in a new stream, from seq 1.
+      // docs/PROTOCOL.md, "Incarnations": writes of the old stream may be lost
+      // here but not at peers that got them, so the store continues in a new
+      // stream, from seq 1.
       EXPECT_NE(status.incarnation, incarnation_before);
       EXPECT_FALSE(status.recovery.new_incarnation.empty());
       EXPECT_EQ(status.next_seq, 1u);

@@ -149,8 +149,8 @@ class RecoveryTest : public ::testing::Test {
   std::shared_ptr<testing::MemFileSystem> fs_ = std::make_shared<testing::MemFileSystem>();
 };
 
-// --- (a) Lesson: a damaged WAL tail is cut off on open and reported, never
-// appended past. ---------------------------------------------------------------
+// --- (a) A damaged WAL tail is cut off on open and reported, never appended
+// past (ARCHITECTURE.md, "Invariants": never append after garbage). ---------
 
 TEST_F(RecoveryTest, DamagedTailIsCutReportedAndNeverAppendedPast) {
   for (bool preallocate : {false, true}) {

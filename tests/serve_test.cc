@@ -367,11 +367,11 @@ TEST_F(ServePartition, HealsAndConvergesWithDeletesStayingDeleted) {
   EXPECT_TRUE(identical_everywhere());
 }
 
-// Lesson 13 end to end (docs/PROTOCOL.md, "Future timestamps"): node 1 wrote
-// "k" while its clock ran an hour ahead. Its status counts the poisoned key,
-// node 2 refuses the version, and node 2's own write of "k" loses on node 1.
-// Stopped, `wavekv repair-timestamps`, restarted: the key replicates, and the
-// next write from a correct clock wins everywhere.
+// docs/PROTOCOL.md, "Future timestamps", end to end: node 1 wrote "k" while its
+// clock ran an hour ahead. Its status counts the poisoned key, node 2 refuses
+// the version, and node 2's own write of "k" loses on node 1. Stopped, `wavekv
+// repair-timestamps`, restarted: the key replicates, and the next write from a
+// correct clock wins everywhere.
 TEST(ServeFutureTimestamps, RepairedKeyReplicatesAndCanBeWrittenAgain) {
   auto base = std::filesystem::temp_directory_path() /
               ("wavekv-future-serve-test-" + std::to_string(::getpid()));

@@ -75,10 +75,10 @@ TEST(Sim, WipedNodeRebootstrapsWithoutReusingSeqs) {
       << "peers that covered the old incarnation's seqs must still pull the new write";
 }
 
-// Lesson 14: replicas can diverge silently (a bug, a lost file). Here node 1
-// gets a version of a key behind replication's back, with a seq every peer
-// already covers, so delta sync alone never ships it; only the digest check
-// can find and repair it.
+// docs/PROTOCOL.md, "Divergence detection and repair": replicas can diverge
+// silently (a bug, a lost file). Here node 1 gets a version of a key behind
+// replication's back, with a seq every peer already covers, so delta sync alone
+// never ships it; only the digest check can find and repair it.
 TEST(Sim, DigestCheckFindsAndRepairsSilentDivergence) {
   SimOptions o = quiet(3);
   o.replica.digest_every_rounds = 1;
@@ -147,8 +147,8 @@ TEST(Sim, RandomFaultScenariosWithWipesHoldTheModel) {
 namespace wavekv::sim {
 namespace {
 
-// Lessons 12 and 15: a member unreachable for longer than the expiry is
-// removed, the removal survives a restart, and when the member comes back it
+// docs/PROTOCOL.md, "Eviction": a member unreachable for longer than the expiry
+// is removed, the removal survives a restart, and when the member comes back it
 // is told to re-bootstrap: it rejoins as a new incarnation with nothing old.
 TEST(Sim, EvictedMemberIsToldToRebootstrapAndRejoinsAsANewIncarnation) {
   SimOptions o = quiet(3);

@@ -37,10 +37,11 @@ class FixedClock final : public Clock {
   uint64_t ms_;
 };
 
-// Lesson 11: a node rebuilt with an empty data directory under its old id
-// writes to a new origin stream: the old stream's seqs (which peers already
-// cover) are never issued again. Fixture: the old incarnation wrote 100 keys,
-// so the new first write (seq 1) collides in (node, seq) but not in stream.
+// docs/PROTOCOL.md, "Incarnations": a node rebuilt with an empty data directory
+// under its old id writes to a new origin stream: the old stream's seqs (which
+// peers already cover) are never issued again. Fixture: the old incarnation
+// wrote 100 keys, so the new first write (seq 1) collides in (node, seq) but
+// not in stream.
 TEST(Identity, WipedNodeWritesToANewStream) {
   auto clock = std::make_shared<FixedClock>(1'000'000);
   Config c;

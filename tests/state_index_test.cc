@@ -102,10 +102,10 @@ TEST(StateAcks, AdoptionTakesThePerOriginMax) {
   EXPECT_EQ(s.acks(), (VersionVector{{1, 4}, {2, 10}, {3, 9}}));
 }
 
-// Lesson 11: the own stream counts only writes of this incarnation. An entry
-// of our node id from an earlier incarnation (a different stream) does not
-// move next_seq; a new stream starts again at seq 1 and keeps claiming the
-// old stream up to what survived.
+// docs/PROTOCOL.md, "Incarnations": the own stream counts only writes of this
+// incarnation. An entry of our node id from an earlier incarnation (a different
+// stream) does not move next_seq; a new stream starts again at seq 1 and keeps
+// claiming the old stream up to what survived.
 TEST(StateAcks, OwnStreamIsTheIncarnationNotTheNodeId) {
   State s(1, 77);
   OpSetEntry old_incarnation = set("old", 1, 500, 100);  // node 1, stream 1

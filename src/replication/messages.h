@@ -35,7 +35,7 @@ struct WireEntry {
 
 // Where a paged delta resumes: the next (origin, seq) to consider.
 struct Cursor {
-  NodeId origin = 0;
+  StreamId origin = 0;
   uint64_t seq = 0;
   bool operator==(const Cursor&) const = default;
 };

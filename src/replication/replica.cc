@@ -5,12 +5,16 @@
 #include <algorithm>
 
 #include "util/coding.h"
+#include "util/overloaded.h"
 
 namespace wavekv {
-namespace {
+
+// DigestReply carries the state's digest bucket by bucket.
+static_assert(State::kBuckets == kDigestBuckets,
+              "the state's digest buckets are the DigestReply's buckets");
 
 // A small deterministic generator, seeded from the caller's random bits.
-class SplitMix {
+class Replica::SplitMix {
  public:
   explicit SplitMix(uint64_t seed) : x_(seed) {}
   uint64_t next() {
@@ -24,9 +28,11 @@ class SplitMix {
   uint64_t x_;
 };
 
+namespace {
+
 // Up to `k` distinct elements of `from`, chosen at random.
-template <typename T>
-std::vector<T> sample(std::vector<T> from, size_t k, SplitMix& rng) {
+template <typename T, typename Rng>
+std::vector<T> sample(std::vector<T> from, size_t k, Rng& rng) {
   for (size_t i = 0; i < from.size() && i < k; i++) {
     size_t j = i + rng.next() % (from.size() - i);
     std::swap(from[i], from[j]);
@@ -232,7 +238,7 @@ SyncPage Replica::build_page(const State& state, const SyncRequest& req) const {
     page.entries.push_back({key, e});
     bytes += entry_bytes(key, e);
   };
-  auto above_have = [&](NodeId origin, uint64_t seq) {
+  auto above_have = [&](StreamId origin, uint64_t seq) {
     auto h = req.have.find(origin);
     return h == req.have.end() || seq > h->second;
   };
@@ -243,7 +249,7 @@ SyncPage Replica::build_page(const State& state, const SyncRequest& req) const {
     // that this session cannot adopt its claim.
     const Cursor& c = req.cursor;
     bool remembered = epoch_ != 0 && req.epoch == epoch_ &&
-                      state.for_each_arrival_after(req.after, [&](NodeId origin, uint64_t seq) {
+                      state.for_each_arrival_after(req.after, [&](StreamId origin, uint64_t seq) {
                         bool behind = origin < c.origin || (origin == c.origin && seq < c.seq);
                         if (!behind || !above_have(origin, seq)) return;
                         auto oit = index.find(origin);
@@ -256,7 +262,7 @@ SyncPage Replica::build_page(const State& state, const SyncRequest& req) const {
   }
   size_t in_range = 0;  // at least one per page, so the cursor always moves
   for (auto oit = index.lower_bound(req.cursor.origin); oit != index.end(); ++oit) {
-    const NodeId origin = oit->first;
+    const StreamId origin = oit->first;
     uint64_t from = 1;
     if (auto h = req.have.find(origin); h != req.have.end()) from = h->second + 1;
     if (origin == req.cursor.origin) from = std::max(from, req.cursor.seq);
@@ -331,8 +337,9 @@ void Replica::note_stable(const Message& m, const VersionVector& stable) {
   rt.stable_incarnation = m.from_incarnation;
 }
 
-// Lesson 12: a member that has been silent longer than the expiry is removed
-// for good (this incarnation of it), so it stops pinning tombstones.
+// docs/PROTOCOL.md, "Eviction": a member that has been silent longer than the
+// expiry is removed for good (this incarnation of it), so it stops pinning
+// tombstones.
 void Replica::evict_expired(const State& state, uint64_t now_ms, Effects& fx) {
   if (config_.member_expiry_ms == 0) return;
   // A node that has heard from nobody is the one cut off: it evicts no one,
@@ -383,215 +390,251 @@ void Replica::collect_tombstones(const State& state, uint64_t now_ms, Effects& f
 Effects Replica::on_tick(const State& state, uint64_t now_ms, uint64_t random) {
   Effects fx;
   SplitMix rng(random);
-  std::vector<std::pair<NodeId, std::string>> peers;
+  PeerList peers;
   for (const auto& [id, meta] : state.peers())
     if (!meta.address.empty()) peers.emplace_back(id, meta.address);
-
-  if (first_tick_ || now_ms >= last_round_ms_ + config_.sync_interval_ms) {
-    if (first_tick_) {
-      started_ms_ = now_ms;
-      epoch_ = rng.next() | 1;
-      // Session ids must not repeat across restarts: a delayed page of a
-      // session from before a crash must not pass for a page of a new one.
-      next_session_ = rng.next() >> 1;
-    }
-    first_tick_ = false;
-    last_round_ms_ = now_ms;
-    stats_.rounds++;
-    // A session that made no progress for a round asks again for the page it
-    // is waiting for (requests are idempotent: a page is rebuilt from its
-    // cursor, with what arrived behind it since the previous page), so a lost
-    // message costs a round, not the session. One that made no progress for
-    // kSessionTimeoutRounds is given up; a long one that keeps progressing
-    // (a large bootstrap) is not.
-    const uint64_t timeout = kSessionTimeoutRounds * config_.sync_interval_ms;
-    for (auto it = sessions_.begin(); it != sessions_.end();) {
-      Session& s = it->second;
-      if (now_ms >= s.progress_ms + timeout) {
-        stats_.sessions_aborted++;
-        it = sessions_.erase(it);
-        continue;
-      }
-      if (now_ms >= s.progress_ms + config_.sync_interval_ms) {
-        stats_.requests_retried++;
-        fx.send.push_back({s.peer, s.address, envelope(state, s.request)});
-      }
-      ++it;
-    }
-    // Seeds are contacted until they are known members: hearing first from
-    // someone else must not leave us in a clique that never meets the seed.
-    for (const auto& seed : config_.seeds) {
-      bool known =
-          std::any_of(peers.begin(), peers.end(), [&](const auto& p) { return p.second == seed; });
-      bool busy = has_session_with(0);
-      if (!known && !busy) start_session(state, 0, seed, now_ms, fx);
-    }
-    for (const auto& [id, address] : sample(peers, config_.fanout, rng)) {
-      bool busy = has_session_with(id);
-      if (!busy) start_session(state, id, address, now_ms, fx);
-    }
-    evict_expired(state, now_ms, fx);
-    if (config_.collect_tombstones) collect_tombstones(state, now_ms, fx);
-    if (!peers.empty() && config_.digest_every_rounds != 0 &&
-        stats_.rounds % config_.digest_every_rounds == 0) {
-      const auto& [id, address] = peers[rng.next() % peers.size()];
-      uint64_t nonce = rng.next() | 1;
-      runtime_[id].digest_nonce = nonce;
-      fx.send.push_back({id, address, envelope(state, DigestRequest{nonce})});
-    }
-  }
-
-  // Push our own recent writes. The "queue" is the index range of our origin
-  // above pushed_upto_: bounded per tick, and drained over the next ticks.
-  if (!peers.empty() && now_ms >= last_push_ms_ + config_.push_delay_ms) {
-    auto own = state.index().find(state.stream());
-    if (own != state.index().end()) {
-      Push push;
-      uint64_t bytes = 0;
-      for (auto it = own->second.upper_bound(pushed_upto_);
-           it != own->second.end() && push.entries.size() < config_.max_page_entries &&
-           bytes < config_.max_page_bytes;
-           ++it) {
-        const Entry& e = state.kv().find(*it->second)->second;
-        push.entries.push_back({*it->second, e});
-        bytes += entry_bytes(*it->second, e);
-        pushed_upto_ = it->first;
-      }
-      if (!push.entries.empty()) {
-        last_push_ms_ = now_ms;
-        for (const auto& [id, address] : sample(peers, config_.fanout, rng)) {
-          fx.send.push_back({id, address, envelope(state, push)});
-          stats_.pushes_sent++;
-        }
-      }
-    }
-  }
+  if (first_tick_ || now_ms >= last_round_ms_ + config_.sync_interval_ms)
+    run_round(state, peers, now_ms, rng, fx);
+  if (!peers.empty() && now_ms >= last_push_ms_ + config_.push_delay_ms)
+    push_own_writes(state, peers, now_ms, rng, fx);
   return fx;
+}
+
+void Replica::run_round(const State& state, const PeerList& peers, uint64_t now_ms, SplitMix& rng,
+                        Effects& fx) {
+  if (first_tick_) {
+    started_ms_ = now_ms;
+    epoch_ = rng.next() | 1;
+    // Session ids must not repeat across restarts: a delayed page of a
+    // session from before a crash must not pass for a page of a new one.
+    next_session_ = rng.next() >> 1;
+  }
+  first_tick_ = false;
+  last_round_ms_ = now_ms;
+  stats_.rounds++;
+  retry_or_abort_sessions(state, now_ms, fx);
+  // Seeds are contacted until they are known members: hearing first from
+  // someone else must not leave us in a clique that never meets the seed.
+  for (const auto& seed : config_.seeds) {
+    bool known =
+        std::any_of(peers.begin(), peers.end(), [&](const auto& p) { return p.second == seed; });
+    bool busy = has_session_with(0);
+    if (!known && !busy) start_session(state, 0, seed, now_ms, fx);
+  }
+  for (const auto& [id, address] : sample(peers, config_.fanout, rng)) {
+    bool busy = has_session_with(id);
+    if (!busy) start_session(state, id, address, now_ms, fx);
+  }
+  evict_expired(state, now_ms, fx);
+  if (config_.collect_tombstones) collect_tombstones(state, now_ms, fx);
+  if (!peers.empty() && config_.digest_every_rounds != 0 &&
+      stats_.rounds % config_.digest_every_rounds == 0) {
+    const auto& [id, address] = peers[rng.next() % peers.size()];
+    uint64_t nonce = rng.next() | 1;
+    runtime_[id].digest_nonce = nonce;
+    fx.send.push_back({id, address, envelope(state, DigestRequest{nonce})});
+  }
+}
+
+// A session that made no progress for a round asks again for the page it is
+// waiting for (requests are idempotent: a page is rebuilt from its cursor,
+// with what arrived behind it since the previous page), so a lost message
+// costs a round, not the session. One that made no progress for
+// kSessionTimeoutRounds is given up; a long one that keeps progressing (a
+// large bootstrap) is not.
+void Replica::retry_or_abort_sessions(const State& state, uint64_t now_ms, Effects& fx) {
+  const uint64_t timeout = kSessionTimeoutRounds * config_.sync_interval_ms;
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    Session& s = it->second;
+    if (now_ms >= s.progress_ms + timeout) {
+      stats_.sessions_aborted++;
+      it = sessions_.erase(it);
+      continue;
+    }
+    if (now_ms >= s.progress_ms + config_.sync_interval_ms) {
+      stats_.requests_retried++;
+      fx.send.push_back({s.peer, s.address, envelope(state, s.request)});
+    }
+    ++it;
+  }
+}
+
+// Pushes our own recent writes. The "queue" is the index range of our stream
+// above pushed_upto_: bounded per tick, and drained over the next ticks.
+void Replica::push_own_writes(const State& state, const PeerList& peers, uint64_t now_ms,
+                              SplitMix& rng, Effects& fx) {
+  auto own = state.index().find(state.stream());
+  if (own == state.index().end()) return;
+  Push push;
+  uint64_t bytes = 0;
+  for (auto it = own->second.upper_bound(pushed_upto_);
+       it != own->second.end() && push.entries.size() < config_.max_page_entries &&
+       bytes < config_.max_page_bytes;
+       ++it) {
+    const Entry& e = state.kv().find(*it->second)->second;
+    push.entries.push_back({*it->second, e});
+    bytes += entry_bytes(*it->second, e);
+    pushed_upto_ = it->first;
+  }
+  if (push.entries.empty()) return;
+  last_push_ms_ = now_ms;
+  for (const auto& [id, address] : sample(peers, config_.fanout, rng)) {
+    fx.send.push_back({id, address, envelope(state, push)});
+    stats_.pushes_sent++;
+  }
 }
 
 Effects Replica::on_message(const State& state, const Message& m, uint64_t now_ms) {
   Effects fx;
   if (m.from == 0 || m.from == self_) return fx;
-  const std::string& reply_to = m.from_address;
   if (state.is_removed(m.from, m.from_incarnation)) {
-    // Lesson 12: an evicted member may hold versions whose tombstones are gone
-    // here. Nothing it sends is taken; it must start over as a new incarnation.
+    // An evicted member may hold versions whose tombstones are gone here
+    // (docs/PROTOCOL.md, "Eviction"). Nothing it sends is taken; it must
+    // start over as a new incarnation.
     if (!std::holds_alternative<Rebootstrap>(m.body)) {
       stats_.rebootstraps_sent++;
-      fx.send.push_back({m.from, reply_to,
+      fx.send.push_back({m.from, m.from_address,
                          envelope(state, Rebootstrap{"this incarnation was evicted after being "
                                                      "unreachable; wipe and bootstrap again"})});
     }
     return fx;
   }
   note_sender(state, m, now_ms, fx);
-
-  if (const auto* req = std::get_if<SyncRequest>(&m.body)) {
-    if (req->cursor == Cursor{}) {
-      record_coverage(state, m.from, req->have, now_ms, fx);
-      note_stable(m, req->stable);
-    }
-    stats_.pages_served++;
-    fx.send.push_back({m.from, reply_to, envelope(state, build_page(state, *req))});
-  } else if (const auto* page = std::get_if<SyncPage>(&m.body)) {
-    bool rejected = false;
-    merge(state, page->entries, page->covers, now_ms, Source::kSync, &rejected, fx);
-    auto it = sessions_.find(page->session);
-    if (it == sessions_.end()) return fx;  // stray or finished: merged, acks untouched
-    Session& s = it->second;
-    if (s.peer == 0) s.peer = m.from;  // a seed answered: now we know its id
-    if (s.peer != m.from) return fx;
-    if (!s.got_first_page) {
-      note_stable(m, page->stable);
-      s.epoch = page->epoch;
-      s.claim = OpAdoptAcks{page->covers, page->collected, page->collected_before, page->clock};
-      s.got_first_page = true;
-      record_coverage(state, m.from, page->covers, now_ms, fx);
-      if (!covers_all(state.acks(), page->collected) &&
-          state.holds_version_stamped_by(page->collected_before)) {
-        // The responder (or a node whose claim it adopted) forgot tombstones
-        // we never saw, and we hold versions old enough to be ones they
-        // deleted: no one can tell which. Start over from an empty directory.
-        stats_.rebootstraps_needed++;
-        fx.rebootstrap = true;
-        sessions_.erase(it);
-        return fx;
-      }
-      // A clock beyond the drift bound is refused like an entry stamped there.
-      if (timestamp_millis(page->clock) > now_ms + config_.max_clock_drift_ms) {
-        stats_.entries_rejected++;
-        s.rejected = true;
-      }
-    }
-    s.rejected = s.rejected || rejected;
-    // Every page must come from the process that made the claim: a responder
-    // that restarted (or was wiped) in between may hold less than it claimed,
-    // and a duplicated first request may be answered by both.
-    s.lost_track = s.lost_track || page->lost_track || page->epoch == 0 || page->epoch != s.epoch;
-    if (!page->last) {
-      // A second copy of a page we already followed (a duplicate, or the
-      // answer to a resent request): asking again would run two chains.
-      if (s.request.cursor == page->next) return fx;
-      s.request = SyncRequest{page->session, s.have, page->next, {}, page->epoch, page->arrivals};
-      s.address = reply_to;
-      s.progress_ms = now_ms;
-      fx.send.push_back({m.from, reply_to, envelope(state, s.request)});
-      return fx;
-    }
-    // The whole delta is in: adopt the responder's claim, in the same batch as
-    // the last page's entries, unless anything was rejected or the responder
-    // lost track of what arrived behind the cursor.
-    if (s.rejected || s.lost_track) {
-      stats_.sessions_aborted++;
-    } else {
-      fx.persist.emplace_back(std::move(s.claim));
-      stats_.sessions_completed++;
-    }
-    sessions_.erase(it);
-  } else if (const auto* push = std::get_if<Push>(&m.body)) {
-    bool rejected = false;  // a push never moves acks
-    merge(state, push->entries, recorded_coverage(state, m), now_ms, Source::kSync, &rejected, fx);
-  } else if (const auto* dreq = std::get_if<DigestRequest>(&m.body)) {
-    DigestReply reply;
-    reply.nonce = dreq->nonce;
-    reply.covers = state.acks();
-    for (size_t i = 0; i < kDigestBuckets; i++)
-      reply.buckets[i] = keyed_bucket(dreq->nonce, state.digest()[i]);
-    fx.send.push_back({m.from, reply_to, envelope(state, std::move(reply))});
-  } else if (const auto* drep = std::get_if<DigestReply>(&m.body)) {
-    auto& rt = runtime_[m.from];
-    // Only an answer to our own fresh nonce counts; anything else proves nothing.
-    if (rt.digest_nonce == 0 || drep->nonce != rt.digest_nonce) return fx;
-    rt.digest_nonce = 0;
-    record_coverage(state, m.from, drep->covers, now_ms, fx);
-    if (drep->covers != state.acks()) return fx;  // still catching up: not comparable
-    BucketRequest breq;
-    for (size_t i = 0; i < kDigestBuckets; i++) {
-      if (drep->buckets[i] != keyed_bucket(drep->nonce, state.digest()[i]) &&
-          breq.buckets.size() < config_.max_repair_buckets)
-        breq.buckets.push_back(static_cast<uint16_t>(i));
-    }
-    if (!breq.buckets.empty()) {
-      stats_.digest_mismatches++;
-      fx.send.push_back({m.from, reply_to, envelope(state, std::move(breq))});
-    }
-  } else if (const auto* breq = std::get_if<BucketRequest>(&m.body)) {
-    BucketReply reply;
-    reply.buckets = breq->buckets;
-    reply.entries = entries_in_buckets(state, breq->buckets);
-    fx.send.push_back({m.from, reply_to, envelope(state, std::move(reply))});
-  } else if (const auto* brep = std::get_if<BucketReply>(&m.body)) {
-    bool rejected = false;
-    stats_.repairs += merge(state, brep->entries, recorded_coverage(state, m), now_ms,
-                            Source::kRepair, &rejected, fx);
-    // Repair both ways: send back our versions of the same buckets.
-    Push back{entries_in_buckets(state, brep->buckets)};
-    if (!back.entries.empty())
-      fx.send.push_back({m.from, reply_to, envelope(state, std::move(back))});
-  } else if (std::holds_alternative<Rebootstrap>(m.body)) {
-    fx.rebootstrap = true;
-  }
+  Incoming in{state, m, now_ms, fx};
+  std::visit(Overloaded{
+                 [&](const SyncRequest& b) { on_sync_request(in, b); },
+                 [&](const SyncPage& b) { on_sync_page(in, b); },
+                 [&](const Push& b) { on_push(in, b); },
+                 [&](const DigestRequest& b) { on_digest_request(in, b); },
+                 [&](const DigestReply& b) { on_digest_reply(in, b); },
+                 [&](const BucketRequest& b) { on_bucket_request(in, b); },
+                 [&](const BucketReply& b) { on_bucket_reply(in, b); },
+                 [&](const Rebootstrap& b) { on_rebootstrap(in, b); },
+             },
+             m.body);
   return fx;
 }
+
+void Replica::on_sync_request(Incoming& in, const SyncRequest& req) {
+  if (req.cursor == Cursor{}) {
+    record_coverage(in.state, in.m.from, req.have, in.now_ms, in.fx);
+    note_stable(in.m, req.stable);
+  }
+  stats_.pages_served++;
+  in.reply(envelope(in.state, build_page(in.state, req)));
+}
+
+void Replica::on_sync_page(Incoming& in, const SyncPage& page) {
+  bool rejected = false;
+  merge(in.state, page.entries, page.covers, in.now_ms, Source::kSync, &rejected, in.fx);
+  auto it = sessions_.find(page.session);
+  if (it == sessions_.end()) return;  // stray or finished: merged, acks untouched
+  Session& s = it->second;
+  if (s.peer == 0) s.peer = in.m.from;  // a seed answered: now we know its id
+  if (s.peer != in.m.from) return;
+  if (!s.got_first_page && !take_first_page(in, page, s)) {
+    sessions_.erase(it);
+    return;
+  }
+  s.rejected = s.rejected || rejected;
+  // Every page must come from the process that made the claim: a responder
+  // that restarted (or was wiped) in between may hold less than it claimed,
+  // and a duplicated first request may be answered by both.
+  s.lost_track = s.lost_track || page.lost_track || page.epoch == 0 || page.epoch != s.epoch;
+  if (!page.last) {
+    // A second copy of a page we already followed (a duplicate, or the
+    // answer to a resent request): asking again would run two chains.
+    if (s.request.cursor == page.next) return;
+    s.request = SyncRequest{page.session, s.have, page.next, {}, page.epoch, page.arrivals};
+    s.address = in.m.from_address;
+    s.progress_ms = in.now_ms;
+    in.reply(envelope(in.state, s.request));
+    return;
+  }
+  // The whole delta is in: adopt the responder's claim, in the same batch as
+  // the last page's entries, unless anything was rejected or the responder
+  // lost track of what arrived behind the cursor.
+  if (s.rejected || s.lost_track) {
+    stats_.sessions_aborted++;
+  } else {
+    in.fx.persist.emplace_back(std::move(s.claim));
+    stats_.sessions_completed++;
+  }
+  sessions_.erase(it);
+}
+
+bool Replica::take_first_page(Incoming& in, const SyncPage& page, Session& s) {
+  note_stable(in.m, page.stable);
+  s.epoch = page.epoch;
+  s.claim = OpAdoptAcks{page.covers, page.collected, page.collected_before, page.clock};
+  s.got_first_page = true;
+  record_coverage(in.state, in.m.from, page.covers, in.now_ms, in.fx);
+  if (!covers_all(in.state.acks(), page.collected) &&
+      in.state.holds_version_stamped_by(page.collected_before)) {
+    // The responder (or a node whose claim it adopted) forgot tombstones we
+    // never saw, and we hold versions old enough to be ones they deleted: no
+    // one can tell which. Start over from an empty directory.
+    stats_.rebootstraps_needed++;
+    in.fx.rebootstrap = true;
+    return false;
+  }
+  // A clock beyond the drift bound is refused like an entry stamped there.
+  if (timestamp_millis(page.clock) > in.now_ms + config_.max_clock_drift_ms) {
+    stats_.entries_rejected++;
+    s.rejected = true;
+  }
+  return true;
+}
+
+void Replica::on_push(Incoming& in, const Push& push) {
+  bool rejected = false;  // a push never moves acks
+  merge(in.state, push.entries, recorded_coverage(in.state, in.m), in.now_ms, Source::kSync,
+        &rejected, in.fx);
+}
+
+void Replica::on_digest_request(Incoming& in, const DigestRequest& req) {
+  DigestReply reply;
+  reply.nonce = req.nonce;
+  reply.covers = in.state.acks();
+  for (size_t i = 0; i < kDigestBuckets; i++)
+    reply.buckets[i] = keyed_bucket(req.nonce, in.state.digest()[i]);
+  in.reply(envelope(in.state, std::move(reply)));
+}
+
+void Replica::on_digest_reply(Incoming& in, const DigestReply& reply) {
+  auto& rt = runtime_[in.m.from];
+  // Only an answer to our own fresh nonce counts; anything else proves nothing.
+  if (rt.digest_nonce == 0 || reply.nonce != rt.digest_nonce) return;
+  rt.digest_nonce = 0;
+  record_coverage(in.state, in.m.from, reply.covers, in.now_ms, in.fx);
+  if (reply.covers != in.state.acks()) return;  // still catching up: not comparable
+  BucketRequest req;
+  for (size_t i = 0; i < kDigestBuckets; i++) {
+    if (reply.buckets[i] != keyed_bucket(reply.nonce, in.state.digest()[i]) &&
+        req.buckets.size() < config_.max_repair_buckets)
+      req.buckets.push_back(static_cast<uint16_t>(i));
+  }
+  if (req.buckets.empty()) return;
+  stats_.digest_mismatches++;
+  in.reply(envelope(in.state, std::move(req)));
+}
+
+void Replica::on_bucket_request(Incoming& in, const BucketRequest& req) {
+  BucketReply reply;
+  reply.buckets = req.buckets;
+  reply.entries = entries_in_buckets(in.state, req.buckets);
+  in.reply(envelope(in.state, std::move(reply)));
+}
+
+void Replica::on_bucket_reply(Incoming& in, const BucketReply& reply) {
+  bool rejected = false;
+  stats_.repairs += merge(in.state, reply.entries, recorded_coverage(in.state, in.m), in.now_ms,
+                          Source::kBucketRepair, &rejected, in.fx);
+  // Bucket repair goes both ways: send back our versions of the same buckets.
+  Push back{entries_in_buckets(in.state, reply.buckets)};
+  if (!back.entries.empty()) in.reply(envelope(in.state, std::move(back)));
+}
+
+void Replica::on_rebootstrap(Incoming& in, const Rebootstrap&) { in.fx.rebootstrap = true; }
 
 }  // namespace wavekv

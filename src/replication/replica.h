@@ -121,6 +121,37 @@ class Replica {
     uint64_t stable_incarnation = 0;
   };
 
+  class SplitMix;  // deterministic, seeded from on_tick's random bits
+
+  // One inbound message being handled: what every handler reads, and where
+  // its effects go.
+  struct Incoming {
+    const State& state;
+    const Message& m;
+    uint64_t now_ms;
+    Effects& fx;
+    void reply(Message message) { fx.send.push_back({m.from, m.from_address, std::move(message)}); }
+  };
+  // One handler per body type (on_message dispatches with std::visit).
+  void on_sync_request(Incoming& in, const SyncRequest& req);
+  void on_sync_page(Incoming& in, const SyncPage& page);
+  // Takes the claim of a session's first page; false if we must re-bootstrap.
+  bool take_first_page(Incoming& in, const SyncPage& page, Session& s);
+  void on_push(Incoming& in, const Push& push);
+  void on_digest_request(Incoming& in, const DigestRequest& req);
+  void on_digest_reply(Incoming& in, const DigestReply& reply);
+  void on_bucket_request(Incoming& in, const BucketRequest& req);
+  void on_bucket_reply(Incoming& in, const BucketReply& reply);
+  void on_rebootstrap(Incoming& in, const Rebootstrap& body);
+
+  using PeerList = std::vector<std::pair<NodeId, std::string>>;  // (id, address)
+  // A sync round: sessions, evictions, tombstone GC, a divergence check.
+  void run_round(const State& state, const PeerList& peers, uint64_t now_ms, SplitMix& rng,
+                 Effects& fx);
+  void retry_or_abort_sessions(const State& state, uint64_t now_ms, Effects& fx);
+  void push_own_writes(const State& state, const PeerList& peers, uint64_t now_ms, SplitMix& rng,
+                       Effects& fx);
+
   Message envelope(const State& state, Body body) const;
   void note_sender(const State& state, const Message& m, uint64_t now_ms, Effects& fx);
   void record_coverage(const State& state, NodeId peer, const VersionVector& covers,
@@ -139,7 +170,7 @@ class Replica {
   // What we recorded of the sender's coverage (empty for an unknown sender or
   // a new incarnation of it).
   static const VersionVector& recorded_coverage(const State& state, const Message& m);
-  enum class Source { kSync, kRepair };
+  enum class Source { kSync, kBucketRepair };
   // Admits and merges `entries` from a sender that covers `sender_covers`;
   // returns how many were newer than ours.
   uint64_t merge(const State& state, const std::vector<WireEntry>& entries,

@@ -4,6 +4,7 @@
 #include "replication/messages.h"
 #include "state/state_op.h"
 #include "util/coding.h"
+#include "util/overloaded.h"
 
 namespace wavekv {
 namespace {
@@ -80,6 +81,124 @@ Cursor get_cursor(Decoder& d) {
   return c;
 }
 
+void put_body(std::string& out, const SyncRequest& b) {
+  put_u8(out, kSyncRequest);
+  put_u64(out, b.session);
+  encode_vv(b.have, out);
+  put_cursor(out, b.cursor);
+  encode_vv(b.stable, out);
+  put_u64(out, b.epoch);
+  put_u64(out, b.after);
+}
+
+void put_body(std::string& out, const SyncPage& b) {
+  put_u8(out, kSyncPage);
+  put_u64(out, b.session);
+  encode_vv(b.covers, out);
+  encode_vv(b.stable, out);
+  encode_vv(b.collected, out);
+  put_u64(out, b.collected_before);
+  put_u64(out, b.clock);
+  put_entries(out, b.entries);
+  put_u8(out, (b.last ? kPageLast : 0) | (b.lost_track ? kPageLostTrack : 0));
+  put_cursor(out, b.next);
+  put_u64(out, b.epoch);
+  put_u64(out, b.arrivals);
+}
+
+void put_body(std::string& out, const Push& b) {
+  put_u8(out, kPush);
+  put_entries(out, b.entries);
+}
+
+void put_body(std::string& out, const DigestRequest& b) {
+  put_u8(out, kDigestRequest);
+  put_u64(out, b.nonce);
+}
+
+void put_body(std::string& out, const DigestReply& b) {
+  put_u8(out, kDigestReply);
+  put_u64(out, b.nonce);
+  encode_vv(b.covers, out);
+  for (uint64_t v : b.buckets) put_u64(out, v);
+}
+
+void put_body(std::string& out, const BucketRequest& b) {
+  put_u8(out, kBucketRequest);
+  put_buckets(out, b.buckets);
+}
+
+void put_body(std::string& out, const BucketReply& b) {
+  put_u8(out, kBucketReply);
+  put_buckets(out, b.buckets);
+  put_entries(out, b.entries);
+}
+
+void put_body(std::string& out, const Rebootstrap& b) {
+  put_u8(out, kRebootstrap);
+  put_bytes(out, b.reason);
+}
+
+SyncRequest get_sync_request(Decoder& d) {
+  SyncRequest b;
+  b.session = d.u64();
+  b.have = decode_vv(d);
+  b.cursor = get_cursor(d);
+  b.stable = decode_vv(d);
+  b.epoch = d.u64();
+  b.after = d.u64();
+  return b;
+}
+
+SyncPage get_sync_page(Decoder& d, const DecodeLimits& limits) {
+  SyncPage b;
+  b.session = d.u64();
+  b.covers = decode_vv(d);
+  b.stable = decode_vv(d);
+  b.collected = decode_vv(d);
+  b.collected_before = d.u64();
+  b.clock = d.u64();
+  b.entries = get_entries(d, limits);
+  uint8_t flags = d.u8();
+  if ((flags & ~(kPageLast | kPageLostTrack)) != 0) d.fail();
+  b.last = (flags & kPageLast) != 0;
+  b.lost_track = (flags & kPageLostTrack) != 0;
+  b.next = get_cursor(d);
+  b.epoch = d.u64();
+  b.arrivals = d.u64();
+  return b;
+}
+
+DigestReply get_digest_reply(Decoder& d) {
+  DigestReply b;
+  b.nonce = d.u64();
+  b.covers = decode_vv(d);
+  for (auto& v : b.buckets) v = d.u64();
+  return b;
+}
+
+BucketReply get_bucket_reply(Decoder& d, const DecodeLimits& limits) {
+  BucketReply b;
+  b.buckets = get_buckets(d);
+  b.entries = get_entries(d, limits);
+  return b;
+}
+
+// The body after its type byte; false for an unknown type.
+bool get_body(Decoder& d, uint8_t type, const DecodeLimits& limits, Body& body) {
+  switch (type) {
+    case kSyncRequest: body = get_sync_request(d); return true;
+    case kSyncPage: body = get_sync_page(d, limits); return true;
+    case kPush: body = Push{get_entries(d, limits)}; return true;
+    case kDigestRequest: body = DigestRequest{d.u64()}; return true;
+    case kDigestReply: body = get_digest_reply(d); return true;
+    case kBucketRequest: body = BucketRequest{get_buckets(d)}; return true;
+    case kBucketReply: body = get_bucket_reply(d, limits); return true;
+    case kRebootstrap: body = Rebootstrap{std::string(d.bytes(4096))}; return true;
+    default: return false;
+  }
+}
+
 }  // namespace
 
 std::string encode_message(const Message& m) {
@@ -94,54 +213,17 @@ std::string encode_message(const Message& m) {
     put_u64(out, mem.incarnation);
     put_bytes(out, mem.address);
   }
-  std::visit(
-      [&](const auto& b) {
-        using T = std::decay_t<decltype(b)>;
-        if constexpr (std::is_same_v<T, SyncRequest>) {
-          put_u8(out, kSyncRequest);
-          put_u64(out, b.session);
-          encode_vv(b.have, out);
-          put_cursor(out, b.cursor);
-          encode_vv(b.stable, out);
-          put_u64(out, b.epoch);
-          put_u64(out, b.after);
-        } else if constexpr (std::is_same_v<T, SyncPage>) {
-          put_u8(out, kSyncPage);
-          put_u64(out, b.session);
-          encode_vv(b.covers, out);
-          encode_vv(b.stable, out);
-          encode_vv(b.collected, out);
-          put_u64(out, b.collected_before);
-          put_u64(out, b.clock);
-          put_entries(out, b.entries);
-          put_u8(out, (b.last ? kPageLast : 0) | (b.lost_track ? kPageLostTrack : 0));
-          put_cursor(out, b.next);
-          put_u64(out, b.epoch);
-          put_u64(out, b.arrivals);
-        } else if constexpr (std::is_same_v<T, Push>) {
-          put_u8(out, kPush);
-          put_entries(out, b.entries);
-        } else if constexpr (std::is_same_v<T, DigestRequest>) {
-          put_u8(out, kDigestRequest);
-          put_u64(out, b.nonce);
-        } else if constexpr (std::is_same_v<T, DigestReply>) {
-          put_u8(out, kDigestReply);
-          put_u64(out, b.nonce);
-          encode_vv(b.covers, out);
-          for (uint64_t v : b.buckets) put_u64(out, v);
-        } else if constexpr (std::is_same_v<T, BucketRequest>) {
-          put_u8(out, kBucketRequest);
-          put_buckets(out, b.buckets);
-        } else if constexpr (std::is_same_v<T, BucketReply>) {
-          put_u8(out, kBucketReply);
-          put_buckets(out, b.buckets);
-          put_entries(out, b.entries);
-        } else if constexpr (std::is_same_v<T, Rebootstrap>) {
-          put_u8(out, kRebootstrap);
-          put_bytes(out, b.reason);
-        }
-      },
-      m.body);
+  std::visit(Overloaded{
+                 [&](const SyncRequest& b) { put_body(out, b); },
+                 [&](const SyncPage& b) { put_body(out, b); },
+                 [&](const Push& b) { put_body(out, b); },
+                 [&](const DigestRequest& b) { put_body(out, b); },
+                 [&](const DigestReply& b) { put_body(out, b); },
+                 [&](const BucketRequest& b) { put_body(out, b); },
+                 [&](const BucketReply& b) { put_body(out, b); },
+                 [&](const Rebootstrap& b) { put_body(out, b); },
+             },
+             m.body);
   return out;
 }
 
@@ -167,60 +249,8 @@ Result<Message> decode_message(std::string_view bytes, const DecodeLimits& limit
     m.members.push_back(std::move(mem));
   }
   uint8_t type = d.u8();
-  switch (type) {
-    case kSyncRequest: {
-      SyncRequest b;
-      b.session = d.u64();
-      b.have = decode_vv(d);
-      b.cursor = get_cursor(d);
-      b.stable = decode_vv(d);
-      b.epoch = d.u64();
-      b.after = d.u64();
-      m.body = std::move(b);
-      break;
-    }
-    case kSyncPage: {
-      SyncPage b;
-      b.session = d.u64();
-      b.covers = decode_vv(d);
-      b.stable = decode_vv(d);
-      b.collected = decode_vv(d);
-      b.collected_before = d.u64();
-      b.clock = d.u64();
-      b.entries = get_entries(d, limits);
-      uint8_t flags = d.u8();
-      if ((flags & ~(kPageLast | kPageLostTrack)) != 0) d.fail();
-      b.last = (flags & kPageLast) != 0;
-      b.lost_track = (flags & kPageLostTrack) != 0;
-      b.next = get_cursor(d);
-      b.epoch = d.u64();
-      b.arrivals = d.u64();
-      m.body = std::move(b);
-      break;
-    }
-    case kPush: m.body = Push{get_entries(d, limits)}; break;
-    case kDigestRequest: m.body = DigestRequest{d.u64()}; break;
-    case kDigestReply: {
-      DigestReply b;
-      b.nonce = d.u64();
-      b.covers = decode_vv(d);
-      for (auto& v : b.buckets) v = d.u64();
-      m.body = b;
-      break;
-    }
-    case kBucketRequest: m.body = BucketRequest{get_buckets(d)}; break;
-    case kBucketReply: {
-      BucketReply b;
-      b.buckets = get_buckets(d);
-      b.entries = get_entries(d, limits);
-      m.body = std::move(b);
-      break;
-    }
-    case kRebootstrap: m.body = Rebootstrap{std::string(d.bytes(4096))}; break;
-    default:
-      if (d.failed()) break;
-      return Status::corruption("unknown message type " + std::to_string(type));
-  }
+  if (!get_body(d, type, limits, m.body) && !d.failed())
+    return Status::corruption("unknown message type " + std::to_string(type));
   if (d.failed()) return Status::corruption("malformed or truncated message");
   if (d.remaining() != 0)
     return Status::corruption(std::to_string(d.remaining()) + " trailing bytes after message");

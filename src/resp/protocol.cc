@@ -138,7 +138,7 @@ std::optional<int64_t> RequestParser::read_length_line(char type) {
   return n;
 }
 
-std::optional<Request> RequestParser::finish_array() {
+RequestParser::Step RequestParser::finish_array() {
   state_ = State::kStart;
   Request r;
   if (!skip_error_.empty()) {
@@ -148,148 +148,158 @@ std::optional<Request> RequestParser::finish_array() {
     r.args = std::move(args_);
   }
   reset_request();
-  return r;
+  return done(std::move(r));
 }
 
 std::optional<Request> RequestParser::next() {
-  // Every pass either consumes bytes, changes state, or returns.
+  // Every step either consumes bytes, changes state, or ends this call.
   for (;;) {
-    size_t avail = buf_.size() - pos_;
-    switch (state_) {
-      case State::kFatal: return Request{Request::Kind::kFatal, {}, fatal_error_};
+    Step step = this->step();
+    if (step.kind == Step::Kind::kNeedBytes) return std::nullopt;
+    if (step.kind == Step::Kind::kDone) return std::move(step.request);
+  }
+}
 
-      case State::kStart: {
-        if (avail == 0) {
-          compact();
-          return std::nullopt;
-        }
-        if (buf_[pos_] == '*') {
-          auto n = read_length_line('*');
-          if (!n) {
-            if (state_ == State::kFatal) continue;
-            return std::nullopt;
-          }
-          if (*n <= 0) continue;  // "*0" and "*-1" are empty requests: Redis ignores them
-          reset_request();
-          elements_left_ = static_cast<uint64_t>(*n);
-          if (elements_left_ > limits_.max_array_elements) {
-            skip_error_ = "ERR Protocol error: request of " + std::to_string(elements_left_) +
-                          " arguments exceeds the limit of " +
-                          std::to_string(limits_.max_array_elements);
-          } else {
-            // Reserve only what the bytes already here can hold: a declared
-            // count is a claim, not memory we owe the client.
-            args_.reserve(static_cast<size_t>(std::min<uint64_t>(elements_left_, 64)));
-          }
-          state_ = State::kBulkHeader;
-          continue;
-        }
-        // An inline command: one line.
-        const char* start = buf_.data() + pos_;
-        const void* nl = std::memchr(start, '\n', avail);
-        if (nl == nullptr) {
-          // +1: the line may still end in "\r" before the "\n" arrives.
-          if (avail > limits_.max_inline_bytes + 1) {
-            skip_error_ = "ERR Protocol error: too big inline request";
-            pos_ = buf_.size();
-            state_ = State::kSkipLine;
-            continue;
-          }
-          return std::nullopt;
-        }
-        size_t len = static_cast<size_t>(static_cast<const char*>(nl) - start);
-        std::string_view line(start, len);
-        pos_ += len + 1;
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (line.size() > limits_.max_inline_bytes)
-          return Request{Request::Kind::kError, {}, "ERR Protocol error: too big inline request"};
-        auto args = split_inline(line);
-        if (!args)
-          return Request{
-              Request::Kind::kError, {}, "ERR Protocol error: unbalanced quotes in request"};
-        if (args->empty()) continue;  // a blank line
-        return Request{Request::Kind::kCommand, std::move(*args), {}};
+RequestParser::Step RequestParser::step() {
+  const size_t avail = buf_.size() - pos_;
+  switch (state_) {
+    case State::kFatal: return done(Request{Request::Kind::kFatal, {}, fatal_error_});
+    case State::kStart:
+      if (avail == 0) {
+        compact();
+        return need_bytes();
       }
+      return buf_[pos_] == '*' ? start_array() : read_inline(avail);
+    case State::kBulkHeader: return read_bulk_header(avail);
+    case State::kBulkBody: return read_bulk_body(avail);
+    case State::kSkipBytes: return skip_bytes(avail);
+    case State::kSkipLine: return skip_line(avail);
+  }
+  return done(fatal("parser in an unknown state"));  // unreachable: every state is above
+}
 
-      case State::kBulkHeader: {
-        if (elements_left_ == 0) return finish_array();
-        if (avail == 0) return std::nullopt;
-        if (buf_[pos_] != '$') {
-          return fatal("expected '$', got '" + printable(buf_[pos_]) + "'");
-        }
-        auto len = read_length_line('$');
-        if (!len) {
-          if (state_ == State::kFatal) continue;
-          return std::nullopt;
-        }
-        if (*len < 0) return fatal("invalid bulk length");
-        auto ulen = static_cast<uint64_t>(*len);
-        if (skip_error_.empty()) {
-          if (ulen > limits_.max_bulk_bytes) {
-            skip_error_ = "ERR Protocol error: bulk string of " + std::to_string(ulen) +
-                          " bytes exceeds the limit of " + std::to_string(limits_.max_bulk_bytes) +
-                          " bytes";
-          } else if (request_bytes_ + ulen > limits_.max_request_bytes) {
-            skip_error_ = "ERR Protocol error: request exceeds the limit of " +
-                          std::to_string(limits_.max_request_bytes) + " bytes";
-          }
-        }
-        if (!skip_error_.empty()) {
-          // The request is refused already: drop this argument unread. Its
-          // trailing CRLF is skipped too, unchecked.
-          skip_bytes_left_ = ulen + 2;
-          state_ = State::kSkipBytes;
-          continue;
-        }
-        bulk_len_ = ulen;
-        request_bytes_ += ulen;
-        state_ = State::kBulkBody;
-        continue;
-      }
+// A length line read_length_line could not return: more bytes, or fatal.
+RequestParser::Step RequestParser::no_length_line() const {
+  return state_ == State::kFatal ? go_on() : need_bytes();
+}
 
-      case State::kBulkBody: {
-        if (avail < bulk_len_ + 2) {
-          if (buf_.capacity() < pos_ + bulk_len_ + 2) buf_.reserve(pos_ + bulk_len_ + 2);
-          return std::nullopt;
-        }
-        const char* body = buf_.data() + pos_;
-        if (body[bulk_len_] != '\r' || body[bulk_len_ + 1] != '\n')
-          return fatal("bulk string not terminated by CRLF");
-        args_.emplace_back(body, bulk_len_);
-        pos_ += bulk_len_ + 2;
-        --elements_left_;
-        state_ = State::kBulkHeader;
-        continue;
-      }
+RequestParser::Step RequestParser::start_array() {
+  auto n = read_length_line('*');
+  if (!n) return no_length_line();
+  if (*n <= 0) return go_on();  // "*0" and "*-1" are empty requests: Redis ignores them
+  reset_request();
+  elements_left_ = static_cast<uint64_t>(*n);
+  if (elements_left_ > limits_.max_array_elements) {
+    skip_error_ = "ERR Protocol error: request of " + std::to_string(elements_left_) +
+                  " arguments exceeds the limit of " + std::to_string(limits_.max_array_elements);
+  } else {
+    // Reserve only what the bytes already here can hold: a declared count is
+    // a claim, not memory we owe the client.
+    args_.reserve(static_cast<size_t>(std::min<uint64_t>(elements_left_, 64)));
+  }
+  state_ = State::kBulkHeader;
+  return go_on();
+}
 
-      case State::kSkipBytes: {
-        size_t n = static_cast<size_t>(std::min<uint64_t>(skip_bytes_left_, avail));
-        pos_ += n;
-        skip_bytes_left_ -= n;
-        if (skip_bytes_left_ > 0) {
-          compact();
-          return std::nullopt;
-        }
-        --elements_left_;
-        state_ = State::kBulkHeader;
-        continue;
-      }
+// An inline command: one line.
+RequestParser::Step RequestParser::read_inline(size_t avail) {
+  const char* start = buf_.data() + pos_;
+  const void* nl = std::memchr(start, '\n', avail);
+  if (nl == nullptr) {
+    // +1: the line may still end in "\r" before the "\n" arrives.
+    if (avail > limits_.max_inline_bytes + 1) {
+      skip_error_ = "ERR Protocol error: too big inline request";
+      pos_ = buf_.size();
+      state_ = State::kSkipLine;
+      return go_on();
+    }
+    return need_bytes();
+  }
+  size_t len = static_cast<size_t>(static_cast<const char*>(nl) - start);
+  std::string_view line(start, len);
+  pos_ += len + 1;
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (line.size() > limits_.max_inline_bytes)
+    return done(Request{Request::Kind::kError, {}, "ERR Protocol error: too big inline request"});
+  auto args = split_inline(line);
+  if (!args)
+    return done(
+        Request{Request::Kind::kError, {}, "ERR Protocol error: unbalanced quotes in request"});
+  if (args->empty()) return go_on();  // a blank line
+  return done(Request{Request::Kind::kCommand, std::move(*args), {}});
+}
 
-      case State::kSkipLine: {
-        const void* nl = std::memchr(buf_.data() + pos_, '\n', avail);
-        if (nl == nullptr) {
-          pos_ = buf_.size();
-          compact();
-          return std::nullopt;
-        }
-        pos_ = static_cast<size_t>(static_cast<const char*>(nl) - buf_.data()) + 1;
-        state_ = State::kStart;
-        Request r{Request::Kind::kError, {}, std::move(skip_error_)};
-        reset_request();
-        return r;
-      }
+RequestParser::Step RequestParser::read_bulk_header(size_t avail) {
+  if (elements_left_ == 0) return finish_array();
+  if (avail == 0) return need_bytes();
+  if (buf_[pos_] != '$') return done(fatal("expected '$', got '" + printable(buf_[pos_]) + "'"));
+  auto len = read_length_line('$');
+  if (!len) return no_length_line();
+  if (*len < 0) return done(fatal("invalid bulk length"));
+  auto ulen = static_cast<uint64_t>(*len);
+  if (skip_error_.empty()) {
+    if (ulen > limits_.max_bulk_bytes) {
+      skip_error_ = "ERR Protocol error: bulk string of " + std::to_string(ulen) +
+                    " bytes exceeds the limit of " + std::to_string(limits_.max_bulk_bytes) +
+                    " bytes";
+    } else if (request_bytes_ + ulen > limits_.max_request_bytes) {
+      skip_error_ = "ERR Protocol error: request exceeds the limit of " +
+                    std::to_string(limits_.max_request_bytes) + " bytes";
     }
   }
+  if (!skip_error_.empty()) {
+    // The request is refused already: drop this argument unread. Its
+    // trailing CRLF is skipped too, unchecked.
+    skip_bytes_left_ = ulen + 2;
+    state_ = State::kSkipBytes;
+    return go_on();
+  }
+  bulk_len_ = ulen;
+  request_bytes_ += ulen;
+  state_ = State::kBulkBody;
+  return go_on();
+}
+
+RequestParser::Step RequestParser::read_bulk_body(size_t avail) {
+  if (avail < bulk_len_ + 2) {
+    if (buf_.capacity() < pos_ + bulk_len_ + 2) buf_.reserve(pos_ + bulk_len_ + 2);
+    return need_bytes();
+  }
+  const char* body = buf_.data() + pos_;
+  if (body[bulk_len_] != '\r' || body[bulk_len_ + 1] != '\n')
+    return done(fatal("bulk string not terminated by CRLF"));
+  args_.emplace_back(body, bulk_len_);
+  pos_ += bulk_len_ + 2;
+  --elements_left_;
+  state_ = State::kBulkHeader;
+  return go_on();
+}
+
+RequestParser::Step RequestParser::skip_bytes(size_t avail) {
+  size_t n = static_cast<size_t>(std::min<uint64_t>(skip_bytes_left_, avail));
+  pos_ += n;
+  skip_bytes_left_ -= n;
+  if (skip_bytes_left_ > 0) {
+    compact();
+    return need_bytes();
+  }
+  --elements_left_;
+  state_ = State::kBulkHeader;
+  return go_on();
+}
+
+RequestParser::Step RequestParser::skip_line(size_t avail) {
+  const void* nl = std::memchr(buf_.data() + pos_, '\n', avail);
+  if (nl == nullptr) {
+    pos_ = buf_.size();
+    compact();
+    return need_bytes();
+  }
+  pos_ = static_cast<size_t>(static_cast<const char*>(nl) - buf_.data()) + 1;
+  state_ = State::kStart;
+  Request r{Request::Kind::kError, {}, std::move(skip_error_)};
+  reset_request();
+  return done(std::move(r));
 }
 
 std::optional<std::vector<std::string>> split_inline(std::string_view line) {

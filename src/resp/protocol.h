@@ -78,11 +78,30 @@ class RequestParser {
     kFatal,
   };
 
+  // What one step of next() did: consumed bytes or changed state (go on),
+  // ran out of bytes, or produced what next() returns.
+  struct Step {
+    enum class Kind { kGoOn, kNeedBytes, kDone };
+    Kind kind = Kind::kGoOn;
+    Request request;  // kDone only
+  };
+  static Step go_on() { return Step{Step::Kind::kGoOn, {}}; }
+  static Step need_bytes() { return Step{Step::Kind::kNeedBytes, {}}; }
+  static Step done(Request r) { return Step{Step::Kind::kDone, std::move(r)}; }
+  Step step();  // one step in the current state
+  // One per state: kStart (an array or an inline line), kBulkHeader,
+  // kBulkBody, kSkipBytes, kSkipLine.
+  Step start_array();
+  Step read_inline(size_t avail);
+  Step read_bulk_header(size_t avail);
+  Step read_bulk_body(size_t avail);
+  Step skip_bytes(size_t avail);
+  Step skip_line(size_t avail);
+  Step finish_array();
   // Reads a "<type><integer>\r\n" line at pos_. nullopt: incomplete (or fatal,
   // which sets state_). On success advances pos_.
   std::optional<int64_t> read_length_line(char type);
-  std::optional<Request> parse_inline();
-  std::optional<Request> finish_array();
+  Step no_length_line() const;
   Request fatal(std::string message);
   void reset_request();
   void compact();

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "util/coding.h"
+#include "util/overloaded.h"
 
 namespace wavekv {
 
@@ -35,12 +36,12 @@ bool State::holds_version_stamped_by(Timestamp ts) const {
   return false;
 }
 
-void State::restore_counters(uint64_t next_seq, uint64_t stream, Timestamp max_timestamp) {
+void State::restore_counters(uint64_t next_seq, StreamId stream, Timestamp max_timestamp) {
   if (stream == stream_) next_seq_ = std::max(next_seq_, next_seq);
   max_timestamp_ = std::max(max_timestamp_, max_timestamp);
 }
 
-void State::begin_stream(uint64_t stream) {
+void State::begin_stream(StreamId stream) {
   if (next_seq_ > 1) acks_[stream_] = std::max(acks_[stream_], next_seq_ - 1);
   stream_ = stream;
   next_seq_ = 1;
@@ -82,7 +83,7 @@ void State::link(const std::string& key, const Entry& e) {
 }
 
 bool State::for_each_arrival_after(uint64_t after,
-                                   const std::function<void(NodeId, uint64_t)>& fn) const {
+                                   const std::function<void(StreamId, uint64_t)>& fn) const {
   if (after > arrivals_) return false;  // a number this state never issued
   const uint64_t missing = arrivals_ - after;
   if (missing > recent_.size()) return false;
@@ -139,86 +140,119 @@ VersionVector State::acks() const {
 }
 
 State::Applied State::apply(const StateOp& op) {
+  return std::visit(Overloaded{
+                        [&](const OpSetEntry& o) { return set_entry(o); },
+                        [&](const OpSetPeer& o) { return set_peer(o); },
+                        [&](const OpRemovePeer& o) { return remove_peer(o); },
+                        [&](const OpDropTombstone& o) { return drop_tombstone(o); },
+                        [&](const OpAdoptAcks& o) { return adopt_acks(o); },
+                        [&](const OpRepairEntry& o) { return repair_entry(o); },
+                        [&](const OpResetClock& o) { return reset_clock(o); },
+                    },
+                    op);
+}
+
+void State::note_version(const Meta& m) {
+  if (m.node == self_ && m.incarnation == stream_) next_seq_ = std::max(next_seq_, m.seq + 1);
+  max_timestamp_ = std::max(max_timestamp_, m.timestamp);
+}
+
+void State::replace_version(KvMap::iterator it, const Entry& entry, Applied& out) {
+  out.previous = it->second;
+  account(it->second, it->first, -1);
+  unlink(it->first, it->second);
+  it->second = entry;
+  account(it->second, it->first, +1);
+  link(it->first, it->second);
+  out.changed = true;
+}
+
+State::Applied State::set_entry(const OpSetEntry& op) {
   Applied out;
-  if (auto* s = std::get_if<OpSetEntry>(&op)) {
-    const Meta& m = s->entry.meta;
-    if (m.node == self_ && m.incarnation == stream_) next_seq_ = std::max(next_seq_, m.seq + 1);
-    max_timestamp_ = std::max(max_timestamp_, s->entry.meta.timestamp);
-    auto it = kv_.find(s->key);
-    if (it == kv_.end()) {
-      it = kv_.emplace(s->key, s->entry).first;
-      account(it->second, it->first, +1);
-      link(it->first, it->second);
-      out.changed = true;
-    } else if (lww_less(it->second.meta, s->entry.meta)) {
-      out.previous = it->second;
-      account(it->second, it->first, -1);
-      unlink(it->first, it->second);
-      it->second = s->entry;
-      account(it->second, it->first, +1);
-      link(it->first, it->second);
+  note_version(op.entry.meta);
+  auto it = kv_.find(op.key);
+  if (it == kv_.end()) {
+    it = kv_.emplace(op.key, op.entry).first;
+    account(it->second, it->first, +1);
+    link(it->first, it->second);
+    out.changed = true;
+  } else if (lww_less(it->second.meta, op.entry.meta)) {
+    replace_version(it, op.entry, out);
+  }
+  return out;
+}
+
+State::Applied State::set_peer(const OpSetPeer& op) {
+  Applied out;
+  if (is_removed(op.peer, op.meta.incarnation)) return out;
+  auto& cur = peers_[op.peer];
+  out.changed = !(cur == op.meta);
+  cur = op.meta;
+  return out;
+}
+
+State::Applied State::remove_peer(const OpRemovePeer& op) {
+  Applied out;
+  auto it = peers_.find(op.peer);
+  if (it != peers_.end() && it->second.incarnation == op.incarnation) {
+    peers_.erase(it);
+    out.changed = true;
+  }
+  if (removed_.insert({op.peer, op.incarnation}).second) out.changed = true;
+  return out;
+}
+
+State::Applied State::drop_tombstone(const OpDropTombstone& op) {
+  Applied out;
+  auto it = kv_.find(op.key);
+  if (it == kv_.end() || !it->second.tombstone || !(it->second.meta == op.meta)) return out;
+  out.previous = it->second;
+  account(it->second, it->first, -1);
+  unlink(it->first, it->second);
+  kv_.erase(it);
+  uint64_t& horizon = collected_[op.meta.incarnation];
+  horizon = std::max(horizon, op.meta.seq);
+  collected_before_ = std::max(collected_before_, op.meta.timestamp);
+  out.changed = true;
+  return out;
+}
+
+State::Applied State::repair_entry(const OpRepairEntry& op) {
+  // Like OpSetEntry for next_seq and the clock, but it replaces exactly the
+  // version it names, whatever LWW says, and nothing else.
+  Applied out;
+  const Meta& m = op.entry.meta;
+  note_version(m);
+  auto it = kv_.find(op.key);
+  if (it != kv_.end() && it->second.meta == op.replaced && !(it->second.meta == m))
+    replace_version(it, op.entry, out);
+  return out;
+}
+
+State::Applied State::reset_clock(const OpResetClock& op) {
+  // Never below a collected tombstone: a later write of its key must beat it.
+  Applied out;
+  Timestamp newest = std::max(op.floor, collected_before_);
+  for (const auto& [key, e] : kv_) newest = std::max(newest, e.meta.timestamp);
+  out.changed = newest != max_timestamp_;
+  max_timestamp_ = newest;
+  return out;
+}
+
+State::Applied State::adopt_acks(const OpAdoptAcks& op) {
+  Applied out;
+  for (const auto& [stream, seq] : op.covers) {
+    uint64_t& mine = acks_[stream];
+    if (seq > mine) {
+      mine = seq;
       out.changed = true;
     }
-  } else if (auto* p = std::get_if<OpSetPeer>(&op)) {
-    if (is_removed(p->peer, p->meta.incarnation)) return out;
-    auto& cur = peers_[p->peer];
-    out.changed = !(cur == p->meta);
-    cur = p->meta;
-  } else if (auto* r = std::get_if<OpRemovePeer>(&op)) {
-    auto it = peers_.find(r->peer);
-    if (it != peers_.end() && it->second.incarnation == r->incarnation) {
-      peers_.erase(it);
-      out.changed = true;
-    }
-    if (removed_.insert({r->peer, r->incarnation}).second) out.changed = true;
-  } else if (auto* t = std::get_if<OpDropTombstone>(&op)) {
-    auto it = kv_.find(t->key);
-    if (it != kv_.end() && it->second.tombstone && it->second.meta == t->meta) {
-      out.previous = it->second;
-      account(it->second, it->first, -1);
-      unlink(it->first, it->second);
-      kv_.erase(it);
-      uint64_t& horizon = collected_[t->meta.incarnation];
-      horizon = std::max(horizon, t->meta.seq);
-      collected_before_ = std::max(collected_before_, t->meta.timestamp);
-      out.changed = true;
-    }
-  } else if (auto* re = std::get_if<OpRepairEntry>(&op)) {
-    // Like OpSetEntry for next_seq and the clock, but it replaces exactly the
-    // version it names, whatever LWW says, and nothing else.
-    const Meta& m = re->entry.meta;
-    if (m.node == self_ && m.incarnation == stream_) next_seq_ = std::max(next_seq_, m.seq + 1);
-    max_timestamp_ = std::max(max_timestamp_, m.timestamp);
-    auto it = kv_.find(re->key);
-    if (it != kv_.end() && it->second.meta == re->replaced && !(it->second.meta == m)) {
-      out.previous = it->second;
-      account(it->second, it->first, -1);
-      unlink(it->first, it->second);
-      it->second = re->entry;
-      account(it->second, it->first, +1);
-      link(it->first, it->second);
-      out.changed = true;
-    }
-  } else if (auto* c = std::get_if<OpResetClock>(&op)) {
-    // Never below a collected tombstone: a later write of its key must beat it.
-    Timestamp newest = std::max(c->floor, collected_before_);
-    for (const auto& [key, e] : kv_) newest = std::max(newest, e.meta.timestamp);
-    out.changed = newest != max_timestamp_;
-    max_timestamp_ = newest;
-  } else if (auto* a = std::get_if<OpAdoptAcks>(&op)) {
-    for (const auto& [origin, seq] : a->covers) {
-      uint64_t& mine = acks_[origin];
-      if (seq > mine) {
-        mine = seq;
-        out.changed = true;
-      }
-      if (origin == stream_ && seq >= next_seq_) next_seq_ = seq + 1;
-    }
-    out.changed = restore_collected(a->collected, a->collected_before) || out.changed;
-    if (a->clock > max_timestamp_) {
-      max_timestamp_ = a->clock;
-      out.changed = true;
-    }
+    if (stream == stream_ && seq >= next_seq_) next_seq_ = seq + 1;
+  }
+  out.changed = restore_collected(op.collected, op.collected_before) || out.changed;
+  if (op.clock > max_timestamp_) {
+    max_timestamp_ = op.clock;
+    out.changed = true;
   }
   return out;
 }

@@ -20,7 +20,7 @@ class State {
  public:
   // `stream` is this node's current incarnation: the origin stream its own
   // writes go to.
-  State(NodeId self, uint64_t stream) : self_(self), stream_(stream) {}
+  State(NodeId self, StreamId stream) : self_(self), stream_(stream) {}
   // The index points into kv(): a copy rebuilds it; a move keeps the nodes.
   State(const State& other);
   State& operator=(const State& other);
@@ -46,7 +46,7 @@ class State {
     return removed_.count({id, incarnation}) > 0;
   }
   NodeId self() const { return self_; }
-  uint64_t stream() const { return stream_; }
+  StreamId stream() const { return stream_; }
   // The seq the next local write takes: one past the highest seq of our own
   // stream ever seen in an OpSetEntry, won or lost.
   uint64_t next_seq() const { return next_seq_; }
@@ -67,14 +67,14 @@ class State {
 
   // Restores the scalar fields from a snapshot; next_seq only if the snapshot
   // was taken in the same stream.
-  void restore_counters(uint64_t next_seq, uint64_t stream, Timestamp max_timestamp);
+  void restore_counters(uint64_t next_seq, StreamId stream, Timestamp max_timestamp);
   // Raises the collected-tombstone horizon; true if it changed.
   bool restore_collected(const VersionVector& collected, Timestamp before);
   // Starts a new origin stream (the node took a new incarnation because writes
   // it had issued may be lost): seqs start again at 1. The old stream stays
   // covered up to what survived here: the WAL loses only a suffix, and seqs
   // were issued in WAL order, so every seq below the lost ones is present.
-  void begin_stream(uint64_t stream);
+  void begin_stream(StreamId stream);
 
   // What this node claims to cover: for each origin stream, the highest seq
   // whose entries (or newer versions of their keys) it has merged. Its own
@@ -94,7 +94,7 @@ class State {
   // The current version of every key, by origin stream and seq: superseded versions
   // are not in it, so a delta never ships them. Each value points to a key of
   // kv(). A delta "entries above `have`" costs O(log n + delta).
-  using OriginIndex = std::map<NodeId, std::map<uint64_t, const std::string*>>;
+  using OriginIndex = std::map<StreamId, std::map<uint64_t, const std::string*>>;
   const OriginIndex& index() const { return index_; }
   // The same, for tombstones only: what tombstone GC walks.
   const OriginIndex& tombstone_index() const { return tombstone_index_; }
@@ -110,7 +110,7 @@ class State {
   // first (the version may have been superseded since). Returns false, calling
   // nothing, if the oldest of them is no longer remembered.
   bool for_each_arrival_after(uint64_t after,
-                              const std::function<void(NodeId, uint64_t)>& fn) const;
+                              const std::function<void(StreamId, uint64_t)>& fn) const;
 
   // Digest of the replicated state, bucketed by key hash and kept up to date
   // in O(1) per change: bucket b is the XOR of version_hash() over the current
@@ -121,12 +121,25 @@ class State {
   const std::array<uint64_t, kBuckets>& digest() const { return digest_; }
 
  private:
+  // One handler per op type (apply dispatches with std::visit).
+  Applied set_entry(const OpSetEntry& op);
+  Applied set_peer(const OpSetPeer& op);
+  Applied remove_peer(const OpRemovePeer& op);
+  Applied drop_tombstone(const OpDropTombstone& op);
+  Applied adopt_acks(const OpAdoptAcks& op);
+  Applied repair_entry(const OpRepairEntry& op);  // repair-timestamps, not bucket repair
+  Applied reset_clock(const OpResetClock& op);
+  // A version of our own stream raises next_seq; any version, the clock floor.
+  void note_version(const Meta& m);
+  // Replaces the current version at `it` by `entry`, keeping the counters,
+  // index and digest in step.
+  void replace_version(KvMap::iterator it, const Entry& entry, Applied& out);
   void account(const Entry& e, const std::string& key, int sign);
   void unlink(const std::string& key, const Entry& e);  // from index and digest
   void link(const std::string& key, const Entry& e);
 
   NodeId self_;
-  uint64_t stream_;
+  StreamId stream_;
   std::map<std::string, Entry, std::less<>> kv_;
   std::map<NodeId, PeerMeta> peers_;
   RemovedSet removed_;
@@ -142,7 +155,7 @@ class State {
   OriginIndex tombstone_index_;
   std::array<uint64_t, kBuckets> digest_{};
   uint64_t arrivals_ = 0;
-  std::deque<std::pair<NodeId, uint64_t>> recent_;  // arrivals_ - size() + 1 .. arrivals_
+  std::deque<std::pair<StreamId, uint64_t>> recent_;  // arrivals_ - size() + 1 .. arrivals_
 };
 
 }  // namespace wavekv

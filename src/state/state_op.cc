@@ -1,6 +1,7 @@
 #include "state/state_op.h"
 
 #include "util/coding.h"
+#include "util/overloaded.h"
 
 namespace wavekv {
 namespace {
@@ -59,8 +60,8 @@ VersionVector decode_vv(Decoder& d) {
     return vv;
   }
   for (uint32_t k = 0; k < n; k++) {
-    NodeId origin = d.u64();
-    vv[origin] = d.u64();
+    StreamId stream = d.u64();
+    vv[stream] = d.u64();
   }
   return vv;
 }
@@ -90,36 +91,45 @@ void encode_peer(NodeId id, const PeerMeta& m, std::string& out) {
 void encode_ops(const std::vector<StateOp>& ops, std::string& out) {
   put_u32(out, static_cast<uint32_t>(ops.size()));
   for (const auto& op : ops) {
-    if (auto* s = std::get_if<OpSetEntry>(&op)) {
-      put_u8(out, kSetEntry);
-      put_bytes(out, s->key);
-      encode_entry(s->entry, out);
-    } else if (auto* p = std::get_if<OpSetPeer>(&op)) {
-      put_u8(out, kSetPeer);
-      encode_peer(p->peer, p->meta, out);
-    } else if (auto* r = std::get_if<OpRemovePeer>(&op)) {
-      put_u8(out, kRemovePeer);
-      put_u64(out, r->peer);
-      put_u64(out, r->incarnation);
-    } else if (auto* t = std::get_if<OpDropTombstone>(&op)) {
-      put_u8(out, kDropTombstone);
-      put_bytes(out, t->key);
-      encode_meta(t->meta, out);
-    } else if (auto* a = std::get_if<OpAdoptAcks>(&op)) {
-      put_u8(out, kAdoptAcks);
-      encode_vv(a->covers, out);
-      encode_vv(a->collected, out);
-      put_u64(out, a->collected_before);
-      put_u64(out, a->clock);
-    } else if (auto* re = std::get_if<OpRepairEntry>(&op)) {
-      put_u8(out, kRepairEntry);
-      put_bytes(out, re->key);
-      encode_meta(re->replaced, out);
-      encode_entry(re->entry, out);
-    } else if (auto* rc = std::get_if<OpResetClock>(&op)) {
-      put_u8(out, kResetClock);
-      put_u64(out, rc->floor);
-    }
+    std::visit(Overloaded{
+                   [&](const OpSetEntry& s) {
+                     put_u8(out, kSetEntry);
+                     put_bytes(out, s.key);
+                     encode_entry(s.entry, out);
+                   },
+                   [&](const OpSetPeer& p) {
+                     put_u8(out, kSetPeer);
+                     encode_peer(p.peer, p.meta, out);
+                   },
+                   [&](const OpRemovePeer& r) {
+                     put_u8(out, kRemovePeer);
+                     put_u64(out, r.peer);
+                     put_u64(out, r.incarnation);
+                   },
+                   [&](const OpDropTombstone& t) {
+                     put_u8(out, kDropTombstone);
+                     put_bytes(out, t.key);
+                     encode_meta(t.meta, out);
+                   },
+                   [&](const OpAdoptAcks& a) {
+                     put_u8(out, kAdoptAcks);
+                     encode_vv(a.covers, out);
+                     encode_vv(a.collected, out);
+                     put_u64(out, a.collected_before);
+                     put_u64(out, a.clock);
+                   },
+                   [&](const OpRepairEntry& re) {
+                     put_u8(out, kRepairEntry);
+                     put_bytes(out, re.key);
+                     encode_meta(re.replaced, out);
+                     encode_entry(re.entry, out);
+                   },
+                   [&](const OpResetClock& rc) {
+                     put_u8(out, kResetClock);
+                     put_u64(out, rc.floor);
+                   },
+               },
+               op);
   }
 }
 

@@ -14,9 +14,14 @@
 
 namespace wavekv {
 
-// For each origin stream (an incarnation id, see Meta), the highest seq whose
-// every entry (or a newer version of its key) the holder has merged.
-using VersionVector = std::map<NodeId, uint64_t>;
+// An origin stream: one incarnation of a node (see Meta), whose writes are
+// numbered by seq 1, 2, ... Same bits as Meta::incarnation; a node's id
+// (NodeId) is a different thing.
+using StreamId = uint64_t;
+
+// For each origin stream, the highest seq whose every entry (or a newer
+// version of its key) the holder has merged.
+using VersionVector = std::map<StreamId, uint64_t>;
 
 // Install `entry` for `key` if it wins over the current version by LWW.
 // Local writes, replicated writes and deletes (tombstones) are all this op.

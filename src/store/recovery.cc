@@ -34,88 +34,110 @@ uint64_t random_nonzero(const std::function<uint64_t()>& random) {
   return v;
 }
 
-}  // namespace
+// The WAL segments and snapshots a data directory holds.
+struct DirFiles {
+  std::string dir;
+  std::vector<uint64_t> segs;   // first LSNs of WAL segments, ascending
+  std::vector<uint64_t> snaps;  // LSNs of snapshots, ascending
+  std::string seg_path(uint64_t lsn) const { return dir + "/" + wal_segment_name(lsn); }
+  std::string snap_path(uint64_t lsn) const { return dir + "/" + snapshot_name(lsn); }
+};
 
-Result<RecoveryPlan> plan_recovery(FileSystem& fs, const std::string& dir, NodeId wanted_node,
-                                   Durability durability, const std::function<uint64_t()>& random) {
-  RecoveryPlan plan;
+// Lists the directory; leftover *.tmp files go to plan.remove_files.
+Result<DirFiles> list_files(FileSystem& fs, const std::string& dir, RecoveryPlan& plan) {
   auto names = fs.list_dir(dir);
   if (!names) return names.status();
-
-  std::vector<uint64_t> segs;
-  std::vector<uint64_t> snaps;
+  DirFiles files{dir, {}, {}};
   for (const auto& name : *names) {
     if (uint64_t lsn = parse_wal_segment_name(name))
-      segs.push_back(lsn);
+      files.segs.push_back(lsn);
     else if (uint64_t s = parse_snapshot_name(name))
-      snaps.push_back(s);
+      files.snaps.push_back(s);
     else if (name.ends_with(".tmp"))
       plan.remove_files.push_back(dir + "/" + name);
   }
-  std::sort(segs.begin(), segs.end());
-  std::sort(snaps.begin(), snaps.end());
-  plan.snapshots = snaps;
-  auto seg_path = [&](uint64_t lsn) { return dir + "/" + wal_segment_name(lsn); };
-  auto snap_path = [&](uint64_t lsn) { return dir + "/" + snapshot_name(lsn); };
+  std::sort(files.segs.begin(), files.segs.end());
+  std::sort(files.snaps.begin(), files.snaps.end());
+  plan.snapshots = files.snaps;
+  return files;
+}
 
-  // 1. Whose directory is this? Decide before anything is changed.
+Status read_identity_file(FileSystem& fs, const std::string& dir, RecoveryPlan& plan) {
   std::string id_path = dir + "/" + kIdentityFile;
-  if (fs.exists(id_path)) {
-    auto text = read_file(fs, id_path);
-    if (!text) return text.status();
-    auto id = decode_identity(*text);
-    if (!id) return Status::corruption(id_path + ": " + id.status().message());
-    plan.identity = *id;
-    plan.identity_exists = true;
-  }
-  plan.clean_marker = fs.exists(dir + "/" + kCleanFile);
-  NodeId recorded = plan.identity.node;
-  for (uint64_t s : segs) {
-    auto data = fs.open_readable(seg_path(s));
+  if (!fs.exists(id_path)) return Status::ok();
+  auto text = read_file(fs, id_path);
+  if (!text) return text.status();
+  auto id = decode_identity(*text);
+  if (!id) return Status::corruption(id_path + ": " + id.status().message());
+  plan.identity = *id;
+  plan.identity_exists = true;
+  return Status::ok();
+}
+
+Status check_owner(const std::string& path, NodeId owner, NodeId& recorded) {
+  if (recorded == 0) recorded = owner;
+  if (owner == recorded) return Status::ok();
+  return Status::wrong_node(path + " belongs to node " + std::to_string(owner) + ", not " +
+                            std::to_string(recorded));
+}
+
+// The node id every readable WAL and snapshot header names (0 if none does),
+// starting from `recorded` (IDENTITY's); kWrongNode if two disagree. Damaged
+// headers are skipped: replay deals with them.
+Result<NodeId> recorded_node(FileSystem& fs, const DirFiles& files, NodeId recorded) {
+  for (uint64_t s : files.segs) {
+    auto data = fs.open_readable(files.seg_path(s));
     if (!data) return data.status();
     char buf[kWalHeaderBytes];
     auto n = (*data)->read_at(0, sizeof buf, buf);
     if (!n) return n.status();
     auto h = decode_wal_header(std::string_view(buf, *n));
-    if (!h) continue;  // damaged: dealt with during replay
-    if (recorded == 0) recorded = h->node;
-    if (h->node != recorded)
-      return Status::wrong_node(seg_path(s) + " belongs to node " + std::to_string(h->node) +
-                                ", not " + std::to_string(recorded));
+    if (h) WAVEKV_RETURN_IF_ERROR(check_owner(files.seg_path(s), h->node, recorded));
   }
-  for (uint64_t s : snaps) {
-    auto h = read_snapshot_header(fs, snap_path(s));
-    if (!h) continue;
-    if (recorded == 0) recorded = h->node;
-    if (h->node != recorded)
-      return Status::wrong_node(snap_path(s) + " belongs to node " + std::to_string(h->node) +
-                                ", not " + std::to_string(recorded));
+  for (uint64_t s : files.snaps) {
+    auto h = read_snapshot_header(fs, files.snap_path(s));
+    if (h) WAVEKV_RETURN_IF_ERROR(check_owner(files.snap_path(s), h->node, recorded));
   }
-  if (wanted_node != 0 && recorded != 0 && wanted_node != recorded)
-    return Status::wrong_node("data directory " + dir + " belongs to node " +
-                              std::to_string(recorded) + ", not " + std::to_string(wanted_node));
-  plan.identity.node =
-      recorded != 0 ? recorded : (wanted_node != 0 ? wanted_node : random_nonzero(random));
-  if (!plan.identity_exists) plan.identity.incarnation = random_nonzero(random);
+  return recorded;
+}
 
-  // 2. The newest snapshot that verifies; older ones are fallbacks.
-  uint64_t snap_lsn = 0;
+// Step 1: whose directory this is, decided before anything is changed.
+Status decide_identity(FileSystem& fs, const DirFiles& files, NodeId wanted_node,
+                       const std::function<uint64_t()>& random, RecoveryPlan& plan) {
+  WAVEKV_RETURN_IF_ERROR(read_identity_file(fs, files.dir, plan));
+  plan.clean_marker = fs.exists(files.dir + "/" + kCleanFile);
+  auto recorded = recorded_node(fs, files, plan.identity.node);
+  if (!recorded) return recorded.status();
+  if (wanted_node != 0 && *recorded != 0 && wanted_node != *recorded)
+    return Status::wrong_node("data directory " + files.dir + " belongs to node " +
+                              std::to_string(*recorded) + ", not " + std::to_string(wanted_node));
+  plan.identity.node =
+      *recorded != 0 ? *recorded : (wanted_node != 0 ? wanted_node : random_nonzero(random));
+  if (!plan.identity_exists) plan.identity.incarnation = random_nonzero(random);
+  return Status::ok();
+}
+
+// Step 2: the newest snapshot that verifies (older ones are fallbacks) into
+// plan.state; returns its LSN, 0 if none.
+uint64_t load_newest_snapshot(FileSystem& fs, const DirFiles& files, RecoveryPlan& plan) {
   plan.state = State(plan.identity.node, plan.identity.incarnation);
-  for (auto it = snaps.rbegin(); it != snaps.rend(); ++it) {
+  for (auto it = files.snaps.rbegin(); it != files.snaps.rend(); ++it) {
     State candidate(plan.identity.node, plan.identity.incarnation);
-    auto loaded = load_snapshot(fs, snap_path(*it), candidate);
+    auto loaded = load_snapshot(fs, files.snap_path(*it), candidate);
     if (loaded) {
-      snap_lsn = *it;
       plan.state = std::move(candidate);
-      break;
+      return *it;
     }
     plan.report.snapshots_skipped.push_back(snapshot_name(*it) + ": " + loaded.status().message());
   }
-  plan.report.snapshot_lsn = snap_lsn;
+  return 0;
+}
 
-  // 3. Replay the WAL after the snapshot, stopping at the first damage.
-  if (!segs.empty() && segs.front() > snap_lsn + 1) {
-    return Status::corruption("the WAL starts at LSN " + std::to_string(segs.front()) +
+// kCorruption if the WAL cannot continue from the snapshot at `snap_lsn`.
+Status check_wal_follows_snapshot(const DirFiles& files, uint64_t snap_lsn,
+                                  const RecoveryPlan& plan) {
+  if (!files.segs.empty() && files.segs.front() > snap_lsn + 1) {
+    return Status::corruption("the WAL starts at LSN " + std::to_string(files.segs.front()) +
                               " but the newest usable "
                               "snapshot covers only up to " +
                               std::to_string(snap_lsn) +
@@ -124,10 +146,19 @@ Result<RecoveryPlan> plan_recovery(FileSystem& fs, const std::string& dir, NodeI
                                    : " (" + plan.report.snapshots_skipped.front() + ")") +
                               "; refusing to open without the records in between");
   }
-  if (segs.empty() && !snaps.empty() && snap_lsn == 0) {
+  if (files.segs.empty() && !files.snaps.empty() && snap_lsn == 0) {
     return Status::corruption("no snapshot verifies and there is no WAL to rebuild from: " +
                               plan.report.snapshots_skipped.front());
   }
+  return Status::ok();
+}
+
+// Step 3: replays the WAL after the snapshot into plan.state, stopping at the
+// first damage; the segments after it are set aside. Returns the last LSN
+// replayed (0 if none).
+Result<uint64_t> replay_wal(FileSystem& fs, const DirFiles& files, uint64_t snap_lsn,
+                            RecoveryPlan& plan) {
+  const auto& segs = files.segs;
   // Segments wholly covered by the snapshot are not read: recovery time is
   // bounded by the checkpoint interval, and damage there loses nothing.
   size_t i = 0;
@@ -138,7 +169,7 @@ Result<RecoveryPlan> plan_recovery(FileSystem& fs, const std::string& dir, NodeI
   uint64_t expect = segs.empty() ? snap_lsn + 1 : segs[i];
   uint64_t wal_last = 0;
   for (; i < segs.size(); i++) {
-    std::string path = seg_path(segs[i]);
+    std::string path = files.seg_path(segs[i]);
     if (segs[i] != expect) {
       plan.report.wal_damage = path + " starts at LSN " + std::to_string(segs[i]) + " where " +
                                std::to_string(expect) + " was expected";
@@ -169,29 +200,48 @@ Result<RecoveryPlan> plan_recovery(FileSystem& fs, const std::string& dir, NodeI
     }
   }
   for (; i < segs.size(); i++) {
-    plan.set_aside.push_back(seg_path(segs[i]));
+    plan.set_aside.push_back(files.seg_path(segs[i]));
     plan.report.files_set_aside.push_back(wal_segment_name(segs[i]) + ".damaged");
   }
-  plan.last_lsn = std::max(wal_last, snap_lsn);
-  if (wal_last < snap_lsn) {
+  return wal_last;
+}
+
+// Step 4: a stream never issues a seq twice (docs/PROTOCOL.md,
+// "Incarnations"). If writes of ours may be gone from this disk but not from
+// peers, continue in a new stream.
+void choose_stream(Durability durability, const std::function<uint64_t()>& random,
+                   RecoveryPlan& plan) {
+  if (!plan.identity_exists) return;
+  if (!plan.report.wal_damage.empty())
+    plan.report.new_incarnation = "WAL damage was cut off";
+  else if (durability != Durability::kAlways && !plan.clean_marker)
+    plan.report.new_incarnation = "unclean shutdown with durability that is not 'always'";
+  if (plan.report.new_incarnation.empty()) return;
+  plan.identity.incarnation = random_nonzero(random);
+  plan.state.begin_stream(plan.identity.incarnation);
+}
+
+}  // namespace
+
+Result<RecoveryPlan> plan_recovery(FileSystem& fs, const std::string& dir, NodeId wanted_node,
+                                   Durability durability, const std::function<uint64_t()>& random) {
+  RecoveryPlan plan;
+  auto files = list_files(fs, dir, plan);
+  if (!files) return files.status();
+  WAVEKV_RETURN_IF_ERROR(decide_identity(fs, *files, wanted_node, random, plan));
+  const uint64_t snap_lsn = load_newest_snapshot(fs, *files, plan);
+  plan.report.snapshot_lsn = snap_lsn;
+  WAVEKV_RETURN_IF_ERROR(check_wal_follows_snapshot(*files, snap_lsn, plan));
+  auto wal_last = replay_wal(fs, *files, snap_lsn, plan);
+  if (!wal_last) return wal_last.status();
+  plan.last_lsn = std::max(*wal_last, snap_lsn);
+  if (*wal_last < snap_lsn) {
     // The log ends before the snapshot: start a fresh segment after it rather
     // than reuse LSNs the snapshot already covers.
     plan.resume_first_lsn = 0;
     plan.resume_offset = 0;
   }
-
-  // 4. Lesson 11: a stream never issues a seq twice. If writes of ours may be
-  // gone from this disk but not from peers, continue in a new stream.
-  if (plan.identity_exists) {
-    if (!plan.report.wal_damage.empty())
-      plan.report.new_incarnation = "WAL damage was cut off";
-    else if (durability != Durability::kAlways && !plan.clean_marker)
-      plan.report.new_incarnation = "unclean shutdown with durability that is not 'always'";
-    if (!plan.report.new_incarnation.empty()) {
-      plan.identity.incarnation = random_nonzero(random);
-      plan.state.begin_stream(plan.identity.incarnation);
-    }
-  }
+  choose_stream(durability, random, plan);
   return plan;
 }
 

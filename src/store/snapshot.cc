@@ -118,6 +118,63 @@ Result<LoadedSnapshot> read_snapshot_header(FileSystem& fs, const std::string& p
   return decode_header(std::string_view(buf, *n));
 }
 
+namespace {
+
+// The payload of the block at `pos`, its length and checksum checked.
+Result<std::string_view> block_payload(std::string_view data, uint64_t pos) {
+  uint64_t remaining = data.size() - pos;
+  if (remaining < 8)
+    return Status::corruption("truncated block header at byte " + std::to_string(pos));
+  uint32_t len = load_u32(data.data() + pos);
+  uint32_t crc = load_u32(data.data() + pos + 4);
+  if (len == 0 || len > remaining - 8)
+    return Status::corruption("impossible block length at byte " + std::to_string(pos));
+  std::string_view payload = data.substr(pos + 8, len);
+  if (checksum32(payload) != crc)
+    return Status::corruption("block checksum mismatch at byte " + std::to_string(pos));
+  return payload;
+}
+
+// The meta block (after its type byte): counters, peers, acks, the collected
+// horizon and the removed members.
+Status read_meta_block(Decoder& d, State& state) {
+  uint64_t next_seq = d.u64();
+  StreamId stream = d.u64();
+  Timestamp max_ts = d.u64();
+  uint32_t peers = d.u32();
+  if (static_cast<uint64_t>(peers) * 24 > d.remaining())
+    return Status::corruption("impossible peer count");
+  for (uint32_t i = 0; i < peers && !d.failed(); i++) state.apply(decode_peer(d));
+  state.apply(OpAdoptAcks{decode_vv(d)});
+  VersionVector collected = decode_vv(d);
+  state.restore_collected(collected, d.u64());
+  uint32_t removed = d.u32();
+  if (static_cast<uint64_t>(removed) * 16 > d.remaining())
+    return Status::corruption("impossible removed-member count");
+  for (uint32_t i = 0; i < removed && !d.failed(); i++) {
+    OpRemovePeer r;
+    r.peer = d.u64();
+    r.incarnation = d.u64();
+    state.apply(r);
+  }
+  state.restore_counters(next_seq, stream, max_ts);
+  return Status::ok();
+}
+
+// An entries block (after its type byte); returns the count it declares.
+uint32_t read_entries_block(Decoder& d, State& state) {
+  uint32_t n = d.u32();
+  for (uint32_t i = 0; i < n && !d.failed(); i++) {
+    OpSetEntry s;
+    s.key = std::string(d.bytes());
+    s.entry = decode_entry(d);
+    if (!d.failed()) state.apply(s);
+  }
+  return n;
+}
+
+}  // namespace
+
 Result<LoadedSnapshot> load_snapshot(FileSystem& fs, const std::string& path, State& state) {
   auto data_or = read_file(fs, path);
   if (!data_or) return data_or.status();
@@ -132,50 +189,16 @@ Result<LoadedSnapshot> load_snapshot(FileSystem& fs, const std::string& path, St
   uint64_t blocks = 0;
   bool footer = false;
   while (pos < data.size() && !footer) {
-    uint64_t remaining = data.size() - pos;
-    if (remaining < 8)
-      return Status::corruption("truncated block header at byte " + std::to_string(pos));
-    uint32_t len = load_u32(data.data() + pos);
-    uint32_t crc = load_u32(data.data() + pos + 4);
-    if (len == 0 || len > remaining - 8)
-      return Status::corruption("impossible block length at byte " + std::to_string(pos));
-    std::string_view payload = data.substr(pos + 8, len);
-    if (checksum32(payload) != crc)
-      return Status::corruption("block checksum mismatch at byte " + std::to_string(pos));
-    Decoder d(payload);
+    auto payload = block_payload(data, pos);
+    if (!payload) return payload.status();
+    Decoder d(*payload);
     uint8_t type = d.u8();
     if (blocks == 0 && type != kMetaBlock) return Status::corruption("first block is not meta");
     if (type == kMetaBlock) {
       if (blocks != 0) return Status::corruption("meta block out of place");
-      uint64_t next_seq = d.u64();
-      uint64_t stream = d.u64();
-      Timestamp max_ts = d.u64();
-      uint32_t peers = d.u32();
-      if (static_cast<uint64_t>(peers) * 24 > d.remaining())
-        return Status::corruption("impossible peer count");
-      for (uint32_t i = 0; i < peers && !d.failed(); i++) state.apply(decode_peer(d));
-      state.apply(OpAdoptAcks{decode_vv(d)});
-      VersionVector collected = decode_vv(d);
-      state.restore_collected(collected, d.u64());
-      uint32_t removed = d.u32();
-      if (static_cast<uint64_t>(removed) * 16 > d.remaining())
-        return Status::corruption("impossible removed-member count");
-      for (uint32_t i = 0; i < removed && !d.failed(); i++) {
-        OpRemovePeer r;
-        r.peer = d.u64();
-        r.incarnation = d.u64();
-        state.apply(r);
-      }
-      state.restore_counters(next_seq, stream, max_ts);
+      WAVEKV_RETURN_IF_ERROR(read_meta_block(d, state));
     } else if (type == kEntriesBlock) {
-      uint32_t n = d.u32();
-      for (uint32_t i = 0; i < n && !d.failed(); i++) {
-        OpSetEntry s;
-        s.key = std::string(d.bytes());
-        s.entry = decode_entry(d);
-        if (!d.failed()) state.apply(s);
-      }
-      out.entries += n;
+      out.entries += read_entries_block(d, state);
     } else if (type == kFooterBlock) {
       uint64_t entries = d.u64();
       uint64_t nblocks = d.u64();
@@ -187,7 +210,7 @@ Result<LoadedSnapshot> load_snapshot(FileSystem& fs, const std::string& path, St
     }
     if (!d.done()) return Status::corruption("malformed block at byte " + std::to_string(pos));
     blocks++;
-    pos += 8 + len;
+    pos += 8 + payload->size();
   }
   if (!footer) return Status::corruption("snapshot has no footer (truncated)");
   if (pos != data.size()) return Status::corruption("trailing bytes after the footer");

@@ -6,6 +6,7 @@
 // delivered to watchers or acknowledged to the caller.
 #include <algorithm>
 #include <atomic>
+#include <cassert>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -148,12 +149,12 @@ class StoreImpl final : public ReplicatedStore {
                                                      bool repair) override {
     if (tl_on_commit_thread)
       return Status::invalid("future_versions from a callback would deadlock");
-    RepairJob job;
+    TimestampRepairJob job;
     job.max_drift_ms = max_drift_ms;
     job.key = std::move(key);
-    job.repair = repair;
+    job.rewrite = repair;
     auto req = std::make_unique<Request>();
-    req->repair = &job;
+    req->timestamp_repair = &job;
     WAVEKV_RETURN_IF_ERROR(submit_and_wait(std::move(req)));
     return std::move(job.found);
   }
@@ -261,10 +262,11 @@ class StoreImpl final : public ReplicatedStore {
     std::string bytes;
     uint64_t lsn = 0;
   };
-  struct RepairJob {
+  // `wavekv repair-timestamps` (and its listing): see future_versions().
+  struct TimestampRepairJob {
     uint64_t max_drift_ms = 0;
     std::optional<std::string> key;
-    bool repair = false;
+    bool rewrite = false;  // false: only list what is found
     std::vector<FutureVersion> found;
   };
   // One queued unit of work for the commit thread: a batch to write, or a
@@ -274,7 +276,8 @@ class StoreImpl final : public ReplicatedStore {
     std::vector<StateOp> raw_ops;          // replicated ops, written as they are
     WriteBatch owned;                      // an async write's batch
     CheckpointOut* checkpoint = nullptr;
-    RepairJob* repair = nullptr;  // list or repair future timestamps (alone in its round)
+    // List or repair future timestamps (alone in its round).
+    TimestampRepairJob* timestamp_repair = nullptr;
     WriteCallback done;
     const WriteBatch& batch() const { return borrowed != nullptr ? *borrowed : owned; }
   };
@@ -331,6 +334,7 @@ class StoreImpl final : public ReplicatedStore {
   // number of concurrent writers instead of being capped at one fsync each.
   void commit_loop() {
     tl_on_commit_thread = true;
+    commit_thread_ = std::this_thread::get_id();
     std::vector<std::unique_ptr<Request>> group;
     for (;;) {
       group.clear();
@@ -338,13 +342,13 @@ class StoreImpl final : public ReplicatedStore {
         std::unique_lock lock(mu_);
         queue_cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
         if (queue_.empty()) break;  // closed and drained
-        if (queue_.front()->checkpoint != nullptr || queue_.front()->repair != nullptr) {
+        if (queue_.front()->checkpoint != nullptr || queue_.front()->timestamp_repair != nullptr) {
           group.push_back(std::move(queue_.front()));
           queue_.pop_front();
         } else {
           uint64_t bytes = 0;
           while (!queue_.empty() && queue_.front()->checkpoint == nullptr &&
-                 queue_.front()->repair == nullptr) {
+                 queue_.front()->timestamp_repair == nullptr) {
             uint64_t b = 0;
             for (const auto& it : queue_.front()->batch().items())
               b += it.key.size() + it.value.size() + 48;
@@ -357,8 +361,9 @@ class StoreImpl final : public ReplicatedStore {
       }
       Status st = group.front()->checkpoint != nullptr
                       ? capture_checkpoint(*group.front()->checkpoint)
-                  : group.front()->repair != nullptr ? run_repair(*group.front()->repair)
-                                                     : commit(group);
+                  : group.front()->timestamp_repair != nullptr
+                      ? run_timestamp_repair(*group.front()->timestamp_repair)
+                      : commit(group);
       for (auto& req : group) {
         if (req->done) req->done(st);
       }
@@ -367,6 +372,7 @@ class StoreImpl final : public ReplicatedStore {
 
   // Runs on the commit thread only; it alone issues seqs, timestamps and LSNs.
   Status commit(const std::vector<std::unique_ptr<Request>>& group) {
+    assert(on_commit_thread());
     {
       std::lock_guard lock(wal_mu_);
       if (!failed_.is_ok()) return failed_;
@@ -398,6 +404,7 @@ class StoreImpl final : public ReplicatedStore {
   // `always`), then applies them and delivers the watch events. `requests`
   // is how many writes the record carries.
   Status persist(const std::vector<StateOp>& ops, uint64_t requests) {
+    assert(on_commit_thread());
     std::string encoded;
     encode_ops(ops, encoded);
     std::string framed;
@@ -479,7 +486,8 @@ class StoreImpl final : public ReplicatedStore {
   // drift bound is refused by every peer, and no write from a correct clock
   // beats it here; LWW cannot undo it, so the repair replaces it by exact
   // version (docs/PROTOCOL.md, "Future timestamps").
-  Status run_repair(RepairJob& job) {
+  Status run_timestamp_repair(TimestampRepairJob& job) {
+    assert(on_commit_thread());
     {
       std::lock_guard lock(wal_mu_);
       if (!failed_.is_ok()) return failed_;
@@ -491,7 +499,7 @@ class StoreImpl final : public ReplicatedStore {
       if (!job.key || *job.key == k) job.found.push_back({k, e.meta, e.tombstone, Meta{}});
       return true;
     });
-    if (!job.repair || job.found.empty()) return Status::ok();
+    if (!job.rewrite || job.found.empty()) return Status::ok();
     // Replacements are stamped from the newest version that is not itself
     // past the bound (or the wall clock): not after the ones that remain.
     Timestamp newest_sane = 0;
@@ -527,6 +535,7 @@ class StoreImpl final : public ReplicatedStore {
   // Commit thread only: the state as of last_lsn_, and a fresh WAL segment after it so
   // that the segments the snapshot covers can later be dropped whole.
   Status capture_checkpoint(CheckpointOut& out) {
+    assert(on_commit_thread());
     std::lock_guard lock(wal_mu_);
     if (!failed_.is_ok()) return failed_;
     if (last_lsn_ == checkpoint_lsn_) return Status::ok();
@@ -621,7 +630,10 @@ class StoreImpl final : public ReplicatedStore {
   State state_;
   const RecoveryReport recovery_;
 
-  // Owned by the commit thread.
+  // Owned by the commit thread, which records its id here when it starts
+  // (only ever read on that thread: by on_commit_thread()'s asserts).
+  std::thread::id commit_thread_;
+  bool on_commit_thread() const { return std::this_thread::get_id() == commit_thread_; }
   HybridClock hlc_;
   uint64_t next_seq_ = 1;
 
