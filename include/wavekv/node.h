@@ -1,0 +1,131 @@
+// A WaveKV node: the store, the replication protocol driven over a peer
+// transport, and the front ends (Redis-compatible port, HTTP/JSON API). This
+// is the one entry point `wavekv serve` and filesync call; embedders and
+// tests use it the same way.
+//
+// Threads: the transport's own; one replication worker that alone touches the
+// replica state machine; one io thread for the front ends; the store's.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "wavekv/config.h"
+#include "wavekv/log.h"
+#include "wavekv/replication.h"
+#include "wavekv/status.h"
+#include "wavekv/store.h"
+#include "wavekv/transport.h"
+#include "wavekv/types.h"
+
+namespace wavekv {
+
+struct NodeConfig {
+  Config store;                           // data_dir, node_id, durability, ...
+  ReplicaConfig replica;                  // address and seeds are filled from the fields below
+  std::string listen = "127.0.0.1:7400";  // peer transport; port 0 picks one
+  std::string advertise;                  // what peers dial; empty: the bound listen address
+  std::vector<std::string> peers;         // seeds: any member's peer address
+  std::string resp_listen;                // Redis-compatible port; empty: off
+  std::string http_listen;                // HTTP/JSON API; empty: off
+  uint64_t tick_ms = 10;                  // the replica's clock granularity (push latency)
+  size_t max_inbound_frames = 4096;       // frames waiting for the worker; beyond: dropped
+  TransportConfig transport;
+  LogSink log;  // every log line of the node; empty: logfmt on stderr
+
+  Status validate() const;
+};
+
+// What the replication worker counts besides the protocol's own figures.
+struct DriverStats {
+  uint64_t decode_errors = 0;    // peer frames that failed to decode
+  uint64_t persist_errors = 0;   // replicated ops the store failed to persist
+  uint64_t inbound_dropped = 0;  // frames dropped: the worker's queue was full
+};
+
+// One member of the cluster as this node sees it.
+struct MemberStatus {
+  NodeId id = 0;
+  uint64_t incarnation = 0;
+  std::string address;
+  std::optional<uint64_t> last_seen_ms_ago;  // never heard from by this process: none
+  uint64_t ack_lag = 0;                      // our writes it has not acknowledged
+};
+
+// The HTTP server's own figures.
+struct HttpStats {
+  uint64_t connections = 0;  // open now
+  uint64_t connections_total = 0;
+  uint64_t connections_refused = 0;  // beyond max_connections
+  uint64_t watch_subscribers = 0;    // open watch streams
+  uint64_t watch_events = 0;         // changes that entered the watch feed
+  uint64_t watch_resets = 0;         // streams reset: fell behind or lost events
+  // Responses sent, by status code ("200", "404", ..., "other").
+  std::vector<std::pair<std::string, uint64_t>> responses;
+};
+
+// Everything a node reports (GET /v1/status, /metrics and INFO render it).
+struct NodeStatus {
+  StoreStatus store;
+  std::string address;  // the advertised peer address
+  // A hash of the state's digest buckets: equal on nodes that hold the same data.
+  uint64_t digest = 0;
+  // Keys stamped further ahead of this clock than the drift bound: peers
+  // refuse them (docs/PROTOCOL.md, "Future timestamps").
+  uint64_t poisoned_keys = 0;
+  ReplicaStats replication;
+  DriverStats driver;
+  TransportStats transport;
+  std::vector<MemberStatus> members;
+  std::optional<HttpStats> http;  // when the HTTP API is on
+};
+
+struct NodeStatusJson;  // transitional, see Node::status_json
+
+class Node {
+ public:
+  // Opens the store, starts the transport, the worker and the front ends.
+  // `transport` null: TCP.
+  static Result<std::unique_ptr<Node>> start(NodeConfig config,
+                                             std::unique_ptr<Transport> transport = nullptr);
+  virtual ~Node() = default;  // stop()
+
+  virtual Store& store() = 0;
+  virtual std::string peer_address() const = 0;
+  virtual std::string resp_address() const = 0;  // empty if off
+  virtual std::string http_address() const = 0;  // empty if off
+
+  // The node's figures now. Thread-safe; not while stop() runs.
+  virtual NodeStatus status() = 0;
+
+  // Transitional: the /v1/status body, for src/filesync until it reads
+  // status(). NodeStatusJson is private (src/node/node.h); remove with it.
+  NodeStatusJson status_json();
+
+  // A peer told this node it was evicted: the caller should stop() it, wipe
+  // the data directory and start again (a new incarnation).
+  virtual bool rebootstrap_requested() const = 0;
+  // Blocks until rebootstrap_requested() or `timeout_ms` passes.
+  virtual bool wait_rebootstrap(uint64_t timeout_ms) = 0;
+
+  // Graceful: stops the front ends and the worker, checkpoints and closes the
+  // store (drain, fsync). Idempotent; returns the store's close status.
+  virtual Status stop() = 0;
+};
+
+// For programs that run until SIGINT or SIGTERM: blocks both in the calling
+// thread (call it before any other thread starts, so every thread inherits
+// the mask) and starts a thread that waits for one. The flag it returns is 0
+// until a signal arrives, then that signal's number. Call it once.
+const std::atomic<int>& catch_stop_signals();
+
+// Removes the files of a data directory (for a re-bootstrap); keeps the
+// directory itself.
+Status wipe_data_dir(const std::string& dir);
+
+}  // namespace wavekv
