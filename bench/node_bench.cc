@@ -12,7 +12,7 @@
 #include <mutex>
 #include <thread>
 
-#include "node/node.h"
+#include "wavekv/node.h"
 
 using namespace wavekv;
 using Steady = std::chrono::steady_clock;
@@ -67,8 +67,7 @@ int main(int argc, char** argv) {
   auto a = start("a", {}, Durability::kAlways);
   auto b = start("b", {a->peer_address()}, Durability::kAlways);
   auto c = start("c", {b->peer_address()}, Durability::kAlways);
-  while (c->status_json()["members"].size() < 2)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  while (c->status().members.size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   std::mutex mu;
   std::condition_variable cv;
   std::string seen;

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "node/node.h"
+#include "wavekv/node.h"
 #include "testing/mem_fs.h"
 
 namespace wavekv {
@@ -90,7 +90,7 @@ TEST_F(DriverTest, AValueOneByteOverTheStoresLimitFromAPeerIsNeverStored) {
   EXPECT_FALSE(store_->get_entry("over").has_value()) << "101 bytes over a limit of 100: refused";
   ASSERT_TRUE(store_->get_entry("at").has_value()) << "exactly at the limit: taken";
   EXPECT_EQ(store_->get_entry("at")->value.size(), 100u);
-  const DriverStats stats = driver_->stats();
+  const DriverReport stats = driver_->report();
   EXPECT_EQ(stats.decode_errors + stats.replica.entries_rejected, 1u);
 }
 
@@ -112,7 +112,7 @@ TEST_F(DriverTest, AFullInboundQueueRefusesAndCountsTheFrame) {
   EXPECT_TRUE(driver_->enqueue(push_from_peer("a", 1, 1)));
   EXPECT_TRUE(driver_->enqueue(push_from_peer("b", 1, 2)));
   EXPECT_FALSE(driver_->enqueue(push_from_peer("c", 1, 3)));
-  EXPECT_EQ(driver_->stats().inbound_dropped, 1u);
+  EXPECT_EQ(driver_->report().inbound_dropped, 1u);
   (void)driver_->step(kNow, 1);
   EXPECT_TRUE(store_->get_entry("b").has_value());
   EXPECT_FALSE(store_->get_entry("c").has_value());
@@ -124,7 +124,7 @@ TEST_F(DriverTest, AnUndecodableFrameIsCountedAndTheRestHandled) {
   ASSERT_TRUE(driver_->enqueue("not a frame"));
   ASSERT_TRUE(driver_->enqueue(push_from_peer("k", 1, 1)));
   (void)driver_->step(kNow, 1);
-  EXPECT_EQ(driver_->stats().decode_errors, 1u);
+  EXPECT_EQ(driver_->report().decode_errors, 1u);
   EXPECT_TRUE(store_->get_entry("k").has_value());
 }
 

@@ -14,6 +14,7 @@
 #include "http/client.h"
 #include "http/encoding.h"
 #include "http/server.h"
+#include "monitoring/metrics.h"
 #include "testing/mem_fs.h"
 
 namespace wavekv::http {
@@ -321,13 +322,21 @@ TEST_F(HttpServerTest, StatusMetricsAndHealth) {
   EXPECT_EQ(h.body, "ok\n");
 }
 
-TEST_F(HttpServerTest, HooksReplaceStatusAndMetrics) {
+TEST_F(HttpServerTest, AStatusHookFeedsStatusAndMetrics) {
   HttpHooks hooks;
-  hooks.status = [] { return json{{"node", 7}, {"members", json::array()}}; };
-  hooks.metrics = [] { return std::string("# TYPE x gauge\nx 1\n"); };
+  hooks.status = [] {
+    NodeStatus s;
+    s.store.node_id = 7;
+    s.address = "10.0.0.1:7400";
+    s.replication.rounds = 3;
+    return s;
+  };
   start({}, hooks);
-  EXPECT_EQ(req_json("GET", "/v1/status")["node"], 7);
-  EXPECT_EQ(req("GET", "/metrics").body, "# TYPE x gauge\nx 1\n");
+  auto st = req_json("GET", "/v1/status");
+  EXPECT_EQ(st["node"], 7);
+  EXPECT_EQ(st["replication"]["rounds"], 3);
+  EXPECT_EQ(st["members"], json::array());
+  EXPECT_NE(req("GET", "/metrics").body.find("\nwavekv_sync_rounds_total 3\n"), std::string::npos);
 }
 
 TEST_F(HttpServerTest, KeepAliveAndPipelinedRequestsAnswerInOrder) {

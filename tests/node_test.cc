@@ -1,13 +1,15 @@
 // The node end to end in one process: real TCP on loopback, real stores in
 // temporary directories, three Nodes.
-#include "node/node.h"
+#include "wavekv/node.h"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
+#include "monitoring/node_status.h"
 #include "support/test_util.h"
 
 namespace wavekv {
@@ -56,21 +58,20 @@ TEST(Node, ThreeNodesInAChainDiscoverEachOtherAndConverge) {
   ASSERT_TRUE(nodes[1]->store().del("n0-0"));
   EXPECT_TRUE(eventually([&] {
     for (auto& n : nodes) {
-      auto j = n->status_json();
-      if (j["members"].size() != 2 || j["storage"]["live_keys"] != 59) return false;
+      NodeStatus s = n->status();
+      if (s.members.size() != 2 || s.store.live_keys != 59) return false;
     }
     return true;
-  })) << nodes[0]->status_json().dump()
+  })) << monitoring::to_json(nodes[0]->status()).dump()
       << "\n"
-      << nodes[2]->status_json().dump();
+      << monitoring::to_json(nodes[2]->status()).dump();
   for (auto& n : nodes) {
     EXPECT_EQ(n->store().get("n2-19").value(), "v");
     EXPECT_EQ(n->store().get("n0-0").status().code(), Code::kNotFound) << "the delete replicated";
   }
-  auto j = nodes[0]->status_json();
-  for (const auto& m : j["members"]) {
-    EXPECT_TRUE(m.contains("ack_lag"));
-    EXPECT_FALSE(m["address"].get<std::string>().empty());
+  for (const MemberStatus& m : nodes[0]->status().members) {
+    EXPECT_NE(m.id, 0u);
+    EXPECT_FALSE(m.address.empty());
   }
   for (auto& n : nodes) EXPECT_TRUE(n->stop());
   for (auto& d : dirs) std::filesystem::remove_all(d);
@@ -117,14 +118,46 @@ TEST(Node, APeersValueOverThisStoresLimitIsNeverStored) {
   ASSERT_TRUE(eventually([&] { return (*b)->store().get("fits").is_ok(); }));
   ASSERT_TRUE((*a)->store().put("over", std::string(101, 'v')));
   ASSERT_TRUE(eventually([&] {
-    auto r = (*b)->status_json()["replication"];
-    return r["decode_errors"].get<uint64_t>() + r["entries_rejected"].get<uint64_t>() > 0;
+    const NodeStatus s = (*b)->status();
+    return s.driver.decode_errors + s.replication.entries_rejected > 0;
   }));
   EXPECT_EQ((*b)->store().get("over").status().code(), Code::kNotFound);
   EXPECT_TRUE((*b)->stop());
   EXPECT_TRUE((*a)->stop());
   std::filesystem::remove_all(dir_a);
   std::filesystem::remove_all(dir_b);
+}
+
+// Every log line of a node goes to the embedder's sink, the start line with
+// the node's id as a field.
+TEST(Node, LogsThroughTheConfiguredSink) {
+  auto dir = temp_dir("log-sink");
+  std::mutex mu;
+  std::vector<LogRecord> records;
+  NodeConfig c = config_for(dir, {});
+  c.log = [&](const LogRecord& r) {
+    std::lock_guard lock(mu);
+    records.push_back(r);
+  };
+  auto n = Node::start(c);
+  ASSERT_TRUE(n) << n.status().to_string();
+  const std::string id = std::to_string((*n)->store().node_id());
+  EXPECT_TRUE((*n)->stop());
+  std::lock_guard lock(mu);
+  const LogRecord* start = nullptr;
+  for (const auto& r : records)
+    if (r.message == "node started") start = &r;
+  ASSERT_NE(start, nullptr) << records.size() << " records, none the start line";
+  EXPECT_EQ(start->level, LogLevel::kInfo);
+  EXPECT_EQ(start->component, "node");
+  bool has_id = false, has_peer = false;
+  for (const auto& f : start->fields) {
+    has_id |= f.key == "node" && f.value == id;
+    has_peer |= f.key == "peer" && f.value == (*n)->peer_address();
+  }
+  EXPECT_TRUE(has_id) << "node=" << id;
+  EXPECT_TRUE(has_peer);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -7,11 +7,11 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
-#include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "filesync/mirror.h"
 #include "filesync/tree.h"
+#include "wavekv/log.h"
 
 using namespace wavekv;
 using namespace wavekv::filesync;
@@ -28,12 +28,10 @@ int run(MirrorConfig config) {
       std::fprintf(stderr, "filesync: %s\n", mirror.status().to_string().c_str());
       return 2;
     }
-    std::fprintf(
-        stderr, "ts=%llu level=info component=filesync msg=\"mirroring %s; peer address %s%s%s\"\n",
-        static_cast<unsigned long long>(std::time(nullptr)) * 1000ull, config.watch_dir.c_str(),
-        (*mirror)->node().peer_address().c_str(),
-        (*mirror)->node().http_address().empty() ? "" : "; HTTP API ",
-        (*mirror)->node().http_address().c_str());
+    const Node& node = (*mirror)->node();
+    std::vector<LogField> fields = {{"watch_dir", config.watch_dir}, {"peer", node.peer_address()}};
+    if (!node.http_address().empty()) fields.push_back({"http", node.http_address()});
+    log(config.node.log, LogLevel::kInfo, "filesync", "mirroring", std::move(fields));
     bool rebootstrap = false;
     while (got_signal == 0) {
       if ((*mirror)->node().wait_rebootstrap(100)) {

@@ -4,10 +4,10 @@
 
 #include <atomic>
 #include <cstdio>
-#include <ctime>
 
 #include "cli.h"
-#include "node/node.h"
+#include "wavekv/log.h"
+#include "wavekv/node.h"
 
 namespace wavekv::cli {
 
@@ -35,6 +35,7 @@ int run_serve(const ServeOptions& o) {
       std::fprintf(stderr, "wavekv serve: %s\n", node.status().to_string().c_str());
       return 2;
     }
+    const std::string id = std::to_string((*node)->store().node_id());
     bool rebootstrap = false;
     while (got_signal == 0) {
       if ((*node)->wait_rebootstrap(100)) {
@@ -48,11 +49,12 @@ int run_serve(const ServeOptions& o) {
       return 1;
     }
     if (!rebootstrap) {
-      std::fprintf(stderr, "ts=%llu level=info msg=\"stopped by signal %d; store closed\"\n",
-                   static_cast<unsigned long long>(std::time(nullptr)) * 1000ull,
-                   got_signal.load());
+      log(config.log, LogLevel::kInfo, "serve", "stopped by signal; store closed",
+          {{"node", id}, {"signal", std::to_string(got_signal.load())}});
       return 0;
     }
+    log(config.log, LogLevel::kWarn, "serve", "wiping the data directory to bootstrap again",
+        {{"node", id}, {"data_dir", config.store.data_dir}});
     Status wiped = wipe_data_dir(config.store.data_dir);
     if (!wiped.is_ok()) {
       std::fprintf(stderr, "wavekv serve: %s\n", wiped.to_string().c_str());

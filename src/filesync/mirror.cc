@@ -54,12 +54,6 @@ struct StoreSide {
   std::optional<Manifest> manifest;
 };
 
-// The replication counters the bootstrap wait follows.
-struct ReplicationCounts {
-  uint64_t entries_merged = 0;      // entries received from peers
-  uint64_t sessions_completed = 0;  // complete syncs with a peer
-};
-
 std::string scan_bar(size_t done, size_t total) {
   constexpr size_t kWidth = 30;
   size_t filled = kWidth * done / std::max<size_t>(total, 1);
@@ -100,7 +94,6 @@ class MirrorImpl final : public Mirror {
   Status make_dirs(std::string& data_dir);
   Status open_index_and_node(const std::string& data_dir);
   void wait_for_bootstrap();
-  ReplicationCounts replication_counts();
   void watch_store();
 
   // --- the queue of paths to look at
@@ -198,14 +191,6 @@ Status MirrorImpl::open_index_and_node(const std::string& data_dir) {
   return Status::ok();
 }
 
-// The one place that reads the node's status by key (a typed read once the
-// node has a typed status).
-ReplicationCounts MirrorImpl::replication_counts() {
-  auto st = node_->status_json();
-  return {st["replication"]["entries_merged"].get<uint64_t>(),
-          st["replication"]["sessions_completed"].get<uint64_t>()};
-}
-
 // An empty store next to peers: wait for one complete sync before looking at
 // the files, or we would publish stale files and take missing ones as
 // deletions.
@@ -216,7 +201,7 @@ void MirrorImpl::wait_for_bootstrap() {
   uint64_t deadline = steady_ms() + config_.bootstrap_timeout_ms;
   uint64_t last_print = 0;
   while (steady_ms() < deadline) {
-    ReplicationCounts counts = replication_counts();
+    const ReplicaStats counts = node_->status().replication;
     std::string received = std::to_string(counts.entries_merged);
     if (counts.sessions_completed > 0) {
       if (tty) log(LogLevel::kProgress, "\rbootstrap: " + received + " keys received, done\n");

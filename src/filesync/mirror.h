@@ -25,7 +25,7 @@
 #include <string>
 
 #include "filesync/chunker.h"
-#include "node/node.h"
+#include "wavekv/node.h"
 
 namespace wavekv::filesync {
 

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "http/encoding.h"
+#include "monitoring/node_status.h"
 
 namespace wavekv::http {
 
@@ -30,26 +31,6 @@ Status HttpConfig::validate() const {
       watch.max_ring_events == 0)
     return Status::invalid("watch queue bounds must be > 0");
   return Status::ok();
-}
-
-json store_status_json(const StoreStatus& s) {
-  return {{"node", s.node_id},
-          {"incarnation", s.incarnation},
-          {"storage",
-           {{"live_keys", s.live_keys},
-            {"tombstones", s.tombstones},
-            {"data_bytes", s.data_bytes},
-            {"next_seq", s.next_seq},
-            {"last_lsn", s.last_lsn},
-            {"durable_lsn", s.durable_lsn},
-            {"wal_segments", s.wal_segments},
-            {"wal_bytes", s.wal_bytes},
-            {"writes", s.writes},
-            {"group_commits", s.group_commits},
-            {"fsyncs", s.fsyncs},
-            {"checkpoints", s.checkpoints},
-            {"checkpoint_lsn", s.checkpoint_lsn},
-            {"snapshot_bytes", s.snapshot_bytes}}}};
 }
 
 namespace {
@@ -227,7 +208,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                               const QueryParams& q);
   asio::awaitable<void> discard_input(std::shared_ptr<Conn> c);
 
-  void write_metrics(monitoring::MetricsWriter& out) const;
+  HttpStats stats() const;
+  NodeStatus status() const;
 };
 
 void HttpServer::Impl::begin_watching() {
@@ -539,46 +521,37 @@ Reply HttpServer::Impl::list(const QueryParams& q) {
   return json_reply(200, out);
 }
 
-Reply HttpServer::Impl::status_reply() {
-  json j = hooks.status ? hooks.status() : store_status_json(store.status());
-  return json_reply(200, j);
+NodeStatus HttpServer::Impl::status() const {
+  if (hooks.status) return hooks.status();
+  NodeStatus s = monitoring::store_only_status(store.status());
+  s.http = stats();
+  return s;
 }
+
+Reply HttpServer::Impl::status_reply() { return json_reply(200, monitoring::to_json(status())); }
 
 Reply HttpServer::Impl::metrics_reply() {
-  std::string text;
-  if (hooks.metrics) {
-    text = hooks.metrics();
-  } else {
-    monitoring::MetricsWriter w;
-    monitoring::write_store_metrics(store.status(), w);
-    write_metrics(w);
-    text = w.text();
-  }
-  return {200, {{"Content-Type", monitoring::kMetricsContentType}}, std::move(text)};
+  monitoring::MetricsWriter w;
+  monitoring::write_prometheus(status(), w);
+  return {200, {{"Content-Type", monitoring::kMetricsContentType}}, w.text()};
 }
 
-void HttpServer::Impl::write_metrics(monitoring::MetricsWriter& out) const {
-  size_t open = 0;
+HttpStats HttpServer::Impl::stats() const {
+  HttpStats s;
   {
     std::lock_guard lock(mu);
-    open = conns.size();
+    s.connections = conns.size();
   }
-  out.gauge("wavekv_http_connections", "Open HTTP connections.", static_cast<uint64_t>(open));
-  out.counter("wavekv_http_connections_total", "HTTP connections accepted.",
-              connections_total.load());
-  out.counter("wavekv_http_connections_refused_total",
-              "HTTP connections refused for max_connections.", connections_refused.load());
+  s.connections_total = connections_total.load();
+  s.connections_refused = connections_refused.load();
   for (size_t i = 0; i < kCountedCodes.size(); ++i) {
     std::string code = kCountedCodes[i] ? std::to_string(kCountedCodes[i]) : "other";
-    out.counter("wavekv_http_responses_total", "HTTP responses sent, by status code.",
-                requests[i].load(), {{"code", code}});
+    s.responses.emplace_back(std::move(code), requests[i].load());
   }
-  out.gauge("wavekv_http_watch_subscribers", "Open watch streams.",
-            static_cast<uint64_t>(feed->subscribers()));
-  out.counter("wavekv_http_watch_events_total", "Changes that entered the watch feed.",
-              feed->head_id());
-  out.counter("wavekv_http_watch_resets_total",
-              "Watch streams reset because they fell behind or events were lost.", feed->resets());
+  s.watch_subscribers = feed->subscribers();
+  s.watch_events = feed->head_id();
+  s.watch_resets = feed->resets();
+  return s;
 }
 
 // ---------------------------------------------------------------------------
@@ -727,7 +700,7 @@ HttpServer::~HttpServer() { stop(); }
 void HttpServer::stop() { impl_->stop(); }
 std::string HttpServer::address() const { return impl_->bound_address; }
 uint16_t HttpServer::port() const { return impl_->bound_port; }
-void HttpServer::write_metrics(monitoring::MetricsWriter& out) const { impl_->write_metrics(out); }
+HttpStats HttpServer::stats() const { return impl_->stats(); }
 
 Result<std::unique_ptr<HttpServerThread>> HttpServerThread::start(Store& store, HttpConfig config,
                                                                   HttpHooks hooks) {

@@ -12,13 +12,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
 #include "http/protocol.h"
 #include "http/watch_feed.h"
-#include "monitoring/metrics.h"
+#include "wavekv/node.h"
 #include "wavekv/status.h"
 #include "wavekv/store.h"
 
@@ -49,16 +48,12 @@ struct HttpConfig {
   Status validate() const;
 };
 
-// Lets the node replace /v1/status and /metrics. Null: derived from
-// store.status() (store_status_json, write_store_metrics + the server's own).
-// Called on an io_context thread: keep them quick.
+// Lets the node supply the status /v1/status and /metrics render
+// (monitoring/node_status.h). Null: the store's figures and the server's own.
+// Called on an io_context thread: keep it quick.
 struct HttpHooks {
-  std::function<nlohmann::json()> status;
-  std::function<std::string()> metrics;
+  std::function<NodeStatus()> status;
 };
-
-// {"node", "incarnation", "storage": {...}}: the store's part of /v1/status.
-nlohmann::json store_status_json(const StoreStatus& status);
 
 class HttpServer {
  public:
@@ -78,9 +73,9 @@ class HttpServer {
   // Thread-safe and idempotent; connections wind down as `io` runs on.
   void stop();
 
-  // The server's own figures (connections, requests, watch feed), for a node
-  // that builds its own /metrics.
-  void write_metrics(monitoring::MetricsWriter& out) const;
+  // The server's own figures (connections, responses, watch feed), for the
+  // node's status. Thread-safe.
+  HttpStats stats() const;
 
   struct Impl;
 

@@ -98,31 +98,4 @@ std::string MetricsWriter::text() const {
   return out;
 }
 
-void write_store_metrics(const StoreStatus& s, MetricsWriter& out) {
-  auto d = [](uint64_t v) { return v; };
-  out.gauge("wavekv_node_info", "This node's id and incarnation (value always 1).", 1,
-            {{"node", std::to_string(s.node_id)}, {"incarnation", std::to_string(s.incarnation)}});
-  out.gauge("wavekv_live_keys", "Keys with a live value.", d(s.live_keys));
-  out.gauge("wavekv_tombstones", "Deleted keys whose tombstone is still kept.", d(s.tombstones));
-  out.gauge("wavekv_data_bytes", "Bytes of keys and values of live entries.", d(s.data_bytes));
-  out.gauge("wavekv_next_seq", "The seq this node's next write gets.", d(s.next_seq));
-  out.gauge("wavekv_wal_last_lsn", "The newest WAL record written.", d(s.last_lsn));
-  out.gauge("wavekv_wal_durable_lsn", "The newest WAL record known to be fsynced.",
-            d(s.durable_lsn));
-  out.gauge("wavekv_wal_segments", "Live WAL segment files.", d(s.wal_segments));
-  out.gauge("wavekv_wal_bytes", "Bytes of records in the live WAL segments.", d(s.wal_bytes));
-  out.counter("wavekv_writes_total", "Write calls committed since open.", d(s.writes));
-  out.counter("wavekv_group_commits_total", "Group commits (WAL appends) since open.",
-              d(s.group_commits));
-  out.counter("wavekv_fsyncs_total", "WAL fsyncs since open.", d(s.fsyncs));
-  out.counter("wavekv_checkpoints_total", "Checkpoints taken since open.", d(s.checkpoints));
-  out.gauge("wavekv_checkpoint_lsn", "The WAL position the newest checkpoint covers.",
-            d(s.checkpoint_lsn));
-  out.gauge("wavekv_snapshot_bytes", "Bytes of the newest snapshot.", d(s.snapshot_bytes));
-  out.gauge("wavekv_wal_bytes_since_checkpoint", "WAL bytes written since the last checkpoint.",
-            d(s.wal_bytes_since_checkpoint));
-  out.gauge("wavekv_ops_since_checkpoint", "Ops written since the last checkpoint.",
-            d(s.ops_since_checkpoint));
-}
-
 }  // namespace wavekv::monitoring

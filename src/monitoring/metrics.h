@@ -1,6 +1,5 @@
-// A small writer of the Prometheus text exposition format (version 0.0.4),
-// and the storage figures of a Store in it. The node adds its own families
-// (replication) to the same writer.
+// A small writer of the Prometheus text exposition format (version 0.0.4).
+// What a node writes into it comes from one table (monitoring/node_status.h).
 #pragma once
 
 #include <cstdint>
@@ -8,8 +7,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include "wavekv/store.h"
 
 namespace wavekv::monitoring {
 
@@ -52,8 +49,5 @@ class MetricsWriter {
 
 // The content type of text().
 inline constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
-
-// Storage figures as wavekv_* gauges and counters.
-void write_store_metrics(const StoreStatus& status, MetricsWriter& out);
 
 }  // namespace wavekv::monitoring

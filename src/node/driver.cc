@@ -48,9 +48,9 @@ bool Driver::has_work() const {
   return local_write_ || !inbound_.empty();
 }
 
-DriverStats Driver::stats() const {
+DriverReport Driver::report() const {
   std::lock_guard lock(mu_);
-  DriverStats s = stats_;
+  DriverReport s = report_;
   s.inbound_dropped = inbound_dropped_;
   return s;
 }
@@ -77,10 +77,10 @@ StepResult Driver::step(uint64_t now_ms, uint64_t random) {
   if (rebootstrap_) next_tick_ms_ = now_ms + config_.tick_ms;
 
   std::lock_guard lock(mu_);
-  stats_.replica = replica_.stats();
-  stats_.last_seen = replica_.last_seen();
-  stats_.decode_errors = decode_errors_;
-  stats_.persist_errors = persist_errors_;
+  report_.replica = replica_.stats();
+  report_.last_seen = replica_.last_seen();
+  report_.decode_errors = decode_errors_;
+  report_.persist_errors = persist_errors_;
   return {next_tick_ms_, rebootstrap_};
 }
 
@@ -115,14 +115,14 @@ void Driver::execute(Effects fx) {
     if (!st.is_ok()) {
       persist_errors_++;
       if (config_.log)
-        config_.log("error", "persisting replicated ops failed; nothing sent: " + st.to_string());
+        config_.log(LogLevel::kError, "persisting replicated ops failed; nothing sent: " + st.to_string());
       return;
     }
   }
   for (auto& out : fx.send) transport_.send(out.address, encode_message(out.message));
   if (fx.rebootstrap) {
     if (config_.log)
-      config_.log("warn",
+      config_.log(LogLevel::kWarn,
                   "this node must wipe its data and bootstrap again: a peer evicted it, or forgot "
                   "tombstones older than versions this node holds");
     rebootstrap_ = true;

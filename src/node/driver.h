@@ -7,7 +7,7 @@
 // No threads, waits or clocks inside: the wall time (ms, on the node's clock)
 // and random bits come in as arguments to step(), so a seeded caller gets the
 // same run every time. enqueue(), local_write_committed(), has_work() and
-// stats() may be called from any thread; step() from one thread only (the
+// report() may be called from any thread; step() from one thread only (the
 // worker), the first to call it.
 #pragma once
 
@@ -22,6 +22,7 @@
 #include "replication/messages.h"
 #include "replication/replica.h"
 #include "store/store_internal.h"
+#include "wavekv/log.h"
 #include "wavekv/transport.h"
 
 namespace wavekv {
@@ -33,13 +34,13 @@ struct DriverConfig {
   ReplicaConfig replica;
   uint64_t tick_ms = 10;             // the replica's clock granularity
   size_t max_inbound_frames = 4096;  // frames waiting for step(); beyond: dropped
-  // Where the driver reports what an operator should see ("info", "warn",
-  // "error"). Null: silent. Called from step().
-  std::function<void(const char* level, const std::string& msg)> log;
+  // Where the driver reports what an operator should see. Null: silent.
+  // Called from step().
+  std::function<void(LogLevel level, const std::string& msg)> log;
 };
 
 // The driver's counters, copied at the end of each step().
-struct DriverStats {
+struct DriverReport {
   ReplicaStats replica;
   std::map<NodeId, uint64_t> last_seen;  // when each peer was last heard from
   uint64_t decode_errors = 0;            // peer frames that failed to decode
@@ -74,7 +75,7 @@ class Driver {
   // be wiped.
   StepResult step(uint64_t now_ms, uint64_t random);
 
-  DriverStats stats() const;
+  DriverReport report() const;
 
  private:
   // Persist, then send (the ordering contract).
@@ -87,11 +88,11 @@ class Driver {
   const DriverConfig config_;
   const DecodeLimits limits_;
 
-  mutable std::mutex mu_;  // guards the fields up to stats_
+  mutable std::mutex mu_;  // guards the fields up to report_
   std::deque<std::string> inbound_;
   uint64_t inbound_dropped_ = 0;
   bool local_write_ = false;  // a local write committed since step() last looked
-  DriverStats stats_;         // published copy
+  DriverReport report_;        // published copy
 
   // Worker only.
   std::thread::id worker_;

@@ -1,4 +1,4 @@
-#include "node/node.h"
+#include "wavekv/node.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "http/server.h"
-#include "monitoring/metrics.h"
+#include "monitoring/node_status.h"
 #include "node/driver.h"
 #include "resp/server.h"
 #include "store/store_internal.h"
@@ -26,18 +26,6 @@ uint64_t wall_ms() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count());
-}
-
-std::string hex64(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-  return buf;
-}
-
-// One line per event, logfmt-style, on stderr.
-void log_line(const std::string& level, const std::string& msg) {
-  std::fprintf(stderr, "ts=%llu level=%s msg=\"%s\"\n", static_cast<unsigned long long>(wall_ms()),
-               level.c_str(), msg.c_str());
 }
 
 class NodeImpl final : public Node {
@@ -82,26 +70,25 @@ class NodeImpl final : public Node {
     if (!config_.resp_listen.empty()) {
       resp::RespConfig resp;
       resp.listen_address = config_.resp_listen;
-      resp_ =
-          std::make_unique<resp::RespServer>(io_, *store_, resp, [this] { return status_json(); });
+      resp_ = std::make_unique<resp::RespServer>(io_, *store_, resp, [this] { return status(); });
       WAVEKV_RETURN_IF_ERROR(resp_->start());
     }
     if (!config_.http_listen.empty()) {
       http::HttpConfig http;
       http.listen = config_.http_listen;
       http::HttpHooks hooks;
-      hooks.status = [this] { return status_json(); };
-      hooks.metrics = [this] { return metrics_text(); };
+      hooks.status = [this] { return status(); };
       auto h = http::HttpServer::start(io_, *store_, http, hooks);
       if (!h) return h.status();
       http_ = std::move(h).value();
     }
     io_work_.emplace(io_.get_executor());
     io_thread_ = std::thread([this] { io_.run(); });
-    log_line("info", "node " + std::to_string(store_->node_id()) + " incarnation " +
-                         hex64(store_->incarnation()) + " peers on " + advertise_ +
-                         (resp_ ? ", RESP on " + resp_->address() : std::string()) +
-                         (http_ ? ", HTTP on " + http_->address() : std::string()));
+    std::vector<LogField> fields = {{"incarnation", std::to_string(store_->incarnation())},
+                                    {"peer", advertise_}};
+    if (resp_) fields.push_back({"resp", resp_->address()});
+    if (http_) fields.push_back({"http", http_->address()});
+    log(LogLevel::kInfo, "node started", std::move(fields));
     return Status::ok();
   }
 
@@ -110,106 +97,25 @@ class NodeImpl final : public Node {
   std::string resp_address() const override { return resp_ ? resp_->address() : ""; }
   std::string http_address() const override { return http_ ? http_->address() : ""; }
 
-  nlohmann::json status_json() override {
-    const StoreStatus s = store_->status();
-    nlohmann::json j = http::store_status_json(s);
-    j["address"] = advertise_;
-    const DriverStats driver = driver_->stats();
+  // Every input of the status, gathered here: the driver's figures (one
+  // copy), the state's under one view, then the transport's and the HTTP
+  // server's.
+  NodeStatus status() override {
+    NodeStatus out;
+    out.store = store_->status();
+    out.address = advertise_;
+    const DriverReport report = driver_->report();
+    out.replication = report.replica;
+    out.driver = {report.decode_errors, report.persist_errors, report.inbound_dropped};
     const uint64_t now = wall_ms();
-    nlohmann::json members = nlohmann::json::array();
-    uint64_t digest = 0;
-    uint64_t poisoned = 0;
     store_->read_state([&](const State& state) {
-      for (uint64_t b : state.digest()) digest = digest * 0x100000001b3ull ^ b;
-      poisoned = poisoned_keys(state, now);
-      const uint64_t own = state.next_seq() - 1;
-      for (const auto& [id, meta] : state.peers()) {
-        nlohmann::json m = {
-            {"id", id}, {"incarnation", meta.incarnation}, {"address", meta.address}};
-        auto seen = driver.last_seen.find(id);
-        if (seen != driver.last_seen.end() && now >= seen->second)
-          m["last_seen_ms_ago"] = now - seen->second;
-        else
-          m["last_seen_ms_ago"] = nullptr;
-        auto acked = meta.acked.find(state.stream());
-        const uint64_t theirs = acked == meta.acked.end() ? 0 : acked->second;
-        m["ack_lag"] = own > theirs ? own - theirs : 0;
-        members.push_back(std::move(m));
-      }
+      for (uint64_t b : state.digest()) out.digest = out.digest * 0x100000001b3ull ^ b;
+      out.poisoned_keys = poisoned_keys(state, now);
+      out.members = members(state, report.last_seen, now);
     });
-    j["digest"] = hex64(digest);
-    // Keys stamped past the drift bound: peers refuse them (docs/PROTOCOL.md,
-    // "Future timestamps"); `wavekv repair-timestamps` rewrites them.
-    j["poisoned_keys"] = poisoned;
-    const ReplicaStats& r = driver.replica;
-    j["replication"] = {{"rounds", r.rounds},
-                        {"sessions_completed", r.sessions_completed},
-                        {"sessions_aborted", r.sessions_aborted},
-                        {"requests_retried", r.requests_retried},
-                        {"pages_served", r.pages_served},
-                        {"entries_received", r.entries_received},
-                        {"entries_merged", r.entries_merged},
-                        {"entries_rejected", r.entries_rejected},
-                        {"pushes_sent", r.pushes_sent},
-                        {"digest_mismatches", r.digest_mismatches},
-                        {"repairs", r.repairs},
-                        {"members_evicted", r.members_evicted},
-                        {"tombstones_dropped", r.tombstones_dropped},
-                        {"rebootstraps_sent", r.rebootstraps_sent},
-                        {"rebootstraps_needed", r.rebootstraps_needed},
-                        {"decode_errors", driver.decode_errors},
-                        {"persist_errors", driver.persist_errors},
-                        {"inbound_dropped", driver.inbound_dropped}};
-    j["members"] = std::move(members);
-    return j;
-  }
-
-  std::string metrics_text() override {
-    monitoring::MetricsWriter out;
-    monitoring::write_store_metrics(store_->status(), out);
-    const DriverStats driver = driver_->stats();
-    const ReplicaStats& r = driver.replica;
-    auto counter = [&](const char* name, const char* help, uint64_t v) {
-      out.counter(name, help, static_cast<double>(v));
-    };
-    counter("wavekv_sync_rounds_total", "Sync rounds started.", r.rounds);
-    counter("wavekv_sync_sessions_completed_total", "Delta sessions adopted.",
-            r.sessions_completed);
-    counter("wavekv_sync_sessions_aborted_total",
-            "Delta sessions aborted (rejection, lost track, or no progress).", r.sessions_aborted);
-    counter("wavekv_sync_requests_retried_total",
-            "Sync requests sent again after a round without a page.", r.requests_retried);
-    counter("wavekv_entries_received_total", "Replicated entries received.", r.entries_received);
-    counter("wavekv_entries_merged_total", "Replicated entries newer than ours.", r.entries_merged);
-    counter("wavekv_entries_rejected_total", "Replicated entries refused by admission.",
-            r.entries_rejected);
-    counter("wavekv_pushes_sent_total", "Push messages sent.", r.pushes_sent);
-    counter("wavekv_digest_mismatches_total", "Divergence checks that found differing buckets.",
-            r.digest_mismatches);
-    counter("wavekv_repairs_total", "Entries merged by bucket repair.", r.repairs);
-    counter("wavekv_members_evicted_total", "Members evicted after the expiry.", r.members_evicted);
-    counter("wavekv_tombstones_dropped_total", "Tombstones collected by tombstone GC.",
-            r.tombstones_dropped);
-    counter("wavekv_rebootstraps_sent_total", "Rebootstrap replies sent to evicted members.",
-            r.rebootstraps_sent);
-    counter("wavekv_rebootstraps_needed_total",
-            "Times this node had to wipe and bootstrap again (below a peer's collected horizon).",
-            r.rebootstraps_needed);
-    counter("wavekv_frames_decode_errors_total", "Peer frames that failed to decode.",
-            driver.decode_errors);
-    const TransportStats t = transport_->stats();
-    counter("wavekv_transport_frames_sent_total", "Peer frames sent.", t.frames_sent);
-    counter("wavekv_transport_frames_received_total", "Peer frames received.", t.frames_received);
-    counter("wavekv_transport_frames_dropped_total", "Peer frames dropped.", t.frames_dropped);
-    counter("wavekv_transport_bytes_sent_total", "Peer frame bytes sent.", t.bytes_sent);
-    out.gauge("wavekv_members", "Members this node knows.", static_cast<double>(members_count()));
-    uint64_t poisoned = 0;
-    store_->read_state([&](const State& state) { poisoned = poisoned_keys(state, wall_ms()); });
-    out.gauge("wavekv_poisoned_keys",
-              "Keys stamped further ahead of this clock than the drift bound.",
-              static_cast<double>(poisoned));
-    if (http_) http_->write_metrics(out);
-    return out.text();
+    out.transport = transport_->stats();
+    if (http_) out.http = http_->stats();
+    return out;
   }
 
   bool rebootstrap_requested() const override {
@@ -243,7 +149,8 @@ class NodeImpl final : public Node {
     resp_.reset();
     transport_->stop();
     Status st = store_->checkpoint();
-    if (!st.is_ok()) log_line("warn", "checkpoint at shutdown failed: " + st.to_string());
+    if (!st.is_ok())
+      log(LogLevel::kWarn, "checkpoint at shutdown failed", {{"error", st.to_string()}});
     close_status_ = store_->close();
     return close_status_;
   }
@@ -260,7 +167,7 @@ class NodeImpl final : public Node {
     std::erase(dc.replica.seeds, std::string());  // `--peers ''`: no seeds, not a seed nobody has
     dc.tick_ms = config_.tick_ms;
     dc.max_inbound_frames = config_.max_inbound_frames;
-    dc.log = [](const char* level, const std::string& msg) { log_line(level, msg); };
+    dc.log = [this](LogLevel level, const std::string& msg) { log(level, msg); };
     std::lock_guard lock(mu_);
     driver_ = std::make_unique<Driver>(*store_, *transport_, std::move(dc));
     for (auto& frame : early_frames_) driver_->enqueue(std::move(frame));
@@ -279,10 +186,28 @@ class NodeImpl final : public Node {
     return n;
   }
 
-  size_t members_count() {
-    size_t n = 0;
-    store_->read_state([&](const State& s) { n = s.peers().size(); });
-    return n;
+  static std::vector<MemberStatus> members(const State& state,
+                                           const std::map<NodeId, uint64_t>& last_seen,
+                                           uint64_t now_ms) {
+    std::vector<MemberStatus> out;
+    const uint64_t own = state.next_seq() - 1;
+    for (const auto& [id, meta] : state.peers()) {
+      MemberStatus m{id, meta.incarnation, meta.address, std::nullopt, 0};
+      auto seen = last_seen.find(id);
+      if (seen != last_seen.end() && now_ms >= seen->second)
+        m.last_seen_ms_ago = now_ms - seen->second;
+      auto acked = meta.acked.find(state.stream());
+      const uint64_t theirs = acked == meta.acked.end() ? 0 : acked->second;
+      m.ack_lag = own > theirs ? own - theirs : 0;
+      out.push_back(std::move(m));
+    }
+    return out;
+  }
+
+  // Every log line of the node: the embedder's sink, with this node's id.
+  void log(LogLevel level, std::string message, std::vector<LogField> fields = {}) const {
+    fields.insert(fields.begin(), {"node", std::to_string(store_->node_id())});
+    wavekv::log(config_.log, level, "node", std::move(message), std::move(fields));
   }
 
   // Steps the driver whenever it has work or asks to be called, until stop().

@@ -7,6 +7,7 @@
 #include <set>
 #include <string_view>
 
+#include "monitoring/node_status.h"
 #include "resp/glob.h"
 
 namespace wavekv::resp {
@@ -63,12 +64,6 @@ std::string prefix_end(std::string prefix) {
 }
 
 std::string store_error(const Status& st) { return "ERR " + st.to_string(); }
-
-// A JSON value as one INFO field: strings bare, everything else as JSON.
-std::string json_field(const nlohmann::json& v) {
-  if (v.is_string()) return v.get<std::string>();
-  return v.dump();
-}
 
 // INFO values must stay on one line and not contain the separators.
 std::string info_safe(std::string s) {
@@ -313,7 +308,8 @@ void cmd_auth(Exec& e) {
 
 // ---- INFO ----
 
-using InfoLines = std::vector<std::pair<std::string, std::string>>;
+using monitoring::InfoLines;
+using monitoring::InfoSection;
 
 void info_section(std::string& out, const char* title, const InfoLines& lines) {
   if (!out.empty()) out += "\r\n";
@@ -323,60 +319,46 @@ void info_section(std::string& out, const char* title, const InfoLines& lines) {
   for (const auto& [k, v] : lines) out += k + ":" + info_safe(v) + "\r\n";
 }
 
-// Adds every scalar field of a JSON object as "<prefix><key>:<value>".
-void info_json_fields(InfoLines& lines, const nlohmann::json& status, const char* field,
-                      const std::string& prefix) {
-  if (!status.is_object() || !status.contains(field) || !status[field].is_object()) return;
-  for (const auto& [k, v] : status[field].items()) lines.emplace_back(prefix + k, json_field(v));
-}
-
-void cmd_info(Exec& e) {
+// The sections asked for: none named means the default ones.
+std::set<std::string> info_wanted(const std::vector<std::string>& args) {
   static const std::vector<std::string> kDefault = {"server",      "clients",     "stats",
                                                     "replication", "persistence", "keyspace"};
   std::set<std::string> wanted;
-  for (size_t i = 1; i < e.args.size(); ++i) {
-    std::string s = lower(e.args[i]);
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string s = lower(args[i]);
     if (s == "default" || s == "all" || s == "everything")
       wanted.insert(kDefault.begin(), kDefault.end());
     else
       wanted.insert(s);
   }
-  if (e.args.size() == 1) wanted.insert(kDefault.begin(), kDefault.end());
+  if (args.size() == 1) wanted.insert(kDefault.begin(), kDefault.end());
+  return wanted;
+}
 
-  // The node's view; a status function that throws or returns junk gives {}.
-  nlohmann::json status = nlohmann::json::object();
-  if (e.ctx.status) {
-    try {
-      status = e.ctx.status();
-    } catch (...) {
-      status = nlohmann::json::object();
-    }
-    if (!status.is_object()) status = nlohmann::json::object();
-  }
-  auto field = [&](const char* name, std::string fallback) {
-    return status.contains(name) ? json_field(status[name]) : fallback;
-  };
-  StoreStatus st = e.ctx.store.status();
-  auto& stats = e.ctx.stats;
+InfoLines info_server(const CommandContext& ctx, const NodeStatus& status) {
   auto uptime_s = std::chrono::duration_cast<std::chrono::seconds>(
-                      std::chrono::steady_clock::now() - stats.started)
+                      std::chrono::steady_clock::now() - ctx.stats.started)
                       .count();
+  InfoLines lines = {{"redis_version", kRedisVersion},
+                     {"wavekv_version", kWaveKVVersion},
+                     {"redis_mode", "standalone"},
+                     {"arch_bits", std::to_string(sizeof(void*) * 8)},
+                     {"process_id", std::to_string(::getpid())},
+                     {"tcp_port", std::to_string(ctx.port)},
+                     {"uptime_in_seconds", std::to_string(uptime_s)},
+                     {"uptime_in_days", std::to_string(uptime_s / 86400)}};
+  monitoring::append_info(status, InfoSection::kServer, lines);
+  return lines;
+}
 
+void cmd_info(Exec& e) {
+  const std::set<std::string> wanted = info_wanted(e.args);
+  const NodeStatus status =
+      e.ctx.status ? e.ctx.status() : monitoring::store_only_status(e.ctx.store.status());
+  const StoreStatus& st = status.store;
+  const auto& stats = e.ctx.stats;
   std::string out;
-  if (wanted.count("server")) {
-    info_section(out, "Server",
-                 {{"redis_version", kRedisVersion},
-                  {"wavekv_version", kWaveKVVersion},
-                  {"redis_mode", "standalone"},
-                  {"arch_bits", std::to_string(sizeof(void*) * 8)},
-                  {"process_id", std::to_string(::getpid())},
-                  {"tcp_port", std::to_string(e.ctx.port)},
-                  {"uptime_in_seconds", std::to_string(uptime_s)},
-                  {"uptime_in_days", std::to_string(uptime_s / 86400)},
-                  {"node_id", field("node", std::to_string(st.node_id))},
-                  {"incarnation", field("incarnation", std::to_string(st.incarnation))},
-                  {"node_address", field("address", "")}});
-  }
+  if (wanted.count("server")) info_section(out, "Server", info_server(e.ctx, status));
   if (wanted.count("clients")) {
     info_section(out, "Clients",
                  {{"connected_clients", std::to_string(stats.connected_clients.load())},
@@ -384,57 +366,24 @@ void cmd_info(Exec& e) {
                   {"blocked_clients", "0"}});
   }
   if (wanted.count("stats")) {
-    info_section(out, "Stats",
-                 {{"total_connections_received", std::to_string(stats.total_connections.load())},
-                  {"total_commands_processed", std::to_string(stats.total_commands.load())},
-                  {"rejected_connections", std::to_string(stats.rejected_connections.load())}});
+    InfoLines lines = {
+        {"total_connections_received", std::to_string(stats.total_connections.load())},
+        {"total_commands_processed", std::to_string(stats.total_commands.load())},
+        {"rejected_connections", std::to_string(stats.rejected_connections.load())}};
+    monitoring::append_info(status, InfoSection::kStats, lines);
+    info_section(out, "Stats", lines);
   }
   if (wanted.count("replication")) {
     // Every WaveKV node takes writes and there is no primary: "master" is
     // the Redis role closest to that, and what clients look for.
     InfoLines lines = {{"role", "master"}, {"connected_slaves", "0"}};
-    if (status.contains("members") && status["members"].is_array()) {
-      const auto& members = status["members"];
-      lines.emplace_back("wavekv_members", std::to_string(members.size()));
-      size_t i = 0;
-      for (const auto& m : members) {
-        if (!m.is_object()) continue;
-        std::string v;
-        for (const char* f : {"id", "address", "incarnation", "last_seen_ms_ago", "ack_lag"}) {
-          if (!m.contains(f)) continue;
-          if (!v.empty()) v += ",";
-          // ',' and '=' separate the fields; keep them out of the values.
-          std::string s = json_field(m[f]);
-          std::replace(s.begin(), s.end(), ',', ';');
-          v += std::string(f) + "=" + s;
-        }
-        lines.emplace_back("member" + std::to_string(i++), v);
-      }
-    }
-    info_json_fields(lines, status, "replication", "repl_");
+    monitoring::append_info(status, InfoSection::kReplication, lines);
     info_section(out, "Replication", lines);
   }
   if (wanted.count("persistence")) {
-    InfoLines lines = {
-        {"loading", "0"},
-        {"rdb_changes_since_last_save", std::to_string(st.ops_since_checkpoint)},
-        {"live_keys", std::to_string(st.live_keys)},
-        {"tombstones", std::to_string(st.tombstones)},
-        {"data_bytes", std::to_string(st.data_bytes)},
-        {"wal_last_lsn", std::to_string(st.last_lsn)},
-        {"wal_durable_lsn", std::to_string(st.durable_lsn)},
-        {"wal_segments", std::to_string(st.wal_segments)},
-        {"wal_bytes", std::to_string(st.wal_bytes)},
-        {"writes", std::to_string(st.writes)},
-        {"group_commits", std::to_string(st.group_commits)},
-        {"fsyncs", std::to_string(st.fsyncs)},
-        {"checkpoint_lsn", std::to_string(st.checkpoint_lsn)},
-        {"checkpoints", std::to_string(st.checkpoints)},
-        {"snapshot_bytes", std::to_string(st.snapshot_bytes)},
-        {"wal_bytes_since_checkpoint", std::to_string(st.wal_bytes_since_checkpoint)},
-        {"recovery_clean", st.recovery.clean() ? "1" : "0"},
-    };
-    info_json_fields(lines, status, "storage", "storage_");
+    InfoLines lines = {{"loading", "0"},
+                       {"rdb_changes_since_last_save", std::to_string(st.ops_since_checkpoint)}};
+    monitoring::append_info(status, InfoSection::kPersistence, lines);
     info_section(out, "Persistence", lines);
   }
   if (wanted.count("keyspace")) {

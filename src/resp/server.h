@@ -24,11 +24,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
 #include "resp/protocol.h"
+#include "wavekv/node.h"
 #include "wavekv/status.h"
 #include "wavekv/store.h"
 
@@ -55,10 +55,9 @@ struct RespConfig {
   Status validate() const;
 };
 
-// What the embedding node reports for INFO: {"node", "incarnation", "address",
-// "storage": {...}, "replication": {...}, "members": [{"id", "incarnation",
-// "address", "last_seen_ms_ago", "ack_lag"}]}. Every field is optional.
-using RespStatusFn = std::function<nlohmann::json()>;
+// What the embedding node reports for INFO (rendered by monitoring/node_status.h).
+// Null: the store's figures only.
+using RespStatusFn = std::function<NodeStatus()>;
 
 class RespServer {
  public:

@@ -93,7 +93,7 @@ void Cluster::open(int i) {
 
 void Cluster::close(int i) {
   Node& n = *nodes_[i];
-  if (n.driver) tombstones_dropped_ += n.driver->stats().replica.tombstones_dropped;
+  if (n.driver) tombstones_dropped_ += n.driver->report().replica.tombstones_dropped;
   n.driver.reset();  // it holds the store
   n.store.reset();
 }
@@ -101,7 +101,7 @@ void Cluster::close(int i) {
 uint64_t Cluster::tombstones_dropped() const {
   uint64_t n = tombstones_dropped_;
   for (const auto& node : nodes_)
-    if (node->driver) n += node->driver->stats().replica.tombstones_dropped;
+    if (node->driver) n += node->driver->report().replica.tombstones_dropped;
   return n;
 }
 
@@ -162,7 +162,7 @@ void Cluster::step(int i) {
   const StepResult r = n.driver->step(node_now(i), rng_());
   // Every frame here was encoded by a real replica and every store is
   // healthy: either failing is a bug, not a fault to ride out.
-  const DriverStats stats = n.driver->stats();
+  const DriverReport stats = n.driver->report();
   if (stats.decode_errors != 0 || stats.persist_errors != 0) {
     std::fprintf(stderr, "sim: node %d: %llu undecodable frames, %llu failed persists\n", i,
                  static_cast<unsigned long long>(stats.decode_errors),

@@ -78,7 +78,7 @@ class Cluster {
   int size() const { return static_cast<int>(nodes_.size()); }
   bool up(int i) const { return nodes_[i]->store != nullptr; }
   ReplicatedStore& store(int i) { return *nodes_[i]->store; }
-  DriverStats stats(int i) const { return nodes_[i]->driver->stats(); }
+  DriverReport stats(int i) const { return nodes_[i]->driver->report(); }
   uint64_t now_ms() const { return now_ms_; }
   uint64_t bytes_sent(int i) const { return nodes_[i]->bytes_sent; }
   uint64_t messages_dropped() const { return dropped_; }

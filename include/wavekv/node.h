@@ -1,32 +1,35 @@
-// A WaveKV node: the store, the replication state machine driven over a peer
+// A WaveKV node: the store, the replication protocol driven over a peer
 // transport, and the front ends (Redis-compatible port, HTTP/JSON API). This
-// is the one entry point `wavekv serve` calls; embedders and tests use it the
-// same way.
+// is the one entry point `wavekv serve` and filesync call; embedders and
+// tests use it the same way.
 //
-// Threads: the transport's own; one replication worker that alone steps the
-// replica Driver (node/driver.h: it decodes frames, reads a consistent view of
-// the state, persists the effects, then sends); one io thread for the front
-// ends; the store's.
+// Threads: the transport's own; one replication worker that alone touches the
+// replica state machine; one io thread for the front ends; the store's.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "replication/replica.h"
 #include "wavekv/config.h"
+#include "wavekv/log.h"
+#include "wavekv/replication.h"
+#include "wavekv/status.h"
 #include "wavekv/store.h"
 #include "wavekv/transport.h"
+#include "wavekv/types.h"
 
 namespace wavekv {
 
 struct NodeConfig {
-  Config store;  // data_dir, node_id, durability, ...
-  ReplicaConfig
-      replica;  // address, seeds and key/value limits are filled from the fields above and below
+  Config store;                           // data_dir, node_id, durability, ...
+  // Address and seeds are filled from the fields below; its key and value
+  // limits are the store's (derive_limits).
+  ReplicaConfig replica;
   std::string listen = "127.0.0.1:7400";  // peer transport; port 0 picks one
   std::string advertise;                  // what peers dial; empty: the bound listen address
   std::vector<std::string> peers;         // seeds: any member's peer address
@@ -35,6 +38,7 @@ struct NodeConfig {
   uint64_t tick_ms = 10;                  // the replica's clock granularity (push latency)
   size_t max_inbound_frames = 4096;       // frames waiting for the worker; beyond: dropped
   TransportConfig transport;
+  LogSink log;  // every log line of the node; empty: logfmt on stderr
 
   // One source of key and value limits, the store's: copies them into
   // `replica`, which holds replicated entries (and the decoder frames) to
@@ -42,6 +46,50 @@ struct NodeConfig {
   void derive_limits();
   // Also refuses replica limits that differ from the store's.
   Status validate() const;
+};
+
+// What the replication worker counts besides the protocol's own figures.
+struct DriverStats {
+  uint64_t decode_errors = 0;    // peer frames that failed to decode
+  uint64_t persist_errors = 0;   // replicated ops the store failed to persist
+  uint64_t inbound_dropped = 0;  // frames dropped: the worker's queue was full
+};
+
+// One member of the cluster as this node sees it.
+struct MemberStatus {
+  NodeId id = 0;
+  uint64_t incarnation = 0;
+  std::string address;
+  std::optional<uint64_t> last_seen_ms_ago;  // never heard from by this process: none
+  uint64_t ack_lag = 0;                      // our writes it has not acknowledged
+};
+
+// The HTTP server's own figures.
+struct HttpStats {
+  uint64_t connections = 0;  // open now
+  uint64_t connections_total = 0;
+  uint64_t connections_refused = 0;  // beyond max_connections
+  uint64_t watch_subscribers = 0;    // open watch streams
+  uint64_t watch_events = 0;         // changes that entered the watch feed
+  uint64_t watch_resets = 0;         // streams reset: fell behind or lost events
+  // Responses sent, by status code ("200", "404", ..., "other").
+  std::vector<std::pair<std::string, uint64_t>> responses;
+};
+
+// Everything a node reports (GET /v1/status, /metrics and INFO render it).
+struct NodeStatus {
+  StoreStatus store;
+  std::string address;  // the advertised peer address
+  // A hash of the state's digest buckets: equal on nodes that hold the same data.
+  uint64_t digest = 0;
+  // Keys stamped further ahead of this clock than the drift bound: peers
+  // refuse them (docs/PROTOCOL.md, "Future timestamps").
+  uint64_t poisoned_keys = 0;
+  ReplicaStats replication;
+  DriverStats driver;
+  TransportStats transport;
+  std::vector<MemberStatus> members;
+  std::optional<HttpStats> http;  // when the HTTP API is on
 };
 
 class Node {
@@ -57,10 +105,8 @@ class Node {
   virtual std::string resp_address() const = 0;  // empty if off
   virtual std::string http_address() const = 0;  // empty if off
 
-  // /v1/status: node, members with lag, digest, counters, storage figures.
-  virtual nlohmann::json status_json() = 0;
-  // /metrics: Prometheus text.
-  virtual std::string metrics_text() = 0;
+  // The node's figures now. Thread-safe; not while stop() runs.
+  virtual NodeStatus status() = 0;
 
   // A peer told this node it was evicted: the caller should stop() it, wipe
   // the data directory and start again (a new incarnation).
