@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "wavekv/node.h"
 #include "testing/mem_fs.h"
+#include "wavekv/node.h"
 
 namespace wavekv {
 namespace {

@@ -15,6 +15,7 @@
 #include "http/encoding.h"
 #include "http/server.h"
 #include "monitoring/metrics.h"
+#include "net/address.h"
 #include "testing/mem_fs.h"
 
 namespace wavekv::http {
@@ -28,7 +29,7 @@ constexpr uint64_t kTimeoutMs = 10'000;  // a guard against hangs only
 class RawConn {
  public:
   explicit RawConn(const std::string& address) : socket_(io_) {
-    auto hp = parse_host_port(address);
+    auto hp = net::parse_host_port(address, net::AddressUse::kDial);
     socket_.connect({asio::ip::make_address(hp->host), hp->port});
   }
   void send(std::string_view bytes) { asio::write(socket_, asio::buffer(bytes)); }

@@ -335,7 +335,7 @@ TYPED_TEST(TransportConformance, StartRefusesBadAddressesAndConfig) {
 class RawClient {
  public:
   explicit RawClient(const std::string& address) : socket_(io_) {
-    auto hp = net::parse_host_port(address);
+    auto hp = net::parse_host_port(address, net::AddressUse::kDial);
     EXPECT_TRUE(hp.is_ok());
     socket_.connect(tcp::endpoint(asio::ip::make_address(hp->host), hp->port));
   }

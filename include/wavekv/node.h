@@ -26,7 +26,7 @@
 namespace wavekv {
 
 struct NodeConfig {
-  Config store;                           // data_dir, node_id, durability, ...
+  Config store;  // data_dir, node_id, durability, ...
   // Address and seeds are filled from the fields below; its key and value
   // limits are the store's (derive_limits).
   ReplicaConfig replica;

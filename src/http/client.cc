@@ -4,7 +4,7 @@
 #include <asio.hpp>
 #include <chrono>
 
-#include "http/encoding.h"
+#include "net/address.h"
 
 namespace wavekv::http {
 
@@ -15,7 +15,7 @@ using asio::ip::tcp;
 Result<HttpResponse> http_request(const std::string& host_port, std::string_view method,
                                   std::string_view target, std::string_view body,
                                   uint64_t timeout_ms) {
-  auto hp = parse_host_port(host_port);
+  auto hp = net::parse_host_port(host_port, net::AddressUse::kDial);
   if (!hp) return hp.status();
   std::string request;
   request.reserve(256 + body.size());

@@ -1,7 +1,5 @@
 #include "http/encoding.h"
 
-#include <charconv>
-
 namespace wavekv::http {
 namespace {
 
@@ -171,31 +169,6 @@ std::optional<std::string> query_param(const QueryParams& params, std::string_vi
   for (const auto& [n, v] : params)
     if (n == name) return v;
   return std::nullopt;
-}
-
-Result<HostPort> parse_host_port(std::string_view s) {
-  HostPort hp;
-  std::string_view port;
-  if (!s.empty() && s.front() == '[') {
-    size_t close = s.find(']');
-    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':')
-      return Status::invalid("address '" + std::string(s) + "' is not [IPv6]:PORT");
-    hp.host = std::string(s.substr(1, close - 1));
-    port = s.substr(close + 2);
-  } else {
-    size_t colon = s.rfind(':');
-    if (colon == std::string_view::npos)
-      return Status::invalid("address '" + std::string(s) + "' is not HOST:PORT");
-    hp.host = std::string(s.substr(0, colon));
-    port = s.substr(colon + 1);
-  }
-  unsigned value = 0;
-  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (hp.host.empty() || port.empty() || ec != std::errc() || end != port.data() + port.size() ||
-      value > 65535)
-    return Status::invalid("address '" + std::string(s) + "' needs a host and a port 0-65535");
-  hp.port = static_cast<uint16_t>(value);
-  return hp;
 }
 
 }  // namespace wavekv::http

@@ -3,14 +3,11 @@
 // "value" and "value_base64".
 #pragma once
 
-#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include "wavekv/status.h"
 
 namespace wavekv::http {
 
@@ -40,12 +37,5 @@ using QueryParams = std::vector<std::pair<std::string, std::string>>;
 std::optional<QueryParams> parse_query(std::string_view query);
 // The first value of `name`, if present.
 std::optional<std::string> query_param(const QueryParams& params, std::string_view name);
-
-// "host:port" or "[v6]:port"; the port may be 0.
-struct HostPort {
-  std::string host;
-  uint16_t port = 0;
-};
-Result<HostPort> parse_host_port(std::string_view s);
 
 }  // namespace wavekv::http

@@ -11,6 +11,8 @@
 
 #include "http/encoding.h"
 #include "monitoring/node_status.h"
+#include "net/address.h"
+#include "net/listener.h"
 
 namespace wavekv::http {
 
@@ -19,7 +21,7 @@ using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
 
 Status HttpConfig::validate() const {
-  auto hp = parse_host_port(listen);
+  auto hp = net::parse_host_port(listen, net::AddressUse::kListen);
   if (!hp) return Status::invalid("listen: " + hp.status().message());
   if (limits.max_header_bytes < 64) return Status::invalid("max_header_bytes must be >= 64");
   if (max_connections == 0) return Status::invalid("max_connections must be > 0");
@@ -126,29 +128,28 @@ size_t code_slot(int status) {
 // One connection: a socket on its own strand, a watchdog for its deadline and,
 // for watch streams, a timer that wakes it when events arrive.
 
-struct Conn {
+struct Conn : std::enable_shared_from_this<Conn> {
   explicit Conn(tcp::socket s)
-      : socket(std::move(s)), deadline_timer(socket.get_executor()), wake(socket.get_executor()) {}
+      : socket(std::move(s)), deadline(socket.get_executor()), wake(socket.get_executor()) {}
 
   // Everything below is touched on the connection's strand only.
   tcp::socket socket;
-  asio::steady_timer deadline_timer;
+  net::Deadline deadline;
   asio::steady_timer wake;
-  Clock::time_point deadline = Clock::time_point::max();
   bool closed = false;
 
-  void set_deadline_ms(uint32_t ms) {
-    deadline = Clock::now() + std::chrono::milliseconds(ms);
-    if (deadline < deadline_timer.expiry()) deadline_timer.cancel();  // the watchdog re-arms
+  void start_watchdog() {
+    deadline.start(shared_from_this(), [this] { close(); });
   }
-  void clear_deadline() { deadline = Clock::time_point::max(); }
+  void set_deadline_ms(uint32_t ms) { deadline.arm(std::chrono::milliseconds(ms)); }
+  void clear_deadline() { deadline.disarm(); }
   void close() {
     if (closed) return;
     closed = true;
     asio::error_code ec;
     socket.shutdown(tcp::socket::shutdown_both, ec);
     socket.close(ec);
-    deadline_timer.cancel();
+    deadline.stop();
     wake.cancel();
   }
 };
@@ -159,7 +160,6 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         store(store_),
         config(std::move(config_)),
         hooks(std::move(hooks_)),
-        acceptor(asio::make_strand(io_)),
         feed_strand(asio::make_strand(io_)),
         feed(std::make_shared<WatchFeed>(epoch, config.watch)) {}
 
@@ -167,7 +167,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   Store& store;
   const HttpConfig config;
   const HttpHooks hooks;
-  tcp::acceptor acceptor;
+  std::shared_ptr<net::Listener> listener;
   asio::strand<asio::io_context::executor_type> feed_strand;  // drains run in order
   std::shared_ptr<WatchFeed> feed;
   WatchId watch_id = 0;
@@ -186,9 +186,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   // --- lifecycle
   void begin_watching();
   void stop();
-  asio::awaitable<void> accept_loop();
-  asio::awaitable<void> refuse(std::shared_ptr<Conn> c);
-  asio::awaitable<void> watchdog(std::shared_ptr<Conn> c);
+  asio::awaitable<void> admit(net::Socket socket);
+  void refuse(net::Socket socket);
+  asio::awaitable<void> send_503(std::shared_ptr<Conn> c);
   asio::awaitable<void> serve(std::shared_ptr<Conn> c);
   void forget(const std::shared_ptr<Conn>& c);
 
@@ -233,11 +233,7 @@ void HttpServer::Impl::stop() {
   }
   // After unwatch returns no callback runs: nothing posts to `io` any more.
   if (watching) store.unwatch(watch_id);
-  auto self = shared_from_this();
-  asio::post(acceptor.get_executor(), [self] {
-    asio::error_code ec;
-    self->acceptor.close(ec);
-  });
+  listener->close();
   for (const auto& c : to_close) asio::post(c->socket.get_executor(), [c] { c->close(); });
 }
 
@@ -246,60 +242,35 @@ void HttpServer::Impl::forget(const std::shared_ptr<Conn>& c) {
   conns.erase(c);
 }
 
-asio::awaitable<void> HttpServer::Impl::accept_loop() {
+// A connection the listener admitted: it counts against max_connections
+// until this returns.
+asio::awaitable<void> HttpServer::Impl::admit(net::Socket socket) {
   auto self = shared_from_this();
-  for (;;) {
-    asio::error_code ec;
-    tcp::socket socket = co_await acceptor.async_accept(
-        asio::make_strand(io), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
-      if (!acceptor.is_open()) co_return;  // stopped
-      // Out of file descriptors and the like: wait a little rather than spin.
-      asio::steady_timer t(acceptor.get_executor(), std::chrono::milliseconds(50));
-      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      continue;
-    }
-    auto c = std::make_shared<Conn>(std::move(socket));
-    bool admitted = false;
-    {
-      std::lock_guard lock(mu);
-      if (stopped) co_return;
-      if (conns.size() < config.max_connections) {
-        conns.insert(c);
-        admitted = true;
-      }
-    }
-    auto ex = c->socket.get_executor();
-    if (!admitted) {
-      ++connections_refused;
-      asio::co_spawn(ex, refuse(c), asio::detached);
-      continue;
-    }
-    ++connections_total;
-    asio::co_spawn(ex, watchdog(c), asio::detached);
-    asio::co_spawn(ex, serve(c), asio::detached);
+  auto c = std::make_shared<Conn>(std::move(socket));
+  {
+    std::lock_guard lock(mu);
+    if (stopped) co_return;  // c goes away, closing its socket
+    conns.insert(c);
   }
+  ++connections_total;
+  c->start_watchdog();
+  co_await serve(c);
 }
 
-asio::awaitable<void> HttpServer::Impl::refuse(std::shared_ptr<Conn> c) {
+// A connection beyond max_connections gets a 503 before it closes.
+void HttpServer::Impl::refuse(net::Socket socket) {
+  ++connections_refused;
+  auto c = std::make_shared<Conn>(std::move(socket));
+  asio::co_spawn(c->socket.get_executor(), send_503(c), asio::detached);
+}
+
+asio::awaitable<void> HttpServer::Impl::send_503(std::shared_ptr<Conn> c) {
   auto self = shared_from_this();
-  asio::co_spawn(c->socket.get_executor(), watchdog(c), asio::detached);
+  c->start_watchdog();
   Reply r = error_reply(503, "too many connections");
   ++requests[code_slot(503)];
   co_await send_reply(*c, r, false);
   co_await linger_close(*c);
-}
-
-asio::awaitable<void> HttpServer::Impl::watchdog(std::shared_ptr<Conn> c) {
-  while (!c->closed) {
-    if (c->deadline <= Clock::now()) {
-      c->close();
-      break;
-    }
-    c->deadline_timer.expires_at(c->deadline);
-    asio::error_code ec;
-    co_await c->deadline_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
 }
 
 asio::awaitable<bool> HttpServer::Impl::write(Conn& c, std::string_view head,
@@ -665,34 +636,21 @@ asio::awaitable<void> HttpServer::Impl::watch(std::shared_ptr<Conn> c, const Htt
 Result<std::unique_ptr<HttpServer>> HttpServer::start(asio::io_context& io, Store& store,
                                                       HttpConfig config, HttpHooks hooks) {
   WAVEKV_RETURN_IF_ERROR(config.validate());
-  auto hp = parse_host_port(config.listen);
   std::random_device rd;
   uint64_t epoch = (uint64_t(rd()) << 32) ^ rd();
   auto impl = std::make_shared<Impl>(io, store, config, std::move(hooks), epoch);
-
-  asio::error_code ec;
-  tcp::resolver resolver(io);
-  auto endpoints = resolver.resolve(hp->host, std::to_string(hp->port),
-                                    tcp::resolver::passive | tcp::resolver::numeric_service, ec);
-  if (ec || endpoints.empty())
-    return Status::invalid("cannot resolve listen address " + config.listen + ": " + ec.message());
-  tcp::endpoint ep = endpoints.begin()->endpoint();
-  auto& a = impl->acceptor;
-  a.open(ep.protocol(), ec);
-  if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) a.bind(ep, ec);
-  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return Status::io_error("cannot listen on " + config.listen + ": " + ec.message());
-  auto local = a.local_endpoint(ec);
-  if (ec) return Status::io_error("cannot read the bound address: " + ec.message());
-  impl->bound_port = local.port();
-  impl->bound_address =
-      local.address().is_v6()
-          ? "[" + local.address().to_string() + "]:" + std::to_string(local.port())
-          : local.address().to_string() + ":" + std::to_string(local.port());
+  auto listener = net::Listener::bind(io, config.listen);
+  if (!listener) return listener.status();
+  impl->listener = *listener;
+  impl->bound_port = impl->listener->port();
+  impl->bound_address = impl->listener->address();
 
   impl->begin_watching();
-  asio::co_spawn(impl->acceptor.get_executor(), impl->accept_loop(), asio::detached);
+  net::ListenerLimits limits;
+  limits.max_connections = config.max_connections;
+  impl->listener->start(
+      limits, [impl](net::Socket s) { return impl->admit(std::move(s)); },
+      [impl](net::Socket s) { impl->refuse(std::move(s)); });
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 

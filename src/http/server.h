@@ -24,7 +24,8 @@
 namespace wavekv::http {
 
 struct HttpConfig {
-  // "host:port" to listen on; port 0 picks a free one (see HttpServer::port()).
+  // "host:port", "[v6]:port" or ":port" (every interface) to listen on
+  // (net/address.h); port 0 picks a free one (see HttpServer::port()).
   std::string listen = "127.0.0.1:0";
   HttpLimits limits;
   // Connections beyond this get a 503 and are closed.

@@ -15,42 +15,34 @@ namespace {
 using asio::ip::tcp;
 using std::chrono::milliseconds;
 
-// A deadline that never comes, without overflowing the timer's arithmetic.
-constexpr auto kFarFuture = std::chrono::hours(24 * 365);
 // How much of a frame one read asks for; a frame's buffer grows as its bytes
 // arrive, so a length header alone never makes us allocate max_frame_bytes.
 constexpr size_t kReadChunkBytes = 64 * 1024;
-// After a failed accept (say, out of file descriptors), wait before the next.
-constexpr auto kAcceptRetryDelay = milliseconds(50);
 
 auto redirect(std::error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
 
 }  // namespace
 
-// One socket and its watchdog: before each read or write the owner arms a
-// deadline; if the operation has not completed by then, the watchdog closes the
-// socket, which fails the operation.
-struct TcpTransport::Conn {
-  explicit Conn(tcp::socket s) : socket(std::move(s)), timer(socket.get_executor()) {
-    timer.expires_after(kFarFuture);
-  }
+// One socket and its deadline: before each read or write the owner arms it; if
+// the operation has not completed by then, the watchdog closes the socket,
+// which fails the operation.
+struct TcpTransport::Conn : std::enable_shared_from_this<Conn> {
+  explicit Conn(tcp::socket s) : socket(std::move(s)), deadline(socket.get_executor()) {}
   tcp::socket socket;
-  asio::steady_timer timer;
-  SteadyClock::time_point deadline = SteadyClock::now() + kFarFuture;
+  Deadline deadline;
   bool closed = false;
 
-  void arm(uint64_t timeout_ms) {
-    deadline = SteadyClock::now() + milliseconds(timeout_ms);
-    // Wake the watchdog only if it sleeps past the new deadline.
-    if (deadline < timer.expiry()) timer.cancel();
+  void start_watchdog() {
+    deadline.start(shared_from_this(), [this] { close(); });
   }
-  void disarm() { deadline = SteadyClock::now() + kFarFuture; }
+  void arm(uint64_t timeout_ms) { deadline.arm(milliseconds(timeout_ms)); }
+  void disarm() { deadline.disarm(); }
   void close() {
     closed = true;
     std::error_code ignored;
     socket.shutdown(tcp::socket::shutdown_both, ignored);
     socket.close(ignored);
-    timer.cancel();
+    deadline.stop();
   }
 };
 
@@ -109,41 +101,18 @@ void TcpTransport::run_io() {
 Status TcpTransport::start(const std::string& listen_address, Handler handler) {
   WAVEKV_RETURN_IF_ERROR(config_.validate());
   if (!handler) return Status::invalid("start: the handler is empty");
-  auto hp = parse_host_port(listen_address);
-  if (!hp) return hp.status();
-
   std::lock_guard lock(mu_);
   if (state_ != State::kNew) return Status::invalid("start: the transport was already started");
-
-  std::error_code ec;
-  tcp::resolver resolver(*io_);
-  auto results = resolver.resolve(hp->host, std::to_string(hp->port),
-                                  tcp::resolver::passive | tcp::resolver::numeric_service, ec);
-  if (ec || results.empty())
-    return Status::invalid("cannot resolve listen address '" + listen_address +
-                           "': " + ec.message());
-  tcp::endpoint endpoint = results.begin()->endpoint();
-  acceptor_.emplace(*io_);
-  auto fail = [&](const char* what) {
-    std::string msg = std::string("cannot ") + what + " " + listen_address + ": " + ec.message();
-    acceptor_.reset();
-    return Status::io_error(msg);
-  };
-  acceptor_->open(endpoint.protocol(), ec);
-  if (ec) return fail("open a socket for");
-  acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
-  if (ec) return fail("set up");
-  acceptor_->bind(endpoint, ec);
-  if (ec) return fail("bind");
-  acceptor_->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return fail("listen on");
-  tcp::endpoint bound = acceptor_->local_endpoint(ec);
-  if (ec) return fail("read the bound address of");
-  local_address_ = format_host_port(bound.address().to_string(), bound.port());
+  auto listener = Listener::bind(*io_, listen_address);
+  if (!listener) return listener.status();
+  listener_ = std::move(*listener);
+  local_address_ = listener_->address();
 
   handler_ = std::move(handler);
   work_.emplace(io_->get_executor());
-  spawn(accept_loop());
+  ListenerLimits limits;
+  limits.max_connections = config_.max_incoming_connections;
+  listener_->start(limits, [this](Socket socket) { return serve_incoming(std::move(socket)); });
   state_ = State::kRunning;
   thread_ = std::thread([this] { run_io(); });
   return Status::ok();
@@ -181,7 +150,7 @@ void TcpTransport::close_everything() {
     peers.swap(peers_);
   }
   peers.clear();
-  acceptor_.reset();
+  listener_.reset();
   // Destroying the io_context destroys the coroutines where they are
   // suspended, and with them every socket they hold, incoming and outgoing:
   // the peers see their connections closed. send() no longer touches it: the
@@ -351,7 +320,7 @@ asio::awaitable<void> TcpTransport::write_frames(Peer& peer) {
 }
 
 asio::awaitable<Status> TcpTransport::connect(Peer& peer) {
-  auto hp = parse_host_port(peer.address);
+  auto hp = parse_host_port(peer.address, AddressUse::kDial);
   if (!hp) co_return hp.status();
   std::error_code ec;
   std::vector<tcp::endpoint> endpoints;
@@ -369,7 +338,7 @@ asio::awaitable<Status> TcpTransport::connect(Peer& peer) {
   if (endpoints.empty()) co_return Status::io_error("no address for " + peer.address);
 
   auto conn = std::make_shared<Conn>(tcp::socket(*io_));
-  spawn(watchdog(conn));
+  conn->start_watchdog();
   conn->arm(config_.connect_timeout_ms);
   co_await asio::async_connect(conn->socket, endpoints, redirect(ec));
   if (ec || conn->closed) {
@@ -430,53 +399,19 @@ asio::awaitable<void> TcpTransport::notice_close(std::shared_ptr<Conn> conn,
   }
 }
 
-asio::awaitable<void> TcpTransport::watchdog(std::shared_ptr<Conn> conn) {
-  try {
-    while (!conn->closed) {
-      if (SteadyClock::now() >= conn->deadline) {
-        conn->close();
-        co_return;
-      }
-      std::error_code ec;
-      conn->timer.expires_at(conn->deadline);
-      co_await conn->timer.async_wait(redirect(ec));
-    }
-  } catch (...) {
-    conn->close();
-  }
-}
-
 // ---- receiving ----
 
-asio::awaitable<void> TcpTransport::accept_loop() {
-  for (;;) {
-    std::error_code ec;
-    tcp::socket socket = co_await acceptor_->async_accept(redirect(ec));
-    if (ec) {
-      if (ec == asio::error::operation_aborted || !acceptor_->is_open()) co_return;
-      asio::steady_timer pause(*io_, kAcceptRetryDelay);
-      co_await pause.async_wait(redirect(ec));
-      continue;
-    }
-    if (incoming_connections_ >= config_.max_incoming_connections) {
-      socket.close(ec);
-      continue;
-    }
-    ++incoming_connections_;
-    ++connections_open_;
-    auto conn = std::make_shared<Conn>(std::move(socket));
-    spawn(watchdog(conn));
-    spawn(serve_incoming(conn));
-  }
-}
-
-asio::awaitable<void> TcpTransport::serve_incoming(std::shared_ptr<Conn> conn) {
+// One accepted connection, for the listener: it counts against
+// max_incoming_connections until this returns.
+asio::awaitable<void> TcpTransport::serve_incoming(Socket socket) {
+  auto conn = std::make_shared<Conn>(std::move(socket));
+  conn->start_watchdog();
+  ++connections_open_;
   try {
     co_await read_frames(*conn);
   } catch (...) {
   }
   conn->close();
-  --incoming_connections_;
   --connections_open_;
 }
 

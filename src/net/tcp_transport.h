@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "net/listener.h"
 #include "wavekv/transport.h"
 
 namespace wavekv::net {
@@ -44,8 +45,7 @@ class TcpTransport final : public Transport {
   void run_io();
   void close_everything();
 
-  asio::awaitable<void> accept_loop();
-  asio::awaitable<void> serve_incoming(std::shared_ptr<Conn> conn);
+  asio::awaitable<void> serve_incoming(Socket socket);
   asio::awaitable<void> read_frames(Conn& conn);
   void deliver(std::string frame);
 
@@ -57,7 +57,6 @@ class TcpTransport final : public Transport {
   void drop_queue_locked(Peer& peer);                         // needs mu_
   void prune_idle_peers_locked(SteadyClock::time_point now);  // needs mu_
 
-  static asio::awaitable<void> watchdog(std::shared_ptr<Conn> conn);
   static asio::awaitable<void> notice_close(std::shared_ptr<Conn> conn, std::shared_ptr<Peer> peer);
 
   const TransportConfig config_;
@@ -67,9 +66,7 @@ class TcpTransport final : public Transport {
   std::thread thread_;
   Handler handler_;
 
-  // Transport thread only.
-  std::optional<asio::ip::tcp::acceptor> acceptor_;
-  size_t incoming_connections_ = 0;
+  std::shared_ptr<Listener> listener_;  // set by start(), reset by close_everything()
 
   mutable std::mutex mu_;
   State state_ = State::kNew;                           // guarded by mu_

@@ -115,7 +115,8 @@ void Driver::execute(Effects fx) {
     if (!st.is_ok()) {
       persist_errors_++;
       if (config_.log)
-        config_.log(LogLevel::kError, "persisting replicated ops failed; nothing sent: " + st.to_string());
+        config_.log(LogLevel::kError,
+                    "persisting replicated ops failed; nothing sent: " + st.to_string());
       return;
     }
   }

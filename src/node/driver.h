@@ -92,7 +92,7 @@ class Driver {
   std::deque<std::string> inbound_;
   uint64_t inbound_dropped_ = 0;
   bool local_write_ = false;  // a local write committed since step() last looked
-  DriverReport report_;        // published copy
+  DriverReport report_;       // published copy
 
   // Worker only.
   std::thread::id worker_;

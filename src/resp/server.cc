@@ -10,7 +10,6 @@
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
-#include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -18,6 +17,8 @@
 #include <optional>
 #include <unordered_map>
 
+#include "net/address.h"
+#include "net/listener.h"
 #include "resp/commands.h"
 
 namespace wavekv::resp {
@@ -30,36 +31,6 @@ namespace {
 
 // Bytes read from a socket at a time.
 constexpr size_t kReadChunkBytes = 64 * 1024;
-
-struct HostPort {
-  std::string host;
-  uint16_t port = 0;
-};
-
-// "host:port", "[v6]:port" or ":port" (every interface).
-Result<HostPort> split_host_port(const std::string& address) {
-  HostPort hp;
-  std::string port;
-  if (!address.empty() && address[0] == '[') {
-    size_t close = address.find("]:");
-    if (close == std::string::npos)
-      return Status::invalid("listen address '" + address + "' is not [host]:port");
-    hp.host = address.substr(1, close - 1);
-    port = address.substr(close + 2);
-  } else {
-    size_t colon = address.rfind(':');
-    if (colon == std::string::npos)
-      return Status::invalid("listen address '" + address + "' is not host:port");
-    hp.host = address.substr(0, colon);
-    port = address.substr(colon + 1);
-  }
-  unsigned v = 0;
-  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
-  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || v > 65535)
-    return Status::invalid("listen address '" + address + "' has no valid port");
-  hp.port = static_cast<uint16_t>(v);
-  return hp;
-}
 
 // Lets one conditional write (SET NX/XX/GET) run at a time across the server:
 // from its check until its write completed. Ops queue in arrival order.
@@ -114,8 +85,7 @@ struct RespServer::Shared {
         store(s),
         config(std::move(c)),
         status(std::move(f)),
-        cursors(config.max_scan_cursors),
-        acceptor(asio::make_strand(io)) {}
+        cursors(config.max_scan_cursors) {}
 
   resp::CommandContext context() { return {store, config, status, cursors, stats, port}; }
 
@@ -145,9 +115,8 @@ struct RespServer::Shared {
   uint16_t port = 0;
   std::string address;
 
-  tcp::acceptor acceptor;  // used on its strand only
-
-  std::mutex mu;  // guards `stopped` and `connections`
+  std::mutex mu;  // guards `listener`, `stopped` and `connections`
+  std::shared_ptr<net::Listener> listener;
   bool stopped = false;
   std::unordered_map<uint64_t, std::weak_ptr<Connection>> connections;
 
@@ -174,13 +143,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
     session_.id = id;
   }
 
-  void start() {
+  // The connection's whole life: the reader runs beside, the writer here.
+  // The writer ends last (it answers what the reader left) and leaves the
+  // server's books.
+  awaitable<void> run() {
     auto self = shared_from_this();
-    auto on_exit = [self](std::exception_ptr e) {
+    asio::co_spawn(socket_.get_executor(), read_loop(), [self](std::exception_ptr e) {
       if (e) self->abort();  // an exception escaped (e.g. bad_alloc): drop the connection
-    };
-    asio::co_spawn(socket_.get_executor(), read_loop(), on_exit);
-    asio::co_spawn(socket_.get_executor(), write_loop(), on_exit);
+    });
+    try {
+      co_await write_loop();
+    } catch (...) {
+      abort();
+    }
+    finish();
   }
 
   // Closes the connection from any thread.
@@ -373,7 +349,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
                                  asio::redirect_error(use_awaitable, ec));
       if (ec) break;
     }
-    finish();
   }
 
   // The writer is done: close the socket and leave the server's books.
@@ -401,45 +376,36 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool dead_ = false;                  // the socket is closed
 };
 
-awaitable<void> accept_loop(std::shared_ptr<Shared> sh) {
-  asio::steady_timer backoff(sh->acceptor.get_executor());
-  for (;;) {
-    asio::error_code ec;
-    tcp::socket socket = co_await sh->acceptor.async_accept(
-        asio::make_strand(sh->io), asio::redirect_error(use_awaitable, ec));
-    if (ec) {
-      if (ec == asio::error::operation_aborted || !sh->acceptor.is_open()) co_return;
-      // Out of file descriptors and the like: pause instead of spinning.
-      backoff.expires_after(std::chrono::milliseconds(100));
-      co_await backoff.async_wait(asio::redirect_error(use_awaitable, ec));
-      continue;
-    }
-    ++sh->stats.total_connections;
-    if (sh->stats.connected_clients.load() >= sh->config.max_connections) {
-      ++sh->stats.rejected_connections;
-      // A fresh socket's send buffer is empty: this small write cannot block.
-      asio::write(socket, asio::buffer(std::string_view("-ERR max number of clients reached\r\n")),
-                  ec);
-      socket.close(ec);
-      continue;
-    }
-    uint64_t id = sh->stats.next_client_id++;
-    socket.set_option(tcp::no_delay(true), ec);
-    auto conn = std::make_shared<Connection>(sh, std::move(socket), id);
-    {
-      std::lock_guard lock(sh->mu);
-      if (sh->stopped) continue;  // conn goes away, closing its socket
-      sh->connections.emplace(id, conn);
-    }
-    ++sh->stats.connected_clients;
-    conn->start();
+// A connection the listener admitted: it counts against max_connections
+// until this returns.
+awaitable<void> serve_client(std::shared_ptr<Shared> sh, tcp::socket socket) {
+  ++sh->stats.total_connections;
+  uint64_t id = sh->stats.next_client_id++;
+  asio::error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  auto conn = std::make_shared<Connection>(sh, std::move(socket), id);
+  {
+    std::lock_guard lock(sh->mu);
+    if (sh->stopped) co_return;  // conn goes away, closing its socket
+    sh->connections.emplace(id, conn);
   }
+  ++sh->stats.connected_clients;
+  co_await conn->run();
+}
+
+// A connection beyond max_connections: told so, then closed.
+void refuse_client(Shared& sh, tcp::socket socket) {
+  ++sh.stats.total_connections;
+  ++sh.stats.rejected_connections;
+  // A fresh socket's send buffer is empty: this small write cannot block.
+  asio::error_code ec;
+  asio::write(socket, asio::buffer(std::string_view("-ERR max number of clients reached\r\n")), ec);
 }
 
 }  // namespace
 
 Status RespConfig::validate() const {
-  auto hp = split_host_port(listen_address);
+  auto hp = net::parse_host_port(listen_address, net::AddressUse::kListen);
   if (!hp) return hp.status();
   if (max_connections == 0) return Status::invalid("max_connections must be at least 1");
   if (max_pending_commands == 0) return Status::invalid("max_pending_commands must be at least 1");
@@ -463,45 +429,18 @@ RespServer::~RespServer() {
 
 Status RespServer::start() {
   WAVEKV_RETURN_IF_ERROR(shared_->config.validate());
-  auto hp = split_host_port(shared_->config.listen_address);
-  asio::error_code ec;
-  tcp::endpoint endpoint;
-  if (hp->host.empty()) {
-    endpoint = tcp::endpoint(tcp::v4(), hp->port);
-  } else {
-    auto addr = asio::ip::make_address(hp->host, ec);
-    if (!ec) {
-      endpoint = tcp::endpoint(addr, hp->port);
-    } else {
-      tcp::resolver resolver(io_);
-      auto results = resolver.resolve(hp->host, std::to_string(hp->port), ec);
-      if (ec || results.empty())
-        return Status::invalid("cannot resolve '" + hp->host + "': " + ec.message());
-      endpoint = results.begin()->endpoint();
-    }
-  }
-  auto& acc = shared_->acceptor;
-  auto fail = [&](const char* what) {
-    asio::error_code ignored;
-    acc.close(ignored);
-    return Status::io_error(std::string(what) + " " + shared_->config.listen_address + ": " +
-                            ec.message());
-  };
-  acc.open(endpoint.protocol(), ec);
-  if (ec) return fail("open");
-  acc.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (ec) return fail("setsockopt");
-  acc.bind(endpoint, ec);
-  if (ec) return fail("bind");
-  acc.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return fail("listen");
-  auto local = acc.local_endpoint(ec);
-  if (ec) return fail("getsockname");
-  shared_->port = local.port();
-  std::string host = local.address().to_string();
-  shared_->address = local.address().is_v6() ? "[" + host + "]:" + std::to_string(local.port())
-                                             : host + ":" + std::to_string(local.port());
-  asio::co_spawn(acc.get_executor(), accept_loop(shared_), [](std::exception_ptr) {});
+  auto listener = net::Listener::bind(io_, shared_->config.listen_address);
+  if (!listener) return listener.status();
+  shared_->port = (*listener)->port();
+  shared_->address = (*listener)->address();
+  net::ListenerLimits limits;
+  limits.max_connections = shared_->config.max_connections;
+  auto serve = [sh = shared_](net::Socket s) { return serve_client(sh, std::move(s)); };
+  auto refuse = [sh = shared_](net::Socket s) { refuse_client(*sh, std::move(s)); };
+  (*listener)->start(limits, serve, refuse);
+  std::lock_guard lock(shared_->mu);
+  shared_->listener = *listener;
+  if (shared_->stopped) shared_->listener->close();  // stop() came first
   return Status::ok();
 }
 
@@ -511,13 +450,10 @@ void RespServer::stop() {
     std::lock_guard lock(shared_->mu);
     if (shared_->stopped) return;
     shared_->stopped = true;
+    if (shared_->listener) shared_->listener->close();
     for (auto& [id, weak] : shared_->connections)
       if (auto c = weak.lock()) conns.push_back(std::move(c));
   }
-  asio::post(shared_->acceptor.get_executor(), [sh = shared_] {
-    asio::error_code ec;
-    sh->acceptor.close(ec);
-  });
   for (auto& c : conns) c->close();
 }
 

@@ -35,8 +35,9 @@
 namespace wavekv::resp {
 
 struct RespConfig {
-  // "host:port"; host may be an IPv4 or IPv6 address ("[::1]:6379") or a
-  // name; port 0 takes an ephemeral port (see RespServer::port()).
+  // "host:port" (net/address.h); host may be an IPv4 or IPv6 address
+  // ("[::1]:6379") or a name, or empty (":6379", every interface); port 0
+  // takes an ephemeral port (see RespServer::port()).
   std::string listen_address = "127.0.0.1:6379";
   resp::RequestLimits limits;
   // Further connections get "-ERR max number of clients reached" and are closed.

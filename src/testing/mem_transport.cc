@@ -41,7 +41,7 @@ class MemTransport final : public Transport {
 Status MemTransport::start(const std::string& listen_address, Handler handler) {
   WAVEKV_RETURN_IF_ERROR(config_.validate());
   if (!handler) return Status::invalid("start: the handler is empty");
-  auto hp = parse_host_port(listen_address);
+  auto hp = parse_host_port(listen_address, net::AddressUse::kListen);
   if (!hp) return hp.status();
 
   std::lock_guard lock(net_->mu_);
