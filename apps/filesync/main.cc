@@ -157,6 +157,9 @@ int main(int argc, char** argv) {
   if (*check_cmd) return check(dirs, json);
   config.node.store.durability = parse_durability(durability).value();
   config.progress = !no_progress;
+  // `--peers ''` names no peer. Left in, the empty name made a first node
+  // with an empty store wait for a bootstrap sync from no one.
+  std::erase(config.node.peers, std::string());
   // With --advertise the node reports that address, not the port it bound,
   // and the peers who dial it must know the port anyway.
   if (!config.node.advertise.empty() && config.node.listen.ends_with(":0")) {
