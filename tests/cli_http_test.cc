@@ -151,11 +151,13 @@ TEST_F(CliHttp, GetOfAbsentKeyExitsOne) {
 }
 
 TEST_F(CliHttp, UnreachableNodeIsExitTwoNamingTheAddress) {
-  // A port that was free a moment ago.
+  // A port bound but not listening: connecting is refused, and while the
+  // socket stays open no one else can take the port.
   asio::io_context io;
-  asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+  asio::ip::tcp::acceptor a(io);
+  a.open(asio::ip::tcp::v4());
+  a.bind({asio::ip::make_address("127.0.0.1"), 0});
   std::string address = "127.0.0.1:" + std::to_string(a.local_endpoint().port());
-  a.close();
   for (std::string cmd : {"get --addr " + address + " k", "status --addr " + address}) {
     Outcome r = run(cmd);
     EXPECT_EQ(r.exit_code, 2) << cmd;

@@ -22,23 +22,24 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-using wavekv::test::free_port;
-
+// One `filesync run` process. Every start listens on port 0 and takes the
+// port it got from its ready file (test::start_ready), so a restarted node
+// comes back on a new port; its peers learn it from the node itself.
 struct SyncNode {
-  std::string watch, data, listen, peers;
+  std::string watch, data, peers;
+  std::string listen;  // HOST:PORT, as bound by the running process
   pid_t pid = -1;
 
-  void start() {
-    pid = ::fork();
-    if (pid == 0) {
-      std::string log = data + ".log";
-      FILE* f = std::freopen(log.c_str(), "a", stderr);
-      (void)f;
-      ::execl(FILESYNC_BINARY, FILESYNC_BINARY, "run", "--watch-dir", watch.c_str(), "--data-dir",
-              data.c_str(), "--listen", listen.c_str(), "--peers", peers.c_str(),
-              "--sync-interval-ms", "200", "--no-progress", static_cast<char*>(nullptr));
-      std::_Exit(127);
-    }
+  // Starts it and waits until it mirrors (listening, bootstrapped, scanned).
+  ::testing::AssertionResult start() {
+    auto c = wavekv::test::start_ready(
+        {FILESYNC_BINARY, "run", "--watch-dir", watch, "--data-dir", data, "--listen",
+         "127.0.0.1:0", "--peers", peers, "--sync-interval-ms", "200", "--no-progress"},
+        data + ".ready", data + ".log");
+    if (!c.error.empty()) return ::testing::AssertionFailure() << c.error;
+    pid = c.pid;
+    listen = c.peer;
+    return ::testing::AssertionSuccess();
   }
   int stop(int sig) { return wavekv::test::stop_child(pid, sig); }
 };
@@ -108,14 +109,12 @@ class FilesyncCluster : public ::testing::Test {
       SyncNode n;
       n.watch = (base_ / ("dir" + std::to_string(i))).string();
       n.data = (base_ / ("data" + std::to_string(i))).string();
-      n.listen = "127.0.0.1:" + std::to_string(free_port());
       if (i > 0) n.peers = nodes_[i - 1].listen;
       fs::create_directories(n.watch);
+      ASSERT_TRUE(n.start());
       nodes_.push_back(n);
       dirs_.push_back(n.watch);
     }
-    for (auto& n : nodes_) n.start();
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   void TearDown() override {
     for (auto& n : nodes_)
@@ -136,6 +135,23 @@ class FilesyncCluster : public ::testing::Test {
   std::vector<SyncNode> nodes_;
   std::vector<std::string> dirs_;
 };
+
+// A first node started with `--peers ''` (no peer yet) waited for a bootstrap
+// sync from no one, up to --bootstrap-timeout-ms, before it mirrored: the
+// empty name counted as a peer. It must be ready at once.
+TEST(FilesyncRun, EmptyPeersListDoesNotWaitForABootstrap) {
+  fs::path base = fs::temp_directory_path() / ("filesync-alone-" + std::to_string(::getpid()));
+  fs::remove_all(base);
+  fs::create_directories(base / "dir");
+  auto c =
+      wavekv::test::start_ready({FILESYNC_BINARY, "run", "--watch-dir", (base / "dir").string(),
+                                 "--data-dir", (base / "data").string(), "--listen", "127.0.0.1:0",
+                                 "--peers", "", "--bootstrap-timeout-ms", "60000", "--no-progress"},
+                                (base / "ready").string(), (base / "log").string(), 20);
+  ASSERT_TRUE(c.error.empty()) << c.error;
+  EXPECT_EQ(wavekv::test::stop_child(c.pid, SIGTERM), 0);
+  fs::remove_all(base);
+}
 
 TEST_F(FilesyncCluster, ChurnOnAllThreeNodesConverges) {
   Churn churn(dirs_, 42);
@@ -163,7 +179,7 @@ TEST_F(FilesyncCluster, ANodeKilledDuringChurnCatchesUpAfterRestart) {
       killed = true;
     }
     if (killed && !restarted && t > std::chrono::milliseconds(3000)) {
-      nodes_[1].start();
+      ASSERT_TRUE(nodes_[1].start());
       restarted = true;
     }
     churn.step();

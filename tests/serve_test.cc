@@ -2,14 +2,17 @@
 // --peers, convergence of writes made on every node, kill -9 and restart with
 // nothing acknowledged lost, a wiped node re-bootstrapping, deletes that stay
 // deleted, Debian's redis-cli talking to the RESP port, and a network partition
-// made with TCP proxies (tcp_proxy.h) that heals.
+// made with TCP proxies (tcp_proxy.h) that heals. Every node listens on port 0
+// and says what it got in its --ready-file; a node that re-bootstraps keeps it.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -25,47 +28,55 @@
 namespace wavekv {
 namespace {
 
-using test::free_port;
-
+// One `wavekv serve` process. Every start listens on port 0 three times and
+// takes the ports it got from its ready file (test::start_ready), so a
+// restarted node comes back on new ports; its peers learn the new address
+// from the node itself, the next time it talks to them.
 struct ServeNode {
   std::string dir;
-  std::string peer, http, resp;
   std::string seeds;
   std::string advertise;  // empty: peers dial `peer`
   std::string id;         // empty: random on first start
   std::string sync_interval_ms = "200";
   std::vector<std::string> extra;  // more flags
+  std::string peer, http, resp;    // HOST:PORT, as bound by the running process
+  uint64_t node_id = 0;
   pid_t pid = -1;
 
-  void start() {
+  std::string log() const { return dir + ".log"; }
+  std::string ready_file() const { return dir + ".ready"; }
+
+  // Starts it and waits until every listener is bound.
+  ::testing::AssertionResult start() {
     std::vector<std::string> args = {WAVEKV_BINARY, "serve"};
     auto flag = [&](const char* name, const std::string& value) {
       args.push_back(name);
       args.push_back(value);
     };
     flag("--data-dir", dir);
-    flag("--listen", peer);
-    flag("--http", http);
-    flag("--resp", resp);
+    flag("--listen", "127.0.0.1:0");
+    flag("--http", "127.0.0.1:0");
+    flag("--resp", "127.0.0.1:0");
     flag("--peers", seeds);
     flag("--sync-interval-ms", sync_interval_ms);
     if (!advertise.empty()) flag("--advertise", advertise);
     if (!id.empty()) flag("--id", id);
     for (const auto& e : extra) args.push_back(e);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid = ::fork();
-    if (pid == 0) {
-      std::string log = dir + ".log";
-      FILE* f = std::freopen(log.c_str(), "a", stderr);
-      (void)f;
-      ::execv(WAVEKV_BINARY, argv.data());
-      std::_Exit(127);
-    }
+    test::ReadyChild c = test::start_ready(args, ready_file(), log());
+    if (!c.error.empty()) return ::testing::AssertionFailure() << c.error;
+    pid = c.pid;
+    node_id = c.node_id;
+    peer = c.peer;
+    http = c.http;
+    resp = c.resp;
+    return ::testing::AssertionSuccess();
   }
   int stop(int sig) { return test::stop_child(pid, sig); }
 };
+
+uint16_t port_of(const std::string& address) {
+  return static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+}
 
 template <typename F>
 bool eventually(F done, int seconds = 60) {
@@ -104,15 +115,11 @@ class ServeCluster : public ::testing::Test {
     for (int i = 0; i < 3; i++) {
       ServeNode n;
       n.dir = (base_ / ("node" + std::to_string(i))).string();
-      n.peer = "127.0.0.1:" + std::to_string(free_port());
-      n.http = "127.0.0.1:" + std::to_string(free_port());
-      n.resp = "127.0.0.1:" + std::to_string(free_port());
       if (i > 0) n.seeds = nodes_[i - 1].peer;  // a chain: 2 knows 1, 1 knows 0
       n.extra = extra_;
+      ASSERT_TRUE(n.start());
       nodes_.push_back(n);
     }
-    for (auto& n : nodes_) n.start();
-    for (auto& n : nodes_) ASSERT_TRUE(eventually([&] { return get(n, "x") != "<error>"; }));
   }
   void TearDown() override {
     for (auto& n : nodes_)
@@ -157,14 +164,14 @@ TEST_F(ServeCluster, ChainDiscoversKill9RestartAndWipeLoseNothingAcknowledged) {
   if (nodes_[2].pid > 0) nodes_[2].stop(SIGKILL);
   ASSERT_TRUE(put(nodes_[0], "while-2-down", "d"));
   want["while-2-down"] = "d";
-  nodes_[2].start();
+  ASSERT_TRUE(nodes_[2].start());
   EXPECT_TRUE(eventually([&] { return all_agree(want); }))
       << "after kill -9 and restart nothing acknowledged is lost and node 2 catches up";
 
   // A wiped node bootstraps back from the others; the delete stays.
   EXPECT_EQ(nodes_[1].stop(SIGTERM), 0) << "graceful shutdown exits 0";
   std::filesystem::remove_all(nodes_[1].dir);
-  nodes_[1].start();
+  ASSERT_TRUE(nodes_[1].start());
   EXPECT_TRUE(eventually([&] { return all_agree(want); })) << "wiped node 1 re-bootstraps";
 }
 
@@ -195,7 +202,7 @@ TEST_F(ServeTombstoneGc, EveryNodeForgetsTheTombstoneAndTheKeyStaysDeleted) {
       << "\nnode 1: " << status(nodes_[1]).dump() << "\nnode 2: " << status(nodes_[2]).dump();
   EXPECT_TRUE(all_agree({{"gone", "<absent>"}, {"kept", "k"}}));
   nodes_[2].stop(SIGKILL);
-  nodes_[2].start();
+  ASSERT_TRUE(nodes_[2].start());
   ASSERT_TRUE(eventually([&] { return get(nodes_[2], "kept") == "k"; }));
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // five sync rounds
   EXPECT_TRUE(all_agree({{"gone", "<absent>"}, {"kept", "k"}}));
@@ -203,8 +210,8 @@ TEST_F(ServeTombstoneGc, EveryNodeForgetsTheTombstoneAndTheKeyStaysDeleted) {
 }
 
 TEST_F(ServeCluster, RedisCliWritesReplicate) {
-  std::string port = nodes_[0].resp.substr(nodes_[0].resp.rfind(':') + 1);
-  std::string cmd = "redis-cli -p " + port + " SET from-redis hello > /dev/null 2>&1";
+  std::string cmd = "redis-cli -p " + std::to_string(port_of(nodes_[0].resp)) +
+                    " SET from-redis hello > /dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << "redis-cli must be installed (scripts/setup.sh)";
   EXPECT_TRUE(eventually([&] { return all_agree({{"from-redis", "hello"}}); }));
 }
@@ -224,22 +231,19 @@ class ServePartition : public ::testing::Test {
     std::filesystem::remove_all(base_);
     std::filesystem::create_directories(base_);
     for (int i = 0; i < 3; i++) {
-      uint16_t real = free_port();
-      proxies_.push_back(std::make_unique<test::TcpProxy>(real));
+      proxies_.push_back(std::make_unique<test::TcpProxy>());
       ASSERT_TRUE(proxies_.back()->ok());
       ServeNode n;
       n.dir = (base_ / ("node" + std::to_string(i))).string();
       n.id = std::to_string(i + 1);  // the proxies tell senders apart by node id
-      n.peer = "127.0.0.1:" + std::to_string(real);
       n.advertise = proxies_.back()->address();
-      n.http = "127.0.0.1:" + std::to_string(free_port());
-      n.resp = "127.0.0.1:" + std::to_string(free_port());
       n.sync_interval_ms = "100";
       if (i > 0) n.seeds = nodes_[i - 1].advertise;
+      ASSERT_TRUE(n.start());
+      // The ready file gives the port the node bound, not the one it advertises.
+      proxies_.back()->forward_to(port_of(n.peer));
       nodes_.push_back(n);
     }
-    for (auto& n : nodes_) n.start();
-    for (auto& n : nodes_) ASSERT_TRUE(eventually([&] { return get(n, "x") != "<error>"; }));
   }
   void TearDown() override {
     for (auto& n : nodes_)
@@ -388,12 +392,8 @@ TEST(ServeFutureTimestamps, RepairedKeyReplicatesAndCanBeWrittenAgain) {
   for (int i = 0; i < 2; i++) {
     nodes[i].dir = (base / ("node" + std::to_string(i))).string();
     nodes[i].id = std::to_string(i + 1);
-    nodes[i].peer = "127.0.0.1:" + std::to_string(free_port());
-    nodes[i].http = "127.0.0.1:" + std::to_string(free_port());
-    nodes[i].resp = "127.0.0.1:" + std::to_string(free_port());
     nodes[i].sync_interval_ms = "100";
   }
-  nodes[1].seeds = nodes[0].peer;
   {
     Config c;
     c.data_dir = nodes[0].dir;
@@ -404,8 +404,9 @@ TEST(ServeFutureTimestamps, RepairedKeyReplicatesAndCanBeWrittenAgain) {
     ASSERT_TRUE((*store)->put("k", "from-the-future").is_ok());
     ASSERT_TRUE((*store)->close().is_ok());
   }
-  for (auto& n : nodes) n.start();
-  for (auto& n : nodes) ASSERT_TRUE(eventually([&] { return get(n, "x") != "<error>"; }));
+  ASSERT_TRUE(nodes[0].start());
+  nodes[1].seeds = nodes[0].peer;
+  ASSERT_TRUE(nodes[1].start());
   EXPECT_EQ(status(nodes[0])["poisoned_keys"], 1);
   EXPECT_EQ(status(nodes[1])["poisoned_keys"], 0);
   ASSERT_TRUE(eventually(
@@ -421,7 +422,7 @@ TEST(ServeFutureTimestamps, RepairedKeyReplicatesAndCanBeWrittenAgain) {
   std::string cmd = std::string(WAVEKV_BINARY) + " repair-timestamps --data-dir " + nodes[0].dir +
                     " > " + nodes[0].dir + ".repair.log 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
-  nodes[0].start();
+  ASSERT_TRUE(nodes[0].start());
   // The rewritten version is stamped now, after node 2's write: it wins.
   EXPECT_TRUE(eventually(
       [&] {
@@ -439,6 +440,81 @@ TEST(ServeFutureTimestamps, RepairedKeyReplicatesAndCanBeWrittenAgain) {
       << "the key takes writes from a correct clock again";
   for (auto& n : nodes)
     if (n.pid > 0) n.stop(SIGKILL);
+  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(base);
+}
+
+// A counter of the node's replication status; 0 when the node does not answer.
+uint64_t replication_counter(const ServeNode& n, const char* name) {
+  nlohmann::json s = status(n);
+  return s.contains("replication") ? s["replication"].value(name, uint64_t{0}) : 0;
+}
+
+// Port 0 everywhere, and a node restarted inside its process keeps what it
+// reported: node 1 is frozen (SIGSTOP) until nodes 0 and 2 evict it, then
+// thawed. Told to re-bootstrap, `wavekv serve` wipes the store and starts the
+// node again, on the ports of its first start (whoever read them, peers
+// included, still reaches it), and says so again on stdout and in a new
+// ready file.
+TEST(ServeReadyFile, ARebootstrapKeepsThePortsAndRewritesTheReadyFile) {
+  auto base =
+      std::filesystem::temp_directory_path() / ("wavekv-ready-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(base);
+  std::filesystem::create_directories(base);
+  std::vector<ServeNode> nodes(3);
+  struct Reaper {
+    std::vector<ServeNode>& nodes;
+    ~Reaper() {
+      for (auto& n : nodes)
+        if (n.pid > 0) n.stop(SIGKILL);
+    }
+  } reaper{nodes};
+  for (int i = 0; i < 3; i++) {
+    nodes[i].dir = (base / ("node" + std::to_string(i))).string();
+    // Only the two that stay up evict (node 1, thawed, must not evict them).
+    if (i != 1) nodes[i].extra = {"--member-expiry-ms", "3000"};
+    if (i > 0) nodes[i].seeds = nodes[0].peer;
+    ASSERT_TRUE(nodes[i].start());
+  }
+  ServeNode& n1 = nodes[1];
+  const std::string line = " peer=" + n1.peer + " resp=" + n1.resp + " http=" + n1.http + "\n";
+  EXPECT_NE(test::file_tail(n1.log()).find("listening node=" + std::to_string(n1.node_id) + line),
+            std::string::npos)
+      << "the stdout line names what the ready file does";
+  ASSERT_TRUE(put(nodes[0], "before", "x"));
+  ASSERT_TRUE(eventually([&] {
+    for (auto& n : nodes)
+      if (status(n)["members"].size() != 2) return false;
+    return get(n1, "before") == "x";
+  }));
+  struct stat first;
+  ASSERT_EQ(::stat(n1.ready_file().c_str(), &first), 0);
+  const uint64_t old_incarnation = status(n1)["incarnation"];
+
+  ::kill(n1.pid, SIGSTOP);
+  EXPECT_TRUE(eventually([&] {
+    return replication_counter(nodes[0], "members_evicted") > 0 &&
+           replication_counter(nodes[2], "members_evicted") > 0;
+  }));
+  ::kill(n1.pid, SIGCONT);
+  // The same HTTP port answers for a new incarnation, bootstrapped back.
+  ASSERT_TRUE(eventually([&] {
+    return status(n1).value("incarnation", old_incarnation) != old_incarnation &&
+           get(n1, "before") == "x";
+  }));
+  struct stat second;
+  ASSERT_EQ(::stat(n1.ready_file().c_str(), &second), 0);
+  EXPECT_NE(second.st_ino, first.st_ino) << "the ready file was written again";
+  const pid_t pid = n1.pid;
+  std::ifstream in(n1.ready_file());
+  nlohmann::json ready = nlohmann::json::parse(in);
+  EXPECT_EQ(ready["pid"], pid) << "the same process";
+  EXPECT_EQ(ready["peer"], n1.peer);
+  EXPECT_EQ(ready["resp"], n1.resp);
+  EXPECT_EQ(ready["http"], n1.http);
+  std::string log = test::file_tail(n1.log(), 1 << 20);
+  size_t first_line = log.find(line);
+  ASSERT_NE(first_line, std::string::npos);
+  EXPECT_NE(log.find(line, first_line + 1), std::string::npos) << "a second 'listening' line";
   if (!::testing::Test::HasFailure()) std::filesystem::remove_all(base);
 }
 

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "../common/listening.h"
 #include "filesync/mirror.h"
 #include "filesync/tree.h"
 #include "wavekv/log.h"
@@ -18,7 +19,19 @@ using namespace wavekv::filesync;
 
 namespace {
 
-int run(MirrorConfig config) {
+// Reports the addresses the node bound (listening.h) and pins them in
+// `config`, so a restart after a re-bootstrap binds the same ports even where
+// the flags said port 0. main() refuses port 0 with --advertise, so the
+// node's peer address is the bound one.
+Status announce(Node& node, const std::string& ready_file, NodeConfig& config) {
+  cli::BoundAddresses bound{node.store().node_id(), node.peer_address(), node.resp_address(),
+                            node.http_address()};
+  config.listen = cli::keep_bound_port(config.listen, bound.peer);
+  config.http_listen = cli::keep_bound_port(config.http_listen, bound.http);
+  return cli::announce_listening(bound, ready_file);
+}
+
+int run(MirrorConfig config, const std::string& ready_file) {
   // Before any thread starts, so every thread inherits the signal mask.
   const std::atomic<int>& got_signal = catch_stop_signals();
 
@@ -26,6 +39,12 @@ int run(MirrorConfig config) {
     auto mirror = Mirror::start(config);
     if (!mirror) {
       std::fprintf(stderr, "filesync: %s\n", mirror.status().to_string().c_str());
+      return 2;
+    }
+    Status announced = announce((*mirror)->node(), ready_file, config.node);
+    if (!announced.is_ok()) {
+      std::fprintf(stderr, "filesync: %s\n", announced.to_string().c_str());
+      (void)(*mirror)->stop();
       return 2;
     }
     const Node& node = (*mirror)->node();
@@ -96,12 +115,20 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--data-dir", config.data_dir, "Where the node and the index live")
       ->required();
   run_cmd->add_option("--id", config.node.store.node_id, "Node id (default: recorded or random)");
-  run_cmd->add_option("--listen", config.node.listen, "Peer transport HOST:PORT")
+  run_cmd
+      ->add_option("--listen", config.node.listen,
+                   "Peer transport HOST:PORT (port 0: any free port, not with --advertise)")
       ->capture_default_str();
   run_cmd->add_option("--advertise", config.node.advertise, "Address peers dial");
   run_cmd->add_option("--peers", config.node.peers, "Any member's HOST:PORT (comma-separated)")
       ->delimiter(',');
-  run_cmd->add_option("--http", config.node.http_listen, "HTTP API HOST:PORT (default: off)");
+  run_cmd->add_option("--http", config.node.http_listen,
+                      "HTTP API HOST:PORT (default: off; port 0: any free port)");
+  std::string ready_file;
+  run_cmd->add_option("--ready-file", ready_file,
+                      "Once the node is up and the directory scanned, write the bound addresses "
+                      "here as JSON {node_id, pid, peer, resp, http} (atomically; rewritten "
+                      "after a re-bootstrap); stdout gets a 'listening ...' line either way");
   run_cmd->add_option("--durability", durability, "always|interval|none")
       ->check(CLI::IsMember({"always", "interval", "none"}))
       ->capture_default_str();
@@ -128,5 +155,14 @@ int main(int argc, char** argv) {
   if (*check_cmd) return check(dirs, json);
   config.node.store.durability = parse_durability(durability).value();
   config.progress = !no_progress;
-  return run(config);
+  // `--peers ''` names no peer. Left in, the empty name made a first node
+  // with an empty store wait for a bootstrap sync from no one.
+  std::erase(config.node.peers, std::string());
+  // With --advertise the node reports that address, not the port it bound,
+  // and the peers who dial it must know the port anyway.
+  if (!config.node.advertise.empty() && config.node.listen.ends_with(":0")) {
+    std::fprintf(stderr, "filesync: --advertise needs a fixed --listen port, not 0\n");
+    return 2;
+  }
+  return run(config, ready_file);
 }

@@ -239,13 +239,19 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& so, std::string& serve_
   auto* serve = app.add_subcommand("serve", "Run a node (peer transport, RESP port, HTTP API)");
   serve->add_option("--data-dir", so.data_dir, "Data directory")->capture_default_str();
   serve->add_option("--id", so.id, "Node id (default: recorded, or random on first start)");
-  serve->add_option("--listen", so.listen, "Peer transport HOST:PORT")->capture_default_str();
+  serve->add_option("--listen", so.listen, "Peer transport HOST:PORT (port 0: any free port)")
+      ->capture_default_str();
   serve->add_option("--advertise", so.advertise, "Address peers dial (default: --listen)");
   serve->add_option("--peers", so.peers, "Any member's peer HOST:PORT (comma-separated)")
       ->delimiter(',');
-  serve->add_option("--resp", so.resp, "Redis-compatible HOST:PORT ('' disables)")
+  serve->add_option("--resp", so.resp, "Redis-compatible HOST:PORT ('' disables, port 0: any)")
       ->capture_default_str();
-  serve->add_option("--http", so.http, "HTTP API HOST:PORT ('' disables)")->capture_default_str();
+  serve->add_option("--http", so.http, "HTTP API HOST:PORT ('' disables, port 0: any)")
+      ->capture_default_str();
+  serve->add_option("--ready-file", so.ready_file,
+                    "Once every port is bound, write the bound addresses here as JSON "
+                    "{node_id, pid, peer, resp, http} (atomically; rewritten after a "
+                    "re-bootstrap); stdout gets a 'listening ...' line either way");
   serve->add_option("--durability", serve_durability, "always|interval|none")
       ->check(CLI::IsMember({"always", "interval", "none"}))
       ->capture_default_str();

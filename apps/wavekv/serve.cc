@@ -1,15 +1,33 @@
 // `wavekv serve`: parse flags (main.cc), run one Node until SIGINT/SIGTERM.
 // If a peer says this node was evicted, wipe the data directory and start
-// again as a new incarnation.
+// again as a new incarnation, on the ports the first start bound.
 
 #include <atomic>
 #include <cstdio>
 
+#include "../common/listening.h"
 #include "cli.h"
 #include "wavekv/log.h"
 #include "wavekv/node.h"
 
 namespace wavekv::cli {
+namespace {
+
+// Reports the addresses `node` bound (listening.h) and pins them in `config`,
+// so a restart after a re-bootstrap binds the same ports even where the
+// flags said port 0. `peer_listener` is the node's transport: what it bound,
+// also when peers dial an --advertise address instead.
+Status announce(Node& node, const Transport& peer_listener, const std::string& ready_file,
+                NodeConfig& config) {
+  BoundAddresses bound{node.store().node_id(), peer_listener.local_address(), node.resp_address(),
+                       node.http_address()};
+  config.listen = keep_bound_port(config.listen, bound.peer);
+  config.resp_listen = keep_bound_port(config.resp_listen, bound.resp);
+  config.http_listen = keep_bound_port(config.http_listen, bound.http);
+  return announce_listening(bound, ready_file);
+}
+
+}  // namespace
 
 int run_serve(const ServeOptions& o) {
   NodeConfig config;
@@ -30,12 +48,21 @@ int run_serve(const ServeOptions& o) {
   const std::atomic<int>& got_signal = catch_stop_signals();
 
   while (true) {
-    auto node = Node::start(config);
+    // The node owns the transport; it is made here to ask it what it bound.
+    auto transport = make_tcp_transport(config.transport);
+    const Transport& peer_listener = *transport;
+    auto node = Node::start(config, std::move(transport));
     if (!node) {
       std::fprintf(stderr, "wavekv serve: %s\n", node.status().to_string().c_str());
       return 2;
     }
     const std::string id = std::to_string((*node)->store().node_id());
+    Status announced = announce(**node, peer_listener, o.ready_file, config);
+    if (!announced.is_ok()) {
+      std::fprintf(stderr, "wavekv serve: %s\n", announced.to_string().c_str());
+      (void)(*node)->stop();
+      return 2;
+    }
     bool rebootstrap = false;
     while (got_signal == 0) {
       if ((*node)->wait_rebootstrap(100)) {

@@ -85,8 +85,8 @@ void Cluster::open(int i) {
   dc.replica.max_key_bytes = c.max_key_bytes;  // as NodeConfig::derive_limits does
   dc.replica.max_value_bytes = c.max_value_bytes;
   dc.tick_ms = options_.tick_ms;
-  dc.log = [i](const char* level, const std::string& msg) {
-    if (std::string(level) == "error") std::fprintf(stderr, "sim: node %d: %s\n", i, msg.c_str());
+  dc.log = [i](LogLevel level, const std::string& msg) {
+    if (level == LogLevel::kError) std::fprintf(stderr, "sim: node %d: %s\n", i, msg.c_str());
   };
   n.driver = std::make_unique<Driver>(*n.store, *n.transport, std::move(dc));
 }

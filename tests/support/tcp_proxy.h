@@ -37,8 +37,11 @@ namespace wavekv::test {
 
 class TcpProxy {
  public:
-  // Listens on 127.0.0.1 (a free port) and forwards to 127.0.0.1:target_port.
-  explicit TcpProxy(uint16_t target_port) : target_port_(target_port) {
+  // Listens on 127.0.0.1 (port 0: the kernel picks one). Connections are
+  // closed until forward_to() names the port to forward them to: a node's
+  // advertised address must be the proxy's, known before the node starts and
+  // binds its own port.
+  TcpProxy() {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -69,6 +72,7 @@ class TcpProxy {
   TcpProxy& operator=(const TcpProxy&) = delete;
 
   bool ok() const { return listen_fd_ >= 0; }
+  void forward_to(uint16_t target_port) { target_port_ = target_port; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
 
   // Refuses traffic from these sender node ids: open connections from them are
@@ -182,8 +186,13 @@ class TcpProxy {
       ::close(client);
       return;
     }
+    const uint16_t target_port = target_port_;
+    if (target_port == 0) {  // not forwarding yet: as if the node were not up
+      ::close(client);
+      return;
+    }
     int upstream = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a = loopback(target_port_);
+    sockaddr_in a = loopback(target_port);
     if (::connect(upstream, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
         !write_all(upstream, head, sizeof head)) {
       ::close(upstream);
@@ -230,7 +239,7 @@ class TcpProxy {
     }
   }
 
-  const uint16_t target_port_;
+  std::atomic<uint16_t> target_port_{0};  // 0: not known yet
   int listen_fd_ = -1;
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};

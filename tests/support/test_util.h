@@ -1,9 +1,8 @@
 // Helpers shared by the tests that run nodes and processes on loopback.
 #pragma once
 
-#include <netinet/in.h>
+#include <fcntl.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,25 +10,14 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace wavekv::test {
-
-// A loopback TCP port that was free a moment ago (bound to port 0, read
-// back, closed), for a child process to listen on.
-inline uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 // Polls `done` every `poll_ms` until it holds or `seconds` pass: a guard
 // against hangs, not a performance claim.
@@ -68,6 +56,82 @@ inline int stop_child(pid_t& pid, int sig) {
   ::waitpid(pid, &status, 0);
   pid = -1;
   return status;
+}
+
+// The last `max_bytes` of a file ("" if it cannot be read).
+inline std::string file_tail(const std::string& path, size_t max_bytes = 4000) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string all = ss.str();
+  return all.size() > max_bytes ? all.substr(all.size() - max_bytes) : all;
+}
+
+// A `wavekv serve` or `filesync run` started by start_ready(), with the
+// addresses it bound as its --ready-file reports them.
+struct ReadyChild {
+  pid_t pid = -1;  // -1 if it is not running
+  uint64_t node_id = 0;
+  std::string peer, resp, http;  // HOST:PORT; resp and http empty if off
+  std::string error;             // why it is not ready, with its output; empty once ready
+};
+
+// Starts `args` (args[0] is the program's path) with `--ready-file
+// <ready_file>` added, stdout and stderr appended to `log`, and waits until
+// the ready file names this child: it is written once every listener is
+// bound, so the ports it gives are taken (every address may say port 0, and
+// no test guesses a free port). Fails fast if the child exits first, and
+// after `seconds` (the child killed); `error` then holds the end of `log`.
+inline ReadyChild start_ready(std::vector<std::string> args, const std::string& ready_file,
+                              const std::string& log, int seconds = 60) {
+  auto failed = [](std::string why) {
+    ReadyChild c;
+    c.error = std::move(why);
+    return c;
+  };
+  std::remove(ready_file.c_str());  // a stale file must not pass for this child's
+  args.push_back("--ready-file");
+  args.push_back(ready_file);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return failed("cannot open " + log);
+  pid_t pid = ::fork();
+  if (pid == 0) {  // only async-signal-safe calls until exec
+    ::dup2(fd, STDOUT_FILENO);
+    ::dup2(fd, STDERR_FILENO);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(fd);
+  if (pid < 0) return failed("fork failed");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (true) {
+    std::ifstream in(ready_file);
+    auto j = nlohmann::json::parse(in, nullptr, false);
+    if (!j.is_discarded() && j.value("pid", -1) == pid) {
+      ReadyChild c;
+      c.pid = pid;
+      c.node_id = j["node_id"].get<uint64_t>();
+      c.peer = j["peer"].get<std::string>();
+      c.resp = j["resp"].get<std::string>();
+      c.http = j["http"].get<std::string>();
+      return c;
+    }
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      return failed(args[0] + " exited (wait status " + std::to_string(status) +
+                    ") before it was ready; " + log + " ends:\n" + file_tail(log));
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return failed(args[0] + " not ready after " + std::to_string(seconds) + " s; " + log +
+                    " ends:\n" + file_tail(log));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 }  // namespace wavekv::test
