@@ -278,6 +278,7 @@ struct Handshake {
   bool server_ok = false, client_ok = false;
   std::error_code server_error, client_error;
   std::string server_received;  // bytes the server's application read after its handshake
+  bool server_used_psk = false;  // the handshake was keyed by a pre-shared key
   Result<uint64_t> client_id = Status::invalid("no handshake");  // as the server saw it
 };
 
@@ -309,6 +310,7 @@ Handshake run_handshake(const SslContextPtr& server_ctx, const SslContextPtr& cl
       out.server_ok = !ec;
       if (ec) return server.next_layer().close();
       out.client_id = peer_node_id(server.native_handle());
+      out.server_used_psk = SSL_session_reused(server.native_handle()) == 1;
       read_more();
     });
   });
@@ -365,6 +367,7 @@ TEST_F(Tls, PeersOfOneCaConnectAndTheServerLearnsTheClientsNodeId) {
   EXPECT_TRUE(h.server_ok) << h.server_error.message();
   EXPECT_TRUE(h.client_ok) << h.client_error.message();
   EXPECT_EQ(h.server_received, "hello");
+  EXPECT_FALSE(h.server_used_psk) << "a full handshake: no session tickets between peers";
   ASSERT_TRUE(h.client_id) << h.client_id.status().to_string();
   EXPECT_EQ(*h.client_id, 2u);
 }
@@ -404,6 +407,16 @@ TEST_F(Tls, PeerWithoutACertificateIsRefused) {
   EXPECT_EQ(h.server_received, "");
 }
 
+TEST_F(Tls, PeerThatOffersOnlyTls12IsRefused) {
+  SslContextPtr old = peer(ca_, "node.n2", ca_);
+  SSL_CTX_set_max_proto_version(old->native_handle(), TLS1_2_VERSION);
+  Handshake h = run_handshake(peer(ca_, "node.n1", ca_), old);
+  ASSERT_TRUE(h.finished);
+  EXPECT_FALSE(h.server_ok) << "peers speak TLS 1.3 only";
+  EXPECT_FALSE(h.client_ok);
+  EXPECT_EQ(h.server_received, "");
+}
+
 TEST_F(Tls, PlaintextClientFailsAtTheHandshake) {
   Handshake h = run_handshake(peer(ca_, "node.n1", ca_), nullptr);
   ASSERT_TRUE(h.finished);
@@ -419,6 +432,7 @@ TEST_F(Tls, ClusterKeyPeersConnect) {
   EXPECT_TRUE(h.server_ok) << h.server_error.message();
   EXPECT_TRUE(h.client_ok) << h.client_error.message();
   EXPECT_EQ(h.server_received, "hello");
+  EXPECT_TRUE(h.server_used_psk);
   EXPECT_FALSE(h.client_id) << "the cluster key binds no node id";
 }
 
