@@ -279,6 +279,7 @@ struct Handshake {
   std::error_code server_error, client_error;
   std::string server_received;   // bytes the server's application read after its handshake
   bool server_used_psk = false;  // the handshake was keyed by a pre-shared key
+  int server_group = 0;          // the (EC)DHE group it used, 0 for none
   Result<uint64_t> client_id = Status::invalid("no handshake");  // as the server saw it
 };
 
@@ -311,6 +312,7 @@ Handshake run_handshake(const SslContextPtr& server_ctx, const SslContextPtr& cl
       if (ec) return server.next_layer().close();
       out.client_id = peer_node_id(server.native_handle());
       out.server_used_psk = SSL_session_reused(server.native_handle()) == 1;
+      out.server_group = SSL_get_negotiated_group(server.native_handle());
       read_more();
     });
   });
@@ -432,6 +434,7 @@ TEST_F(Tls, ClusterKeyPeersConnect) {
   EXPECT_TRUE(h.client_ok) << h.client_error.message();
   EXPECT_EQ(h.server_received, "hello");
   EXPECT_TRUE(h.server_used_psk);
+  EXPECT_NE(h.server_group, 0) << "PSK with (EC)DHE: a leaked key must not decrypt old traffic";
   EXPECT_FALSE(h.client_id) << "the cluster key binds no node id";
 }
 

@@ -176,8 +176,7 @@ void add_security_commands(CLI::App& app, SecurityFlags& f, SecurityCommands& c)
   common(c.node);
   c.node->add_option("--name", f.name, "Node name (file names, certificate CN)")->required();
   c.node->add_option("--node-id", f.node_id, "The node's id (its --id), bound to the certificate")
-      ->required()
-      ->check(CLI::PositiveNumber);
+      ->required();
   c.node->add_option("--host", f.hosts, "Names and addresses peers dial it by (comma-separated)")
       ->required()
       ->delimiter(',');
