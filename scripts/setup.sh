@@ -5,7 +5,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config clang-format
   libcli11-dev nlohmann-json3-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libasio-dev redis-tools libhttp-parser-dev
+  libasio-dev redis-tools libhttp-parser-dev libssl-dev
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,12 +1,18 @@
 // wavekv: the command-line program. get/put/del/scan work offline on a data
 // directory or, with --addr, on a running node (client.cc); `status` asks a
-// node; `bench` measures the storage engine.
+// node; `bench` measures the storage engine; `keygen` and `cert` make the
+// cluster key and the certificates (src/security).
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 
 #include "cli.h"
+#include "security/certs.h"
+#include "security/cluster_key.h"
 #include "wavekv/store.h"
 #include "wavekv/tools.h"
 
@@ -141,6 +147,69 @@ int cmd_repair_timestamps(const std::string& dir, const TimestampRepairOptions& 
   return 0;
 }
 
+// `wavekv keygen` and `wavekv cert ...`: the cluster key and certificates
+// (src/security), so nobody needs the openssl command line.
+struct SecurityFlags {
+  std::string dir, name;
+  uint64_t node_id = 0;
+  std::vector<std::string> hosts;
+  bool overwrite = false;
+};
+
+struct SecurityCommands {
+  CLI::App *keygen = nullptr, *cert = nullptr;
+  CLI::App *init_ca = nullptr, *node = nullptr, *client = nullptr;
+};
+
+void add_security_commands(CLI::App& app, SecurityFlags& f, SecurityCommands& c) {
+  c.keygen = app.add_subcommand(
+      "keygen", "Print a new cluster key file (wavekv keygen > cluster.key), for every node");
+  c.cert = app.add_subcommand("cert", "Create the cluster CA and node and client certificates");
+  c.cert->require_subcommand(1);
+  auto common = [&](CLI::App* cmd) {
+    cmd->add_option("--dir", f.dir, "Certificate directory (holds ca.crt and ca.key)")->required();
+    cmd->add_flag("--overwrite", f.overwrite, "Replace files that exist");
+  };
+  c.init_ca = c.cert->add_subcommand("init-ca", "Create the cluster CA (ca.crt, ca.key)");
+  common(c.init_ca);
+  c.node = c.cert->add_subcommand("node", "Issue node.NAME.crt/.key for a node, signed by the CA");
+  common(c.node);
+  c.node->add_option("--name", f.name, "Node name (file names, certificate CN)")->required();
+  c.node->add_option("--node-id", f.node_id, "The node's id (its --id), bound to the certificate")
+      ->required();
+  c.node->add_option("--host", f.hosts, "Names and addresses peers dial it by (comma-separated)")
+      ->required()
+      ->delimiter(',');
+  c.client = c.cert->add_subcommand("client", "Issue client.NAME.crt/.key for a RESP/HTTP client");
+  common(c.client);
+  c.client->add_option("--name", f.name, "User name (certificate CN)")->required();
+}
+
+// Prints the key file; a regular file on stdout (`> cluster.key`) is made
+// private first, since the key is all a stranger needs to join.
+int cmd_keygen() {
+  auto key = security::generate_cluster_key();
+  if (!key) return fail(key.status().to_string());
+  struct stat st {};
+  if (::fstat(STDOUT_FILENO, &st) == 0 && S_ISREG(st.st_mode) && ::fchmod(STDOUT_FILENO, 0600) != 0)
+    return fail("cannot make the key file private (chmod 600)");
+  std::cout << security::format_cluster_key(*key) << std::flush;
+  return std::cout ? 0 : fail("cannot write the key");
+}
+
+int cmd_cert(const SecurityCommands& c, const SecurityFlags& f) {
+  Result<security::IssuedFiles> files = Status::invalid("no cert subcommand");
+  if (*c.init_ca) files = security::init_ca(f.dir, f.overwrite);
+  if (*c.node) files = security::issue_node_cert(f.dir, f.name, f.node_id, f.hosts, f.overwrite);
+  if (*c.client) files = security::issue_client_cert(f.dir, f.name, f.overwrite);
+  if (!files) return fail(files.status().to_string());
+  std::cout << "wrote " << files->cert_path << "\nwrote " << files->key_path << " (mode 0600)\n";
+  if (*c.init_ca)
+    std::cout << "keep ca.key secret: whoever holds it can make members. Nodes need only ca.crt "
+                 "and their own node.NAME.crt/.key\n";
+  return 0;
+}
+
 // Everything the flags fill in, with their defaults.
 struct Flags {
   std::string dir, key, value, prefix, addr;
@@ -153,6 +222,7 @@ struct Flags {
   std::string bench_mode = "threads";
   ServeOptions serve;
   std::string serve_durability = "always";
+  SecurityFlags security;
 };
 
 // The subcommands, to tell after parsing which one was given.
@@ -161,6 +231,7 @@ struct Commands {
   CLI::App *status = nullptr, *check = nullptr, *repair_ts = nullptr;
   CLI::App *bench = nullptr, *serve = nullptr;
   CLI::Option* repair_key = nullptr;  // given: repair-timestamps --key
+  SecurityCommands security;
 };
 
 // get/put/del/scan work on a data directory or, with --addr, on a running
@@ -317,6 +388,8 @@ int cmd_local(const Commands& c, const Flags& f) {
 
 // Runs the one subcommand given; returns the exit code.
 int run(const Commands& c, Flags& f) {
+  if (*c.security.keygen) return cmd_keygen();
+  if (*c.security.cert) return cmd_cert(c.security, f.security);
   if (*c.serve) {
     f.serve.durability = parse_durability(f.serve_durability).value();
     return run_serve(f.serve);
@@ -354,6 +427,7 @@ int main(int argc, char** argv) {
   c.repair_ts = add_repair_timestamps_command(app, f, c.repair_key);
   c.bench = add_bench_command(app, f.bench, f.bench_durability, f.bench_mode);
   c.serve = add_serve_command(app, f.serve, f.serve_durability);
+  add_security_commands(app, f.security, c.security);
   CLI11_PARSE(app, argc, argv);
   return run(c, f);
 }
