@@ -6,6 +6,7 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libasio-dev redis-tools libhttp-parser-dev
+  libssl-dev libtomlplusplus-dev
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
