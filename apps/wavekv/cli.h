@@ -57,4 +57,15 @@ struct ServeOptions {
 // Runs a node until SIGINT/SIGTERM; returns the exit code.
 int run_serve(const ServeOptions& options);
 
+// `user hash` (user.cc): scrypt parameters of the printed hash.
+struct UserHashOptions {
+  uint64_t scrypt_n = uint64_t{1} << 15;
+  uint32_t scrypt_r = 8;
+  uint32_t scrypt_p = 1;
+};
+// Reads one password line from stdin, prints its scrypt$v1$... encoding.
+int run_user_hash(const UserHashOptions& options);
+// Prints a new bearer token and the sha256$... line a users file stores.
+int run_user_token();
+
 }  // namespace wavekv::cli

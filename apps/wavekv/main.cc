@@ -153,6 +153,7 @@ struct Flags {
   std::string bench_mode = "threads";
   ServeOptions serve;
   std::string serve_durability = "always";
+  UserHashOptions user_hash;
 };
 
 // The subcommands, to tell after parsing which one was given.
@@ -160,6 +161,7 @@ struct Commands {
   CLI::App *put = nullptr, *get = nullptr, *del = nullptr, *scan = nullptr;
   CLI::App *status = nullptr, *check = nullptr, *repair_ts = nullptr;
   CLI::App *bench = nullptr, *serve = nullptr;
+  CLI::App *user_hash = nullptr, *user_token = nullptr;
   CLI::Option* repair_key = nullptr;  // given: repair-timestamps --key
 };
 
@@ -267,6 +269,18 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& so, std::string& serve_
   return serve;
 }
 
+// `user hash` and `user token` (user.cc): the secrets of a users file.
+void add_user_commands(CLI::App& app, UserHashOptions& uo, Commands& c) {
+  auto* user = app.add_subcommand("user", "Make password hashes and tokens for a users file");
+  user->require_subcommand(1);
+  c.user_hash = user->add_subcommand("hash", "Read a password from stdin, print its hash");
+  c.user_hash->add_option("--scrypt-n", uo.scrypt_n, "scrypt cost N (a power of two)")
+      ->capture_default_str();
+  c.user_hash->add_option("--scrypt-r", uo.scrypt_r, "scrypt block size r")->capture_default_str();
+  c.user_hash->add_option("--scrypt-p", uo.scrypt_p, "scrypt parallelism p")->capture_default_str();
+  c.user_token = user->add_subcommand("token", "Print a new bearer token and its stored hash");
+}
+
 // get/put/del/scan/status against a running node (--addr).
 int cmd_remote(const Commands& c, const Flags& f) {
   RemoteCommand rc;
@@ -320,6 +334,8 @@ int run(const Commands& c, Flags& f) {
     f.bench.async = f.bench_mode == "async";
     return run_bench(f.bench);
   }
+  if (*c.user_hash) return run_user_hash(f.user_hash);
+  if (*c.user_token) return run_user_token();
   if (*c.check) return cmd_check(f.dir, f.repair);
   if (*c.repair_ts) {
     TimestampRepairOptions options;
@@ -348,6 +364,7 @@ int main(int argc, char** argv) {
   c.repair_ts = add_repair_timestamps_command(app, f, c.repair_key);
   c.bench = add_bench_command(app, f.bench, f.bench_durability, f.bench_mode);
   c.serve = add_serve_command(app, f.serve, f.serve_durability);
+  add_user_commands(app, f.user_hash, c);
   CLI11_PARSE(app, argc, argv);
   return run(c, f);
 }
