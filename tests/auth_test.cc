@@ -484,5 +484,23 @@ TEST(AuthCli, UserTokenPrintsATokenAndItsStoredHash) {
   EXPECT_EQ(stored, hash_token(token)) << out.out;
 }
 
+TEST(AuthCli, UserCheckListsUsersOrNamesTheBadLine) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "wavekv-auth-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+  const std::string path = tmpl + "/users.toml";
+  Fixture fx;
+  std::ofstream(path) << fx.text();
+  auto good = wavekv("user check " + path);
+  EXPECT_EQ(good.exit_code, 0) << good.out;
+  EXPECT_EQ(
+      good.out,
+      "alice\tadmin\tevery key\nbob\tread\t'app:' 'cache:'\nci\treadwrite\tno key\n3 users\n");
+  std::ofstream(path, std::ios::app) << "colour = \"red\"\n";  // line 19
+  auto bad = wavekv("user check " + path);
+  EXPECT_EQ(bad.exit_code, 1) << bad.out;
+  EXPECT_NE(bad.out.find(path + ":19:1: unknown key 'colour'"), std::string::npos) << bad.out;
+  std::filesystem::remove_all(tmpl);
+}
+
 }  // namespace
 }  // namespace wavekv::auth

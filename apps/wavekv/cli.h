@@ -67,5 +67,8 @@ struct UserHashOptions {
 int run_user_hash(const UserHashOptions& options);
 // Prints a new bearer token and the sha256$... line a users file stores.
 int run_user_token();
+// Loads a users file as a node would; lists its users (exit 0) or prints the
+// first error with its line (exit 1).
+int run_user_check(const std::string& users_file);
 
 }  // namespace wavekv::cli

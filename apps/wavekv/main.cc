@@ -154,6 +154,7 @@ struct Flags {
   ServeOptions serve;
   std::string serve_durability = "always";
   UserHashOptions user_hash;
+  std::string users_file;
 };
 
 // The subcommands, to tell after parsing which one was given.
@@ -161,7 +162,7 @@ struct Commands {
   CLI::App *put = nullptr, *get = nullptr, *del = nullptr, *scan = nullptr;
   CLI::App *status = nullptr, *check = nullptr, *repair_ts = nullptr;
   CLI::App *bench = nullptr, *serve = nullptr;
-  CLI::App *user_hash = nullptr, *user_token = nullptr;
+  CLI::App *user_hash = nullptr, *user_token = nullptr, *user_check = nullptr;
   CLI::Option* repair_key = nullptr;  // given: repair-timestamps --key
 };
 
@@ -269,8 +270,9 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& so, std::string& serve_
   return serve;
 }
 
-// `user hash` and `user token` (user.cc): the secrets of a users file.
-void add_user_commands(CLI::App& app, UserHashOptions& uo, Commands& c) {
+// `user hash`, `user token` and `user check` (user.cc): the secrets of a users file.
+void add_user_commands(CLI::App& app, Flags& f, Commands& c) {
+  UserHashOptions& uo = f.user_hash;
   auto* user = app.add_subcommand("user", "Make password hashes and tokens for a users file");
   user->require_subcommand(1);
   c.user_hash = user->add_subcommand("hash", "Read a password from stdin, print its hash");
@@ -279,6 +281,8 @@ void add_user_commands(CLI::App& app, UserHashOptions& uo, Commands& c) {
   c.user_hash->add_option("--scrypt-r", uo.scrypt_r, "scrypt block size r")->capture_default_str();
   c.user_hash->add_option("--scrypt-p", uo.scrypt_p, "scrypt parallelism p")->capture_default_str();
   c.user_token = user->add_subcommand("token", "Print a new bearer token and its stored hash");
+  c.user_check = user->add_subcommand("check", "Load a users file as a node would; list its users");
+  c.user_check->add_option("users_file", f.users_file, "The users file (TOML)")->required();
 }
 
 // get/put/del/scan/status against a running node (--addr).
@@ -336,6 +340,7 @@ int run(const Commands& c, Flags& f) {
   }
   if (*c.user_hash) return run_user_hash(f.user_hash);
   if (*c.user_token) return run_user_token();
+  if (*c.user_check) return run_user_check(f.users_file);
   if (*c.check) return cmd_check(f.dir, f.repair);
   if (*c.repair_ts) {
     TimestampRepairOptions options;
@@ -364,7 +369,7 @@ int main(int argc, char** argv) {
   c.repair_ts = add_repair_timestamps_command(app, f, c.repair_key);
   c.bench = add_bench_command(app, f.bench, f.bench_durability, f.bench_mode);
   c.serve = add_serve_command(app, f.serve, f.serve_durability);
-  add_user_commands(app, f.user_hash, c);
+  add_user_commands(app, f, c);
   CLI11_PARSE(app, argc, argv);
   return run(c, f);
 }

@@ -1,5 +1,6 @@
-// `wavekv user hash` and `wavekv user token`: make the secrets a users file
-// stores (docs/SECURITY.md), so nobody needs the openssl command line.
+// `wavekv user hash`, `user token` and `user check`: make the secrets a users
+// file stores (docs/SECURITY.md) and check the file, so nobody needs the
+// openssl command line.
 #include <termios.h>
 #include <unistd.h>
 
@@ -7,6 +8,7 @@
 #include <string>
 
 #include "auth/password.h"
+#include "auth/users.h"
 #include "cli.h"
 
 namespace wavekv::cli {
@@ -60,6 +62,28 @@ int run_user_token() {
             << "stored: " << auth::hash_token(*token) << "\n";
   std::cerr << "wavekv: give the token to the client (it is not shown again); put the stored "
                "line in the user's tokens = [...]\n";
+  return 0;
+}
+
+int run_user_check(const std::string& users_file) {
+  auto users = auth::load_users(users_file);
+  if (!users) {
+    std::cerr << "wavekv: " << users.status().message() << "\n";
+    return 1;
+  }
+  for (const auth::Identity& id : users->identities()) {
+    std::cout << id.name << "\t" << auth::role_name(id.role) << "\t";
+    if (!id.prefixes) {
+      std::cout << "every key";
+    } else if (id.prefixes->empty()) {
+      std::cout << "no key";
+    } else {
+      for (size_t i = 0; i < id.prefixes->size(); ++i)
+        std::cout << (i ? " " : "") << "'" << escape((*id.prefixes)[i]) << "'";
+    }
+    std::cout << "\n";
+  }
+  std::cout << users->size() << (users->size() == 1 ? " user\n" : " users\n");
   return 0;
 }
 

@@ -251,6 +251,12 @@ const Users::User* Users::find_user(std::string_view name) const {
   return nullptr;
 }
 
+std::vector<Identity> Users::identities() const {
+  std::vector<Identity> out;
+  for (const auto& u : users_) out.push_back(u.identity);
+  return out;
+}
+
 const Identity* Users::find(std::string_view name) const {
   const User* u = find_user(name);
   return u != nullptr ? &u->identity : nullptr;

@@ -64,6 +64,8 @@ class Users {
   Result<Identity> authenticate_token(std::string_view token) const;
 
   size_t size() const { return users_.size(); }
+  // Every user's identity, in file order (no secret inside).
+  std::vector<Identity> identities() const;
   // nullptr if no such user (for status pages and tests; no secret inside).
   const Identity* find(std::string_view name) const;
 
