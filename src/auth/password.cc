@@ -111,8 +111,9 @@ Result<PasswordHash> parse_password_hash(std::string_view encoded) {
   };
   auto f = split(encoded, '$');
   if (f.size() != 7) return bad(std::to_string(f.size()) + " '$'-separated fields, not 7");
-  if (f[0] != kScryptTag) return bad("unknown scheme '" + std::string(f[0]) + "'");
-  if (f[1] != kVersion) return bad("unknown version '" + std::string(f[1]) + "'");
+  // The fields are not echoed: a mistyped entry may hold a plaintext password.
+  if (f[0] != kScryptTag) return bad("unknown scheme");
+  if (f[1] != kVersion) return bad("unknown version");
   uint64_t n, r, p;
   if (!parse_number(f[2], n) || !parse_number(f[3], r) || !parse_number(f[4], p))
     return bad("N, r and p must be decimal numbers");

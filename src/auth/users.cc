@@ -43,16 +43,14 @@ Status check_name(const Where& w, const toml::node& n, std::string& out) {
 
 Status parse_role(const Where& w, const toml::node& n, Role& out) {
   const auto* s = n.as_string();
-  std::string v = s != nullptr ? s->get() : std::string();
-  if (v == "read")
-    out = Role::kRead;
-  else if (v == "readwrite")
-    out = Role::kReadWrite;
-  else if (v == "admin")
-    out = Role::kAdmin;
-  else
-    return w.at(n.source(), "unknown role '" + v + "' (read, readwrite or admin)");
-  return Status::ok();
+  for (Role r : {Role::kRead, Role::kReadWrite, Role::kAdmin}) {
+    if (s != nullptr && s->get() == role_name(r)) {
+      out = r;
+      return Status::ok();
+    }
+  }
+  return w.at(n.source(), "unknown role '" + (s != nullptr ? s->get() : std::string()) +
+                              "' (read, readwrite or admin)");
 }
 
 // An array of strings, each checked by `each` (which may refuse it).

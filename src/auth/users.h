@@ -53,6 +53,8 @@ struct Identity {
   bool allows_some(Action action, std::string_view prefix) const;
 };
 
+// Immutable once loaded: const calls are safe from any number of threads, and
+// a reload (SIGHUP) builds a new Users to swap in.
 class Users {
  public:
   // kInvalidArgument with kWrongPassMessage on any failure. An unknown user,
