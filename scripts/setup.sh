@@ -5,7 +5,8 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config clang-format
   libcli11-dev nlohmann-json3-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libasio-dev redis-tools libhttp-parser-dev libssl-dev
+  libasio-dev redis-tools libhttp-parser-dev
+  libssl-dev libtomlplusplus-dev
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

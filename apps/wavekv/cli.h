@@ -58,4 +58,18 @@ struct ServeOptions {
 // Runs a node until SIGINT/SIGTERM; returns the exit code.
 int run_serve(const ServeOptions& options);
 
+// `user hash` (user.cc): scrypt parameters of the printed hash.
+struct UserHashOptions {
+  uint64_t scrypt_n = uint64_t{1} << 15;
+  uint32_t scrypt_r = 8;
+  uint32_t scrypt_p = 1;
+};
+// Reads one password line from stdin, prints its scrypt$v1$... encoding.
+int run_user_hash(const UserHashOptions& options);
+// Prints a new bearer token and the sha256$... line a users file stores.
+int run_user_token();
+// Loads a users file as a node would; lists its users (exit 0) or prints the
+// first error with its line (exit 1).
+int run_user_check(const std::string& users_file);
+
 }  // namespace wavekv::cli

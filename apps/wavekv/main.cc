@@ -223,6 +223,8 @@ struct Flags {
   ServeOptions serve;
   std::string serve_durability = "always";
   SecurityFlags security;
+  UserHashOptions user_hash;
+  std::string users_file;
 };
 
 // The subcommands, to tell after parsing which one was given.
@@ -230,6 +232,7 @@ struct Commands {
   CLI::App *put = nullptr, *get = nullptr, *del = nullptr, *scan = nullptr;
   CLI::App *status = nullptr, *check = nullptr, *repair_ts = nullptr;
   CLI::App *bench = nullptr, *serve = nullptr;
+  CLI::App *user_hash = nullptr, *user_token = nullptr, *user_check = nullptr;
   CLI::Option* repair_key = nullptr;  // given: repair-timestamps --key
   SecurityCommands security;
 };
@@ -344,6 +347,21 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& so, std::string& serve_
   return serve;
 }
 
+// `user hash`, `user token` and `user check` (user.cc): the secrets of a users file.
+void add_user_commands(CLI::App& app, Flags& f, Commands& c) {
+  UserHashOptions& uo = f.user_hash;
+  auto* user = app.add_subcommand("user", "Make password hashes and tokens for a users file");
+  user->require_subcommand(1);
+  c.user_hash = user->add_subcommand("hash", "Read a password from stdin, print its hash");
+  c.user_hash->add_option("--scrypt-n", uo.scrypt_n, "scrypt cost N (a power of two)")
+      ->capture_default_str();
+  c.user_hash->add_option("--scrypt-r", uo.scrypt_r, "scrypt block size r")->capture_default_str();
+  c.user_hash->add_option("--scrypt-p", uo.scrypt_p, "scrypt parallelism p")->capture_default_str();
+  c.user_token = user->add_subcommand("token", "Print a new bearer token and its stored hash");
+  c.user_check = user->add_subcommand("check", "Load a users file as a node would; list its users");
+  c.user_check->add_option("users_file", f.users_file, "The users file (TOML)")->required();
+}
+
 // get/put/del/scan/status against a running node (--addr).
 int cmd_remote(const Commands& c, const Flags& f) {
   RemoteCommand rc;
@@ -399,6 +417,9 @@ int run(const Commands& c, Flags& f) {
     f.bench.async = f.bench_mode == "async";
     return run_bench(f.bench);
   }
+  if (*c.user_hash) return run_user_hash(f.user_hash);
+  if (*c.user_token) return run_user_token();
+  if (*c.user_check) return run_user_check(f.users_file);
   if (*c.check) return cmd_check(f.dir, f.repair);
   if (*c.repair_ts) {
     TimestampRepairOptions options;
@@ -428,6 +449,7 @@ int main(int argc, char** argv) {
   c.bench = add_bench_command(app, f.bench, f.bench_durability, f.bench_mode);
   c.serve = add_serve_command(app, f.serve, f.serve_durability);
   add_security_commands(app, f.security, c.security);
+  add_user_commands(app, f, c);
   CLI11_PARSE(app, argc, argv);
   return run(c, f);
 }
