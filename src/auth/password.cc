@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <atomic>
 #include <charconv>
 #include <vector>
 
@@ -14,6 +15,8 @@ constexpr std::string_view kScryptTag = "scrypt";
 constexpr std::string_view kVersion = "v1";
 constexpr std::string_view kTokenTag = "sha256$";
 constexpr size_t kMaxSaltBytes = 64;
+
+std::atomic<uint64_t> scrypt_runs{0};
 
 std::vector<std::string_view> split(std::string_view s, char sep) {
   std::vector<std::string_view> parts;
@@ -58,6 +61,7 @@ std::string derive(std::string_view password, std::string_view salt, const Scryp
   const uint64_t maxmem =
       128 * uint64_t{params.r} * (params.n + 2) + 128 * uint64_t{params.r} * params.p;
   std::string key(kDerivedKeyBytes, '\0');
+  scrypt_runs.fetch_add(1, std::memory_order_relaxed);
   int ok = EVP_PBE_scrypt(password.empty() ? "" : password.data(), password.size(),
                           reinterpret_cast<const unsigned char*>(salt.data()), salt.size(),
                           params.n, params.r, params.p, maxmem,
@@ -67,6 +71,8 @@ std::string derive(std::string_view password, std::string_view salt, const Scryp
 }
 
 }  // namespace
+
+uint64_t scrypt_runs_total() { return scrypt_runs.load(std::memory_order_relaxed); }
 
 Status ScryptParams::validate() const {
   if (n < 2 || n > (uint64_t{1} << 20) || (n & (n - 1)) != 0)

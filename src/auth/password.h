@@ -51,6 +51,9 @@ std::string encode_password_hash(const PasswordHash& hash);
 bool verify_password(std::string_view password, const PasswordHash& hash);
 // parse + verify: an error for a malformed encoding, else whether it matched.
 Result<bool> verify_password(std::string_view password, std::string_view encoded);
+// How many times this process ran scrypt (hashes and verifies): the cost a
+// log-in pays, counted, so tests check it without timing anything.
+uint64_t scrypt_runs_total();
 
 // 64 lowercase hex digits from 32 random bytes (RAND_bytes).
 Result<std::string> generate_token();
