@@ -236,7 +236,6 @@ class Mirrors : public TreeDir {
     c.node.replica.sync_interval_ms = 100;
     c.debounce_ms = 20;
     c.retry_ms = 100;
-    c.progress = false;
     c.bootstrap_timeout_ms = 5000;
     auto m = Mirror::start(c);
     EXPECT_TRUE(m) << m.status().to_string();

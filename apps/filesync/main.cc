@@ -4,6 +4,8 @@
 // `run` embeds a node (src/filesync/mirror.h); `check` compares trees and
 // exits 0 only if they agree.
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
@@ -154,7 +156,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (*check_cmd) return check(dirs, json);
   config.node.store.durability = parse_durability(durability).value();
-  config.progress = !no_progress;
+  if (!no_progress && isatty(2))
+    config.progress = [](const std::string& line) { std::fputs(line.c_str(), stderr); };
   // `--peers ''` names no peer. Left in, the empty name made a first node
   // with an empty store wait for a bootstrap sync from no one.
   std::erase(config.node.peers, std::string());

@@ -37,15 +37,15 @@ uint64_t steady_ms() {
                                    .count());
 }
 
-const char* level_name(LogLevel level) {
+wavekv::LogLevel public_level(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarn: return "warn";
-    case LogLevel::kError: return "error";
-    case LogLevel::kProgress: return "progress";
+    case LogLevel::kDebug: return wavekv::LogLevel::kDebug;
+    case LogLevel::kWarn: return wavekv::LogLevel::kWarn;
+    case LogLevel::kError: return wavekv::LogLevel::kError;
+    case LogLevel::kInfo:
+    case LogLevel::kProgress: break;
   }
-  return "?";
+  return wavekv::LogLevel::kInfo;
 }
 
 // The store's side of a path: its version, and the manifest if it is live.
@@ -101,7 +101,7 @@ class MirrorImpl final : public Mirror {
   void worker_loop();
 
   // --- deciding
-  void full_scan(bool show_progress);
+  void full_scan(bool initial);
   std::set<std::string> all_paths();
   void reconcile_path(const std::string& rel);  // a file, a directory, or nothing
   void reconcile_file(const std::string& rel);
@@ -149,14 +149,16 @@ class MirrorImpl final : public Mirror {
   std::thread worker_;
 };
 
+// Log lines go to the node's sink (the embedder's); progress lines to the
+// caller's terminal hook, if it gave one.
 void MirrorImpl::log(LogLevel level, const std::string& msg) {
   if (level == LogLevel::kProgress) {
-    std::fputs(msg.c_str(), stderr);
+    if (config_.progress) config_.progress(msg);
     return;
   }
-  std::fprintf(stderr, "ts=%llu level=%s component=filesync msg=\"%s\"\n",
-               static_cast<unsigned long long>(std::time(nullptr)) * 1000ull, level_name(level),
-               msg.c_str());
+  std::vector<LogField> fields;
+  if (node_) fields.push_back({"node", std::to_string(node_->store().node_id())});
+  wavekv::log(config_.node.log, public_level(level), "filesync", msg, std::move(fields));
 }
 
 // ---------------------------------------------------------------- start/stop
@@ -197,7 +199,7 @@ Status MirrorImpl::open_index_and_node(const std::string& data_dir) {
 void MirrorImpl::wait_for_bootstrap() {
   StoreStatus ss = node_->store().status();
   if (ss.live_keys + ss.tombstones != 0 || config_.node.peers.empty()) return;
-  bool tty = config_.progress && isatty(2);
+  const bool tty = static_cast<bool>(config_.progress);
   uint64_t deadline = steady_ms() + config_.bootstrap_timeout_ms;
   uint64_t last_print = 0;
   while (steady_ms() < deadline) {
@@ -250,7 +252,7 @@ Status MirrorImpl::open() {
   if (!st.is_ok()) return st;
   watch_store();
 
-  full_scan(config_.progress);
+  full_scan(true);
   worker_ = std::thread([this] { worker_loop(); });
   watcher_->start();
   return Status::ok();
@@ -342,10 +344,10 @@ std::set<std::string> MirrorImpl::all_paths() {
   return paths;
 }
 
-void MirrorImpl::full_scan(bool show_progress) {
+void MirrorImpl::full_scan(bool initial) {
   uint64_t start = steady_ms();
   std::set<std::string> paths = all_paths();
-  bool tty = show_progress && isatty(2);
+  const bool tty = initial && config_.progress;
   MirrorStats before = stats();
   size_t done = 0;
   uint64_t last_print = 0;
@@ -359,8 +361,7 @@ void MirrorImpl::full_scan(bool show_progress) {
   }
   if (tty) log(LogLevel::kProgress, "\n");
   MirrorStats after = stats();
-  if (show_progress)
-    log(LogLevel::kInfo, scan_summary(paths.size(), steady_ms() - start, before, after));
+  if (initial) log(LogLevel::kInfo, scan_summary(paths.size(), steady_ms() - start, before, after));
 }
 
 void MirrorImpl::reconcile_path(const std::string& rel) {

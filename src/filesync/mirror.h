@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -39,7 +40,9 @@ struct MirrorConfig {
   // empty store as deletions, nor publish stale files over newer versions.
   uint64_t bootstrap_timeout_ms = 60000;
   uint64_t retry_ms = 1000;  // files waiting for chunks are retried this often
-  bool progress = true;      // progress on stderr for the initial scan and bootstrap
+  // Lines for a terminal while the initial scan and the bootstrap run ("\r"
+  // and all); empty: none. Log lines go to node.log.
+  std::function<void(const std::string& line)> progress;
   ChunkerLimits chunker;
 
   Status validate() const;
