@@ -613,11 +613,13 @@ TEST_F(HttpServerTest, BadListenAddressIsAnError) {
 }
 
 TEST(HttpClient, UnreachableNodeIsAnErrorNamingTheAddress) {
-  // A port that was free a moment ago.
+  // A port bound but not listening: connecting is refused, and while the
+  // socket stays open no one else can take the port.
   asio::io_context io;
-  asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+  asio::ip::tcp::acceptor a(io);
+  a.open(asio::ip::tcp::v4());
+  a.bind({asio::ip::make_address("127.0.0.1"), 0});
   std::string addr = "127.0.0.1:" + std::to_string(a.local_endpoint().port());
-  a.close();
   auto r = http_request(addr, "GET", "/healthz", "", 5000);
   ASSERT_FALSE(r);
   EXPECT_NE(r.status().message().find(addr), std::string::npos) << r.status().to_string();

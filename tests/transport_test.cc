@@ -90,12 +90,19 @@ struct TcpKind {
   static constexpr const char* kName = "Tcp";
   std::unique_ptr<Transport> make(TransportConfig c) { return make_tcp_transport(c); }
   std::string listen_address() { return "127.0.0.1:0"; }
-  // A port with no listener now, which a transport can listen on later.
+  // A port with no listener now, which a transport can listen on later. It
+  // stays bound (SO_REUSEADDR, never listening) for the whole test, so no
+  // other process can take it in between; Linux lets a second socket with
+  // SO_REUSEADDR, the transport's listener, bind it while this one does not
+  // listen.
   std::string unused_address() {
-    asio::io_context io;
-    tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    return "127.0.0.1:" + std::to_string(acceptor.local_endpoint().port());
+    reserved_.open(tcp::v4());
+    reserved_.set_option(tcp::acceptor::reuse_address(true));
+    reserved_.bind(tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    return "127.0.0.1:" + std::to_string(reserved_.local_endpoint().port());
   }
+  asio::io_context io_;
+  tcp::acceptor reserved_{io_};
 };
 
 struct MemKind {
