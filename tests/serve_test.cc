@@ -105,6 +105,27 @@ nlohmann::json status(const ServeNode& n) {
   return r && r->status == 200 ? nlohmann::json::parse(r->body) : nlohmann::json::object();
 }
 
+// A scratch directory and the nodes a test runs in it (node<i>/): every node
+// still running is killed when the test ends, even through an ASSERT, and the
+// directory is removed unless the test failed.
+struct ScratchNodes {
+  ScratchNodes(const std::string& name, int n)
+      : base(std::filesystem::temp_directory_path() /
+             ("wavekv-" + name + "-" + std::to_string(::getpid()))),
+        nodes(n) {
+    std::filesystem::remove_all(base);
+    std::filesystem::create_directories(base);
+    for (int i = 0; i < n; i++) nodes[i].dir = (base / ("node" + std::to_string(i))).string();
+  }
+  ~ScratchNodes() {
+    for (auto& n : nodes)
+      if (n.pid > 0) n.stop(SIGKILL);
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(base);
+  }
+  std::filesystem::path base;
+  std::vector<ServeNode> nodes;
+};
+
 class ServeCluster : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -377,20 +398,9 @@ TEST_F(ServePartition, HealsAndConvergesWithDeletesStayingDeleted) {
 // repair-timestamps`, restarted: the key replicates, and the next write from a
 // correct clock wins everywhere.
 TEST(ServeFutureTimestamps, RepairedKeyReplicatesAndCanBeWrittenAgain) {
-  auto base = std::filesystem::temp_directory_path() /
-              ("wavekv-future-serve-test-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(base);
-  std::filesystem::create_directories(base);
-  std::vector<ServeNode> nodes(2);
-  struct Reaper {
-    std::vector<ServeNode>& nodes;
-    ~Reaper() {
-      for (auto& n : nodes)
-        if (n.pid > 0) n.stop(SIGKILL);
-    }
-  } reaper{nodes};
+  ScratchNodes scratch("future-serve-test", 2);
+  std::vector<ServeNode>& nodes = scratch.nodes;
   for (int i = 0; i < 2; i++) {
-    nodes[i].dir = (base / ("node" + std::to_string(i))).string();
     nodes[i].id = std::to_string(i + 1);
     nodes[i].sync_interval_ms = "100";
   }
@@ -438,9 +448,6 @@ TEST(ServeFutureTimestamps, RepairedKeyReplicatesAndCanBeWrittenAgain) {
       },
       10))
       << "the key takes writes from a correct clock again";
-  for (auto& n : nodes)
-    if (n.pid > 0) n.stop(SIGKILL);
-  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(base);
 }
 
 // A counter of the node's replication status; 0 when the node does not answer.
@@ -456,20 +463,9 @@ uint64_t replication_counter(const ServeNode& n, const char* name) {
 // included, still reaches it), and says so again on stdout and in a new
 // ready file.
 TEST(ServeReadyFile, ARebootstrapKeepsThePortsAndRewritesTheReadyFile) {
-  auto base =
-      std::filesystem::temp_directory_path() / ("wavekv-ready-test-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(base);
-  std::filesystem::create_directories(base);
-  std::vector<ServeNode> nodes(3);
-  struct Reaper {
-    std::vector<ServeNode>& nodes;
-    ~Reaper() {
-      for (auto& n : nodes)
-        if (n.pid > 0) n.stop(SIGKILL);
-    }
-  } reaper{nodes};
+  ScratchNodes scratch("ready-test", 3);
+  std::vector<ServeNode>& nodes = scratch.nodes;
   for (int i = 0; i < 3; i++) {
-    nodes[i].dir = (base / ("node" + std::to_string(i))).string();
     // Only the two that stay up evict (node 1, thawed, must not evict them).
     if (i != 1) nodes[i].extra = {"--member-expiry-ms", "3000"};
     if (i > 0) nodes[i].seeds = nodes[0].peer;
@@ -518,7 +514,6 @@ TEST(ServeReadyFile, ARebootstrapKeepsThePortsAndRewritesTheReadyFile) {
   size_t first_line = log.find(line);
   ASSERT_NE(first_line, std::string::npos);
   EXPECT_NE(log.find(line, first_line + 1), std::string::npos) << "a second 'listening' line";
-  if (!::testing::Test::HasFailure()) std::filesystem::remove_all(base);
 }
 
 }  // namespace
