@@ -18,6 +18,7 @@
 
 #include "http/server.h"
 #include "support/test_util.h"
+#include "wavekv/client.h"
 
 namespace wavekv::http {
 namespace {
@@ -215,6 +216,65 @@ TEST_F(CliHttp, StatusPrintsANodesMembersAndJson) {
   Outcome j = run("status --json --addr " + fake.address());
   EXPECT_EQ(j.exit_code, 0);
   EXPECT_EQ(nlohmann::json::parse(j.out), node);
+}
+
+// The library call under the client commands (wavekv/client.h), as an
+// embedder would use it: bytes in and out, pages, and the kinds of error.
+class HttpClientApi : public CliHttp {};
+
+TEST_F(HttpClientApi, BytesRoundTripAndAnAbsentKeyIsNone) {
+  start();
+  const HttpClient client(server_->address(), 5000);
+  const std::string key("a b/%\xff\0", 7), value("\0\x01v", 3);
+  ASSERT_TRUE(client.put(key, value));
+  EXPECT_EQ(store_->get(key).value(), value) << "the key was percent-encoded intact";
+  auto got = client.get(key);
+  ASSERT_TRUE(got) << got.status().to_string();
+  EXPECT_EQ(got->value_or("<none>"), value);
+  ASSERT_TRUE(client.del(key));
+  got = client.get(key);
+  ASSERT_TRUE(got) << got.status().to_string();
+  EXPECT_FALSE(got->has_value());
+}
+
+TEST_F(HttpClientApi, ScanPagesEndWithNoNext) {
+  start();
+  for (const char* k : {"p/1", "p/2", "p/3", "q/1"}) ASSERT_TRUE(store_->put(k, "v"));
+  const HttpClient client(server_->address(), 5000);
+  auto first = client.scan("p/", "", 2);
+  ASSERT_TRUE(first) << first.status().to_string();
+  ASSERT_EQ(first->items.size(), 2u);
+  EXPECT_EQ(first->items[0].key, "p/1");
+  EXPECT_EQ(first->items[0].meta.node, store_->node_id());
+  EXPECT_NE(first->items[0].meta.seq, 0u);
+  ASSERT_EQ(first->next, std::optional<std::string>("p/3"));
+  auto second = client.scan("p/", *first->next, 2);
+  ASSERT_TRUE(second) << second.status().to_string();
+  ASSERT_EQ(second->items.size(), 1u);
+  EXPECT_EQ(second->items[0].key, "p/3");
+  EXPECT_EQ(second->items[0].value, "v");
+  EXPECT_FALSE(second->next.has_value());
+}
+
+TEST_F(HttpClientApi, RefusalsAndSilenceAreErrorsOfTheirKind) {
+  start();
+  const HttpClient client(server_->address(), 5000);
+  auto bad = client.scan("", "", 0);  // the node takes limits of 1 to 10,000
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(bad.status().message().rfind("node answered 400: ", 0), 0u) << bad.status().message();
+  auto status = client.status_json();
+  ASSERT_TRUE(status) << status.status().to_string();
+  EXPECT_EQ(nlohmann::json::parse(*status)["node"], store_->node_id());
+
+  asio::io_context io;
+  asio::ip::tcp::acceptor a(io);  // bound, not listening: refused
+  a.open(asio::ip::tcp::v4());
+  a.bind({asio::ip::make_address("127.0.0.1"), 0});
+  const HttpClient nobody("127.0.0.1:" + std::to_string(a.local_endpoint().port()), 5000);
+  Status st = nobody.put("k", "v");
+  EXPECT_EQ(st.code(), Code::kIOError);
+  EXPECT_NE(st.message().find(nobody.address()), std::string::npos) << st.message();
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "../common/listening.h"
@@ -37,43 +38,34 @@ int run(MirrorConfig config, const std::string& ready_file) {
   // Before any thread starts, so every thread inherits the signal mask.
   const std::atomic<int>& got_signal = catch_stop_signals();
 
-  while (true) {
-    auto mirror = Mirror::start(config);
-    if (!mirror) {
-      std::fprintf(stderr, "filesync: %s\n", mirror.status().to_string().c_str());
-      return 2;
-    }
-    Status announced = announce((*mirror)->node(), ready_file, config.node);
-    if (!announced.is_ok()) {
-      std::fprintf(stderr, "filesync: %s\n", announced.to_string().c_str());
-      (void)(*mirror)->stop();
-      return 2;
-    }
-    const Node& node = (*mirror)->node();
+  std::unique_ptr<Mirror> mirror;
+  SuperviseHooks hooks;
+  hooks.start = [&]() -> Result<Node*> {
+    mirror.reset();  // the last run, stopped: free its sockets before binding again
+    auto started = Mirror::start(config);
+    if (!started) return started.status();
+    mirror = std::move(*started);
+    return &mirror->node();
+  };
+  hooks.announce = [&](Node& node) {
+    WAVEKV_RETURN_IF_ERROR(announce(node, ready_file, config.node));
     std::vector<LogField> fields = {{"watch_dir", config.watch_dir}, {"peer", node.peer_address()}};
     if (!node.http_address().empty()) fields.push_back({"http", node.http_address()});
     log(config.node.log, LogLevel::kInfo, "filesync", "mirroring", std::move(fields));
-    bool rebootstrap = false;
-    while (got_signal == 0) {
-      if ((*mirror)->node().wait_rebootstrap(100)) {
-        rebootstrap = true;
-        break;
-      }
-    }
-    Status st = (*mirror)->stop();
-    if (!st.is_ok()) {
-      std::fprintf(stderr, "filesync: closing: %s\n", st.to_string().c_str());
-      return 1;
-    }
-    if (!rebootstrap) return 0;
-    // Evicted: this node's store must start over. The index and the files
-    // stay; the rescan after the new bootstrap decides each file again.
-    Status wiped = wipe_data_dir(config.data_dir + "/kv");
-    if (!wiped.is_ok()) {
-      std::fprintf(stderr, "filesync: %s\n", wiped.to_string().c_str());
-      return 1;
-    }
-  }
+    return Status::ok();
+  };
+  hooks.stop = [&] { return mirror->stop(); };
+  // The index and the files stay on a re-bootstrap; the rescan after the new
+  // bootstrap decides each file again.
+  hooks.data_dir = config.data_dir + "/kv";
+  hooks.component = "filesync";
+  hooks.log = config.node.log;
+
+  const SuperviseEnd end = supervise(hooks, got_signal);
+  if (end.error.is_ok()) return 0;
+  const char* during = end.failed == SuperviseEnd::Failed::kClose ? "closing: " : "";
+  std::fprintf(stderr, "filesync: %s%s\n", during, end.error.to_string().c_str());
+  return end.failed == SuperviseEnd::Failed::kStart ? 2 : 1;
 }
 
 int check(const std::vector<std::string>& dirs, bool json) {

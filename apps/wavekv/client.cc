@@ -1,41 +1,23 @@
-// The `wavekv` commands that talk to a running node over HTTP (docs/HTTP.md).
-#include "http/client.h"
+// The `wavekv` commands that talk to a running node over HTTP (docs/HTTP.md),
+// through the public client (wavekv/client.h); this file only prints.
+#include "wavekv/client.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <vector>
 
 #include "cli.h"
-#include "http/encoding.h"
 
 namespace wavekv::cli {
 namespace {
 
 using json = nlohmann::json;
-using http::HttpResponse;
 
 int fail(const std::string& msg, int code = 2) {
   std::cerr << "wavekv: " << msg << "\n";
   return code;
-}
-
-// What the node said went wrong: its {"error": ...} or the raw body.
-std::string server_error(const HttpResponse& r) {
-  auto j = json::parse(r.body, nullptr, false);
-  std::string what =
-      (!j.is_discarded() && j.is_object() && j.contains("error") && j["error"].is_string())
-          ? j["error"].get<std::string>()
-          : r.body;
-  return "node answered " + std::to_string(r.status) + ": " + what;
-}
-
-// Bytes from a JSON object that holds `name` as text or `name_base64`.
-std::optional<std::string> json_bytes(const json& j, const std::string& name) {
-  if (j.contains(name) && j[name].is_string()) return j[name].get<std::string>();
-  std::string b64 = name + "_base64";
-  if (j.contains(b64) && j[b64].is_string()) return http::base64_decode(j[b64].get<std::string>());
-  return std::nullopt;
 }
 
 // A field for the status table: "-" when the node did not send it.
@@ -86,13 +68,13 @@ void print_members(const json& status) {
   }
 }
 
-int print_status(const HttpResponse& r, bool as_json) {
+int print_status(const std::string& body, bool as_json) {
   if (as_json) {
-    std::cout << r.body;
-    if (r.body.empty() || r.body.back() != '\n') std::cout << "\n";
+    std::cout << body;
+    if (body.empty() || body.back() != '\n') std::cout << "\n";
     return 0;
   }
-  auto j = json::parse(r.body, nullptr, false);
+  auto j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return fail("node sent a status that is not JSON");
   for (const char* f : {"node", "incarnation", "address", "digest"}) {
     std::string name = f;
@@ -110,59 +92,44 @@ int print_status(const HttpResponse& r, bool as_json) {
   return 0;
 }
 
+// Every page, printed as it comes; a bound on pages guards against a node
+// that never ends.
+int scan_all(const HttpClient& client, const std::string& prefix) {
+  std::string start;
+  for (int page = 0; page < 1'000'000; ++page) {
+    auto p = client.scan(prefix, start);
+    if (!p) return fail(p.status().message());
+    for (const auto& kv : p->items) std::cout << escape(kv.key) << "\t" << escape(kv.value) << "\n";
+    if (!p->next) return 0;
+    start = std::move(*p->next);
+  }
+  return fail("listing did not end");
+}
+
 }  // namespace
 
 int run_remote(const RemoteCommand& c) {
   using Kind = RemoteCommand::Kind;
-  auto call = [&](std::string_view method, const std::string& target, std::string_view body) {
-    return http::http_request(c.addr, method, target, body, c.timeout_ms);
-  };
-  const std::string key_path = "/v1/kv/" + http::percent_encode(c.key);
+  const HttpClient client(c.addr, c.timeout_ms);
   switch (c.kind) {
     case Kind::kGet: {
-      auto r = call("GET", key_path, "");
-      if (!r) return fail(r.status().message());
-      if (r->status == 404) return fail("key '" + escape(c.key) + "' not found", 1);
-      if (r->status != 200) return fail(server_error(*r));
-      std::fwrite(r->body.data(), 1, r->body.size(), stdout);
+      auto v = client.get(c.key);
+      if (!v) return fail(v.status().message());
+      if (!*v) return fail("key '" + escape(c.key) + "' not found", 1);
+      std::fwrite((*v)->data(), 1, (*v)->size(), stdout);
       std::fputc('\n', stdout);
       return 0;
     }
     case Kind::kPut:
     case Kind::kDel: {
-      auto r = c.kind == Kind::kPut ? call("PUT", key_path, c.value) : call("DELETE", key_path, "");
-      if (!r) return fail(r.status().message());
-      if (r->status != 200) return fail(server_error(*r));
-      return 0;
+      Status st = c.kind == Kind::kPut ? client.put(c.key, c.value) : client.del(c.key);
+      return st.is_ok() ? 0 : fail(st.message());
     }
-    case Kind::kScan: {
-      std::optional<std::string> start;
-      // Page by page; a bound on pages guards against a node that never ends.
-      for (int page = 0; page < 1'000'000; ++page) {
-        std::string target = "/v1/kv?limit=1000&prefix=" + http::percent_encode(c.prefix);
-        if (start) target += "&start=" + http::percent_encode(*start);
-        auto r = call("GET", target, "");
-        if (!r) return fail(r.status().message());
-        if (r->status != 200) return fail(server_error(*r));
-        auto j = json::parse(r->body, nullptr, false);
-        if (j.is_discarded() || !j.contains("items") || !j["items"].is_array())
-          return fail("node sent a listing that is not the expected JSON");
-        for (const auto& item : j["items"]) {
-          auto k = json_bytes(item, "key");
-          auto v = json_bytes(item, "value");
-          if (!k || !v) return fail("node sent an item without key or value");
-          std::cout << escape(*k) << "\t" << escape(*v) << "\n";
-        }
-        start = json_bytes(j, "next");
-        if (!start) return 0;
-      }
-      return fail("listing did not end");
-    }
+    case Kind::kScan: return scan_all(client, c.prefix);
     case Kind::kStatus: {
-      auto r = call("GET", "/v1/status", "");
-      if (!r) return fail(r.status().message());
-      if (r->status != 200) return fail(server_error(*r));
-      return print_status(*r, c.json);
+      auto body = client.status_json();
+      if (!body) return fail(body.status().message());
+      return print_status(*body, c.json);
     }
   }
   return 2;

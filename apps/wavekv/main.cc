@@ -1,7 +1,7 @@
 // wavekv: the command-line program. get/put/del/scan work offline on a data
 // directory or, with --addr, on a running node (client.cc); `status` asks a
 // node; `bench` measures the storage engine; `keygen` and `cert` make the
-// cluster key and the certificates (src/security).
+// cluster key and the certificates (wavekv/security.h).
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,8 +11,7 @@
 #include <iostream>
 
 #include "cli.h"
-#include "security/certs.h"
-#include "security/cluster_key.h"
+#include "wavekv/security.h"
 #include "wavekv/store.h"
 #include "wavekv/tools.h"
 
@@ -148,7 +147,7 @@ int cmd_repair_timestamps(const std::string& dir, const TimestampRepairOptions& 
 }
 
 // `wavekv keygen` and `wavekv cert ...`: the cluster key and certificates
-// (src/security), so nobody needs the openssl command line.
+// (wavekv/security.h), so nobody needs the openssl command line.
 struct SecurityFlags {
   std::string dir, name;
   uint64_t node_id = 0;
@@ -188,20 +187,20 @@ void add_security_commands(CLI::App& app, SecurityFlags& f, SecurityCommands& c)
 // Prints the key file; a regular file on stdout (`> cluster.key`) is made
 // private first, since the key is all a stranger needs to join.
 int cmd_keygen() {
-  auto key = security::generate_cluster_key();
+  auto key = generate_cluster_key_file();
   if (!key) return fail(key.status().to_string());
   struct stat st {};
   if (::fstat(STDOUT_FILENO, &st) == 0 && S_ISREG(st.st_mode) && ::fchmod(STDOUT_FILENO, 0600) != 0)
     return fail("cannot make the key file private (chmod 600)");
-  std::cout << security::format_cluster_key(*key) << std::flush;
+  std::cout << *key << std::flush;
   return std::cout ? 0 : fail("cannot write the key");
 }
 
 int cmd_cert(const SecurityCommands& c, const SecurityFlags& f) {
-  Result<security::IssuedFiles> files = Status::invalid("no cert subcommand");
-  if (*c.init_ca) files = security::init_ca(f.dir, f.overwrite);
-  if (*c.node) files = security::issue_node_cert(f.dir, f.name, f.node_id, f.hosts, f.overwrite);
-  if (*c.client) files = security::issue_client_cert(f.dir, f.name, f.overwrite);
+  Result<CertFiles> files = Status::invalid("no cert subcommand");
+  if (*c.init_ca) files = init_ca({f.dir, f.overwrite});
+  if (*c.node) files = issue_node_cert({f.dir, f.name, f.node_id, f.hosts, f.overwrite});
+  if (*c.client) files = issue_client_cert({f.dir, f.name, f.overwrite});
   if (!files) return fail(files.status().to_string());
   std::cout << "wrote " << files->cert_path << "\nwrote " << files->key_path << " (mode 0600)\n";
   if (*c.init_ca)

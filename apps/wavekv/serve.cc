@@ -1,9 +1,11 @@
-// `wavekv serve`: parse flags (main.cc), run one Node until SIGINT/SIGTERM.
-// If a peer says this node was evicted, wipe the data directory and start
-// again as a new incarnation, on the ports the first start bound.
+// `wavekv serve`: parse flags (main.cc), run one Node until SIGINT/SIGTERM
+// under supervise() (wavekv/node.h): if a peer says this node was evicted, it
+// wipes the data directory and starts again as a new incarnation, on the
+// ports the first start bound.
 
 #include <atomic>
 #include <cstdio>
+#include <memory>
 
 #include "../common/listening.h"
 #include "cli.h"
@@ -47,47 +49,30 @@ int run_serve(const ServeOptions& o) {
   // Before any thread starts, so every thread inherits the signal mask.
   const std::atomic<int>& got_signal = catch_stop_signals();
 
-  while (true) {
+  std::unique_ptr<Node> node;
+  const Transport* peer_listener = nullptr;
+  SuperviseHooks hooks;
+  hooks.start = [&]() -> Result<Node*> {
+    node.reset();  // the last run, stopped: free its sockets before binding again
     // The node owns the transport; it is made here to ask it what it bound.
     auto transport = make_tcp_transport(config.transport);
-    const Transport& peer_listener = *transport;
-    auto node = Node::start(config, std::move(transport));
-    if (!node) {
-      std::fprintf(stderr, "wavekv serve: %s\n", node.status().to_string().c_str());
-      return 2;
-    }
-    const std::string id = std::to_string((*node)->store().node_id());
-    Status announced = announce(**node, peer_listener, o.ready_file, config);
-    if (!announced.is_ok()) {
-      std::fprintf(stderr, "wavekv serve: %s\n", announced.to_string().c_str());
-      (void)(*node)->stop();
-      return 2;
-    }
-    bool rebootstrap = false;
-    while (got_signal == 0) {
-      if ((*node)->wait_rebootstrap(100)) {
-        rebootstrap = true;
-        break;
-      }
-    }
-    Status st = (*node)->stop();
-    if (!st.is_ok()) {
-      std::fprintf(stderr, "wavekv serve: closing the store: %s\n", st.to_string().c_str());
-      return 1;
-    }
-    if (!rebootstrap) {
-      log(config.log, LogLevel::kInfo, "serve", "stopped by signal; store closed",
-          {{"node", id}, {"signal", std::to_string(got_signal.load())}});
-      return 0;
-    }
-    log(config.log, LogLevel::kWarn, "serve", "wiping the data directory to bootstrap again",
-        {{"node", id}, {"data_dir", config.store.data_dir}});
-    Status wiped = wipe_data_dir(config.store.data_dir);
-    if (!wiped.is_ok()) {
-      std::fprintf(stderr, "wavekv serve: %s\n", wiped.to_string().c_str());
-      return 1;
-    }
-  }
+    peer_listener = transport.get();
+    auto started = Node::start(config, std::move(transport));
+    if (!started) return started.status();
+    node = std::move(*started);
+    return node.get();
+  };
+  hooks.announce = [&](Node& n) { return announce(n, *peer_listener, o.ready_file, config); };
+  hooks.stop = [&] { return node->stop(); };
+  hooks.data_dir = config.store.data_dir;
+  hooks.component = "serve";
+  hooks.log = config.log;
+
+  const SuperviseEnd end = supervise(hooks, got_signal);
+  if (end.error.is_ok()) return 0;
+  const char* during = end.failed == SuperviseEnd::Failed::kClose ? "closing the store: " : "";
+  std::fprintf(stderr, "wavekv serve: %s%s\n", during, end.error.to_string().c_str());
+  return end.failed == SuperviseEnd::Failed::kStart ? 2 : 1;
 }
 
 }  // namespace wavekv::cli

@@ -7,9 +7,8 @@
 #include <iostream>
 #include <string>
 
-#include "auth/password.h"
-#include "auth/users.h"
 #include "cli.h"
+#include "wavekv/security.h"
 
 namespace wavekv::cli {
 namespace {
@@ -41,8 +40,8 @@ int run_user_hash(const UserHashOptions& options) {
     std::cerr << "wavekv: no password on stdin (give it as one line)\n";
     return 2;
   }
-  auth::ScryptParams params{options.scrypt_n, options.scrypt_r, options.scrypt_p};
-  auto hash = auth::hash_password(password, params);
+  PasswordHashOptions params{options.scrypt_n, options.scrypt_r, options.scrypt_p};
+  auto hash = hash_password(password, params);
   if (!hash) {
     std::cerr << "wavekv: " << hash.status().to_string() << "\n";
     return 2;
@@ -52,27 +51,27 @@ int run_user_hash(const UserHashOptions& options) {
 }
 
 int run_user_token() {
-  auto token = auth::generate_token();
+  auto token = generate_token();
   if (!token) {
     std::cerr << "wavekv: " << token.status().to_string() << "\n";
     return 2;
   }
   // The token is shown here only: the users file keeps its hash.
-  std::cout << "token: " << *token << "\n"
-            << "stored: " << auth::hash_token(*token) << "\n";
+  std::cout << "token: " << token->token << "\n"
+            << "stored: " << token->stored << "\n";
   std::cerr << "wavekv: give the token to the client (it is not shown again); put the stored "
                "line in the user's tokens = [...]\n";
   return 0;
 }
 
 int run_user_check(const std::string& users_file) {
-  auto users = auth::load_users(users_file);
+  auto users = check_users_file(users_file);
   if (!users) {
     std::cerr << "wavekv: " << users.status().message() << "\n";
     return 1;
   }
-  for (const auth::Identity& id : users->identities()) {
-    std::cout << id.name << "\t" << auth::role_name(id.role) << "\t";
+  for (const UserSummary& id : *users) {
+    std::cout << id.name << "\t" << id.role << "\t";
     if (!id.prefixes) {
       std::cout << "every key";
     } else if (id.prefixes->empty()) {

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -128,5 +129,42 @@ const std::atomic<int>& catch_stop_signals();
 // Removes the files of a data directory (for a re-bootstrap); keeps the
 // directory itself.
 Status wipe_data_dir(const std::string& dir);
+
+// What differs between the programs supervise() runs (`wavekv serve` runs a
+// Node, `filesync run` a Mirror around one). The hooks are called from the
+// thread that calls supervise(), one run at a time.
+struct SuperviseHooks {
+  // Starts one run; returns its node, which the caller owns until the next
+  // start. Called again, on an empty data directory, after a re-bootstrap.
+  std::function<Result<Node*>()> start;
+  // Called once each run is up: report its addresses (and pin them in the
+  // config, so the next start binds the same ports). An error stops the run
+  // and ends supervise().
+  std::function<Status(Node&)> announce;
+  // Stops the run: its front ends, its node, its store's close status.
+  std::function<Status()> stop;
+  std::string data_dir;   // the store's directory, wiped on a re-bootstrap
+  std::string component;  // of the log lines ("serve", "filesync")
+  LogSink log;            // empty: logfmt on stderr
+};
+
+// How supervise() ended.
+struct SuperviseEnd {
+  enum class Failed {
+    kNothing,  // a signal ended it
+    kStart,    // a start or an announce: the program could not serve
+    kClose,    // stopping a run: closing its store
+    kWipe,     // wiping the data directory for a re-bootstrap
+  };
+  Failed failed = Failed::kNothing;
+  Status error;    // what failed; ok when a signal ended it
+  int signal = 0;  // the stop signal that ended it
+};
+
+// The life of a program around one node: start, announce, wait until
+// `stop_signal` is set (catch_stop_signals()) or a peer asks for a
+// re-bootstrap; then stop, and on a re-bootstrap wipe `data_dir` and start
+// again (a new incarnation), for as long as it takes.
+SuperviseEnd supervise(const SuperviseHooks& hooks, const std::atomic<int>& stop_signal);
 
 }  // namespace wavekv

@@ -1,14 +1,10 @@
 #include "wavekv/node.h"
 
-#include <pthread.h>
-#include <signal.h>
-
 #include <asio/io_context.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
-#include <filesystem>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -297,31 +293,6 @@ Result<std::unique_ptr<Node>> Node::start(NodeConfig config, std::unique_ptr<Tra
     return st;
   }
   return std::unique_ptr<Node>(std::move(node));
-}
-
-const std::atomic<int>& catch_stop_signals() {
-  static std::atomic<int> got_signal{0};
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::thread([signals] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    got_signal = sig;
-  }).detach();
-  return got_signal;
-}
-
-Status wipe_data_dir(const std::string& dir) {
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    std::filesystem::remove_all(entry.path(), ec);
-    if (ec) return Status::io_error("wipe " + entry.path().string() + ": " + ec.message());
-  }
-  if (ec) return Status::io_error("wipe " + dir + ": " + ec.message());
-  return Status::ok();
 }
 
 }  // namespace wavekv

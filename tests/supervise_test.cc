@@ -1,0 +1,138 @@
+// supervise() (wavekv/node.h), the loop `wavekv serve` and `filesync run`
+// share, driven through its hooks with a stand-in node: when it starts again,
+// what it wipes, and how it reports each way of ending.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+
+#include "wavekv/node.h"
+
+namespace wavekv {
+namespace {
+
+// A node that only answers whether a re-bootstrap was asked for. supervise()
+// also asks it for its store (the node id of its log lines).
+class StandInNode final : public Node {
+ public:
+  StandInNode(Store& store, bool rebootstrap) : store_(store), rebootstrap_(rebootstrap) {}
+  Store& store() override { return store_; }
+  std::string peer_address() const override { return "127.0.0.1:1"; }
+  std::string resp_address() const override { return ""; }
+  std::string http_address() const override { return ""; }
+  NodeStatus status() override { return {}; }
+  bool rebootstrap_requested() const override { return rebootstrap_; }
+  bool wait_rebootstrap(uint64_t) override { return rebootstrap_; }
+  Status stop() override { return Status::ok(); }
+
+ private:
+  Store& store_;
+  bool rebootstrap_;
+};
+
+class Supervise : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "wavekv-supervise-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    std::filesystem::create_directories(dir_ + "/data");
+    Config c;
+    c.data_dir = dir_ + "/store";
+    auto s = Store::open(c);
+    ASSERT_TRUE(s) << s.status().to_string();
+    store_ = std::move(*s);
+    // The hooks count what supervise() asked for; each run's node says
+    // whether a re-bootstrap comes next (`rebootstraps` of them, then none).
+    hooks_.start = [this]() -> Result<Node*> {
+      starts_++;
+      if (start_error_) return *start_error_;
+      node_ = std::make_unique<StandInNode>(*store_, starts_ <= rebootstraps_);
+      return node_.get();
+    };
+    hooks_.announce = [this](Node&) {
+      announces_++;
+      if (starts_ > rebootstraps_) stop_signal_ = 15;  // the last run: SIGTERM comes
+      return announce_error_;
+    };
+    hooks_.stop = [this] {
+      stops_++;
+      return stop_error_;
+    };
+    hooks_.data_dir = dir_ + "/data";
+    hooks_.component = "test";
+    hooks_.log = [](const LogRecord&) {};
+  }
+  void TearDown() override {
+    (void)store_->close();
+    std::filesystem::remove_all(dir_);
+  }
+  void put_marker() { std::ofstream(dir_ + "/data/marker") << "x"; }
+  bool marker() const { return std::filesystem::exists(dir_ + "/data/marker"); }
+
+  std::string dir_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Node> node_;
+  SuperviseHooks hooks_;
+  std::atomic<int> stop_signal_{0};
+  int rebootstraps_ = 0;
+  int starts_ = 0, announces_ = 0, stops_ = 0;
+  std::optional<Status> start_error_;
+  Status announce_error_, stop_error_;
+};
+
+TEST_F(Supervise, ASignalStopsTheRunAndKeepsTheData) {
+  put_marker();
+  SuperviseEnd end = supervise(hooks_, stop_signal_);
+  EXPECT_EQ(end.failed, SuperviseEnd::Failed::kNothing);
+  EXPECT_TRUE(end.error.is_ok());
+  EXPECT_EQ(end.signal, 15);
+  EXPECT_EQ(starts_, 1);
+  EXPECT_EQ(stops_, 1);
+  EXPECT_TRUE(marker());
+}
+
+TEST_F(Supervise, EachRebootstrapStopsWipesAndStartsAgain) {
+  rebootstraps_ = 2;
+  put_marker();
+  SuperviseEnd end = supervise(hooks_, stop_signal_);
+  EXPECT_TRUE(end.error.is_ok()) << end.error.to_string();
+  EXPECT_EQ(end.signal, 15);
+  EXPECT_EQ(starts_, 3);
+  EXPECT_EQ(announces_, 3) << "every run announces (the ready file is rewritten)";
+  EXPECT_EQ(stops_, 3);
+  EXPECT_FALSE(marker()) << "the data directory was wiped";
+  EXPECT_TRUE(std::filesystem::is_directory(dir_ + "/data")) << "but kept";
+}
+
+TEST_F(Supervise, AFailedStartOrAnnounceIsAStartFailure) {
+  start_error_ = Status::invalid("cannot bind");
+  SuperviseEnd end = supervise(hooks_, stop_signal_);
+  EXPECT_EQ(end.failed, SuperviseEnd::Failed::kStart);
+  EXPECT_EQ(end.error.message(), "cannot bind");
+  EXPECT_EQ(stops_, 0) << "nothing started, nothing to stop";
+
+  start_error_.reset();
+  announce_error_ = Status::io_error("--ready-file: no space");
+  end = supervise(hooks_, stop_signal_);
+  EXPECT_EQ(end.failed, SuperviseEnd::Failed::kStart);
+  EXPECT_EQ(end.error.message(), "--ready-file: no space");
+  EXPECT_EQ(stops_, 1) << "the run that could not announce is stopped";
+}
+
+TEST_F(Supervise, AFailedCloseEndsItBeforeAnyWipe) {
+  rebootstraps_ = 1;
+  put_marker();
+  stop_error_ = Status::io_error("fsync failed");
+  SuperviseEnd end = supervise(hooks_, stop_signal_);
+  EXPECT_EQ(end.failed, SuperviseEnd::Failed::kClose);
+  EXPECT_EQ(end.error.message(), "fsync failed");
+  EXPECT_EQ(starts_, 1);
+  EXPECT_TRUE(marker()) << "a store that did not close cleanly is not wiped";
+}
+
+}  // namespace
+}  // namespace wavekv
