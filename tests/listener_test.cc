@@ -232,6 +232,13 @@ TEST_F(ListenerTest, RefuserHasTheLastWord) {
 // in the backlog: the loop must neither spin nor give up, and take the
 // connection once descriptors are back.
 TEST_F(ListenerTest, AcceptErrorsBackOffThenRecover) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The descriptor limit below starves the sanitizer runtime too: UBSan's
+  // vptr check probes memory through a pipe, which then fails, and it reports
+  // every cache miss as an invalid vptr (seen at a different Asio or
+  // libstdc++ call each run). The release run keeps this test.
+  GTEST_SKIP() << "starving descriptors also starves the sanitizer runtime";
+#endif
   bind("127.0.0.1:0");
   tcp::socket client(client_io_);
   client.open(tcp::v4());  // its descriptor exists before the limit
