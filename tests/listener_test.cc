@@ -119,7 +119,7 @@ std::string read_to_end(tcp::socket& s, milliseconds timeout) {
 }
 
 // Holds a connection until the client closes it.
-asio::awaitable<void> hold(Socket socket) {
+asio::awaitable<void> hold(Stream socket) {
   std::array<char, 64> buf;
   for (;;) {
     std::error_code ec;
@@ -270,17 +270,16 @@ TEST_F(ListenerTest, AcceptErrorsBackOffThenRecover) {
 
 // A connection that reads with a deadline re-armed before every read.
 struct Watched {
-  explicit Watched(Socket s) : socket(std::move(s)), deadline(socket.get_executor()) {}
+  explicit Watched(Stream s) : socket(std::move(s)), deadline(socket.get_executor()) {}
   void close() {
-    std::error_code ignored;
-    socket.close(ignored);
+    socket.close();
     deadline.stop();
   }
-  Socket socket;
+  Stream socket;
   Deadline deadline;
 };
 
-asio::awaitable<void> read_with_deadline(Socket socket, milliseconds timeout) {
+asio::awaitable<void> read_with_deadline(Stream socket, milliseconds timeout) {
   auto w = std::make_shared<Watched>(std::move(socket));
   w->deadline.start(w, [raw = w.get()] { raw->close(); });
   std::array<char, 64> buf;
@@ -297,7 +296,7 @@ asio::awaitable<void> read_with_deadline(Socket socket, milliseconds timeout) {
 TEST_F(ListenerTest, DeadlineClosesASilentConnection) {
   constexpr milliseconds kDeadline(600);
   bind("127.0.0.1:0");
-  listener_->start({}, [](Socket s) { return read_with_deadline(std::move(s), kDeadline); });
+  listener_->start({}, [](Stream s) { return read_with_deadline(std::move(s), kDeadline); });
 
   // One that makes progress stays, however long it lasts in total.
   tcp::socket busy = connect();

@@ -129,11 +129,11 @@ size_t code_slot(int status) {
 // for watch streams, a timer that wakes it when events arrive.
 
 struct Conn : std::enable_shared_from_this<Conn> {
-  explicit Conn(tcp::socket s)
+  explicit Conn(net::Stream s)
       : socket(std::move(s)), deadline(socket.get_executor()), wake(socket.get_executor()) {}
 
   // Everything below is touched on the connection's strand only.
-  tcp::socket socket;
+  net::Stream socket;
   net::Deadline deadline;
   asio::steady_timer wake;
   bool closed = false;
@@ -146,9 +146,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
   void close() {
     if (closed) return;
     closed = true;
-    asio::error_code ec;
-    socket.shutdown(tcp::socket::shutdown_both, ec);
-    socket.close(ec);
+    socket.close();
     deadline.stop();
     wake.cancel();
   }
@@ -186,7 +184,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   // --- lifecycle
   void begin_watching();
   void stop();
-  asio::awaitable<void> admit(net::Socket socket);
+  asio::awaitable<void> admit(net::Stream socket);
   void refuse(net::Socket socket);
   asio::awaitable<void> send_503(std::shared_ptr<Conn> c);
   asio::awaitable<void> serve(std::shared_ptr<Conn> c);
@@ -244,7 +242,7 @@ void HttpServer::Impl::forget(const std::shared_ptr<Conn>& c) {
 
 // A connection the listener admitted: it counts against max_connections
 // until this returns.
-asio::awaitable<void> HttpServer::Impl::admit(net::Socket socket) {
+asio::awaitable<void> HttpServer::Impl::admit(net::Stream socket) {
   auto self = shared_from_this();
   auto c = std::make_shared<Conn>(std::move(socket));
   {
@@ -260,7 +258,7 @@ asio::awaitable<void> HttpServer::Impl::admit(net::Socket socket) {
 // A connection beyond max_connections gets a 503 before it closes.
 void HttpServer::Impl::refuse(net::Socket socket) {
   ++connections_refused;
-  auto c = std::make_shared<Conn>(std::move(socket));
+  auto c = std::make_shared<Conn>(net::Stream(std::move(socket)));
   asio::co_spawn(c->socket.get_executor(), send_503(c), asio::detached);
 }
 
@@ -298,7 +296,7 @@ asio::awaitable<bool> HttpServer::Impl::send_reply(Conn& c, const Reply& r, bool
 asio::awaitable<void> HttpServer::Impl::linger_close(Conn& c) {
   if (c.closed) co_return;
   asio::error_code ec;
-  c.socket.shutdown(tcp::socket::shutdown_send, ec);
+  c.socket.socket().shutdown(tcp::socket::shutdown_send, ec);
   c.set_deadline_ms(std::min<uint32_t>(config.idle_timeout_ms, 2000));
   std::array<char, 16 * 1024> buf;
   size_t drained = 0;
@@ -649,7 +647,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(asio::io_context& io, Stor
   net::ListenerLimits limits;
   limits.max_connections = config.max_connections;
   impl->listener->start(
-      limits, [impl](net::Socket s) { return impl->admit(std::move(s)); },
+      limits, [impl](net::Stream s) { return impl->admit(std::move(s)); },
       [impl](net::Socket s) { impl->refuse(std::move(s)); });
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }

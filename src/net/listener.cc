@@ -76,12 +76,36 @@ void Listener::close() {
 }
 
 ListenerStats Listener::stats() const {
-  return {counters_->accepted, counters_->refused, counters_->accept_errors, counters_->open};
+  std::lock_guard lock(counters_->mu);
+  const Counters& c = *counters_;
+  return {c.accepted,           c.refused,       c.refused_source, c.accept_errors,
+          c.handshake_failures, c.auth_timeouts, c.open,           c.unauthenticated};
+}
+
+Listener::Verdict Listener::admit(const ListenerLimits& limits, const asio::ip::address& source) {
+  std::lock_guard lock(counters_->mu);
+  Counters& c = *counters_;
+  if (c.open >= limits.max_connections || c.unauthenticated >= limits.max_unauthenticated) {
+    ++c.refused;
+    return Verdict::kRefuse;
+  }
+  size_t& from_source = c.unauthenticated_by_source[source];
+  if (limits.max_unauthenticated_per_source > 0 &&
+      from_source >= limits.max_unauthenticated_per_source) {
+    ++c.refused_source;
+    return Verdict::kRefuseSource;
+  }
+  ++from_source;
+  ++c.open;
+  ++c.unauthenticated;
+  ++c.accepted;
+  return Verdict::kAdmit;
 }
 
 asio::awaitable<void> Listener::accept_loop(ListenerLimits limits, Handler handler,
                                             Refuser refuse) {
   auto self = shared_from_this();  // the loop outlives any caller's reference
+  auto serving = std::make_shared<const Serving>(Serving{limits, std::move(handler)});
   auto backoff = limits.accept_backoff_initial;
   asio::steady_timer pause(acceptor_.get_executor());
   for (;;) {
@@ -90,24 +114,99 @@ asio::awaitable<void> Listener::accept_loop(ListenerLimits limits, Handler handl
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
       // Out of file descriptors and the like: spinning would not help.
-      ++counters_->accept_errors;
+      {
+        std::lock_guard lock(counters_->mu);
+        ++counters_->accept_errors;
+      }
       pause.expires_after(backoff);
       co_await pause.async_wait(redirect(ec));
       backoff = std::min(backoff * 2, limits.accept_backoff_max);
       continue;
     }
     backoff = limits.accept_backoff_initial;
-    if (counters_->open >= limits.max_connections) {
-      ++counters_->refused;
-      if (refuse) refuse(std::move(socket));
-      continue;  // else `socket` closes here
+    const auto source = socket.remote_endpoint(ec).address();
+    if (ec) continue;  // already gone
+    switch (admit(limits, source)) {
+      case Verdict::kAdmit: break;
+      case Verdict::kRefuse:
+        if (refuse) refuse(std::move(socket));
+        continue;                             // else `socket` closes here
+      case Verdict::kRefuseSource: continue;  // a source over its share hears nothing
     }
-    ++counters_->open;
-    ++counters_->accepted;
     auto ex = socket.get_executor();
-    asio::co_spawn(ex, handler(std::move(socket)),
-                   [counters = counters_](std::exception_ptr) { --counters->open; });
+    auto admission = std::make_shared<Admission>(counters_, source, ex);
+    asio::co_spawn(ex, serve_one(std::move(socket), admission, serving, counters_),
+                   [admission](std::exception_ptr) { admission->release(); });
   }
+}
+
+asio::awaitable<void> Listener::serve_one(Socket socket, std::shared_ptr<Admission> admission,
+                                          std::shared_ptr<const Serving> serving,
+                                          std::shared_ptr<Counters> counters) {
+  const ListenerLimits& limits = serving->limits;
+  security::SslContextPtr context = limits.tls ? limits.tls() : nullptr;
+  if (limits.tls && !context) co_return;  // no context to serve with: refuse quietly
+  Stream stream =
+      context ? Stream(std::move(socket), std::move(context)) : Stream(std::move(socket));
+  stream.set_admission(admission);
+  if (limits.auth_timeout.count() > 0) {
+    asio::co_spawn(stream.get_executor(),
+                   auth_deadline(admission, stream.closer(), limits.auth_timeout), asio::detached);
+  }
+  if (stream.is_tls()) {
+    std::error_code ec = co_await stream.handshake(asio::ssl::stream_base::server);
+    if (ec) {
+      std::lock_guard lock(counters->mu);
+      ++counters->handshake_failures;
+      co_return;
+    }
+    if (limits.tls_authenticates) stream.authenticated();
+  }
+  co_await serving->handler(std::move(stream));
+}
+
+asio::awaitable<void> Listener::auth_deadline(std::shared_ptr<Admission> admission,
+                                              std::function<void()> close,
+                                              std::chrono::milliseconds timeout) {
+  admission->timer_.expires_after(timeout);
+  std::error_code ec;
+  co_await admission->timer_.async_wait(redirect(ec));
+  if (admission->authenticated_ || admission->released_) co_return;
+  {
+    std::lock_guard lock(admission->counters_->mu);
+    ++admission->counters_->auth_timeouts;
+  }
+  close();
+}
+
+// ---- Admission ----
+
+void Admission::leave_unauthenticated_locked() {
+  --counters_->unauthenticated;
+  auto it = counters_->unauthenticated_by_source.find(source_);
+  if (it != counters_->unauthenticated_by_source.end() && --it->second == 0)
+    counters_->unauthenticated_by_source.erase(it);
+}
+
+void Admission::authenticate() {
+  if (authenticated_ || released_) return;
+  authenticated_ = true;
+  {
+    std::lock_guard lock(counters_->mu);
+    leave_unauthenticated_locked();
+  }
+  timer_.cancel();
+}
+
+void Admission::release() {
+  if (released_) return;
+  released_ = true;
+  {
+    std::lock_guard lock(counters_->mu);
+    if (!authenticated_) leave_unauthenticated_locked();
+    --counters_->open;
+  }
+  timer_.cancel();
 }
 
 // ---- Deadline ----

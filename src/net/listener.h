@@ -1,7 +1,8 @@
 // The one way WaveKV listens: bind a "host:port" (net/address.h), accept with
-// backoff and a connection limit, and hand each connection to the server's
-// handler; plus the one connection deadline (Deadline). The peer transport,
-// the RESP port and the HTTP port all run on it, shaped like mini-redis's
+// backoff and a connection limit, optionally run the TLS handshake, and hand
+// each connection to the server's handler as a Stream (net/stream.h); plus
+// the one connection deadline (Deadline). The peer transport, the RESP port
+// and the HTTP port all run on it, shaped like mini-redis's
 // `run(listener, shutdown)`:
 //
 //   auto listener = Listener::bind(io, "127.0.0.1:0");   // port() says which
@@ -9,9 +10,12 @@
 //   ...
 //   (*listener)->close();  // the accept loop ends; connections are the server's
 //
-// The seam for what comes next (issue 12): a handler gets a Socket. TLS and
-// per-source limits go here, between accept and the handler (a handshake, a
-// per-address count), so the servers above do not change.
+// Strangers and members. A connection is admitted "unauthenticated" and
+// stays so until its server calls Stream::authenticated() (a peer after its
+// TLS handshake, a client after AUTH). Unauthenticated connections are
+// bounded in all, per source address, and in time (auth_timeout), and the
+// rest of max_connections is kept for connections that authenticated: a
+// stranger holding connections open cannot lock members or clients out.
 #pragma once
 
 #include <asio/awaitable.hpp>
@@ -22,19 +26,35 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
+#include "net/stream.h"
+#include "security/tls.h"
 #include "wavekv/status.h"
 
 namespace wavekv::net {
 
-// What a handler gets: an accepted connection on a strand of its own.
-using Socket = asio::ip::tcp::socket;
-
 struct ListenerLimits {
   // Connections whose handler is running; the next one is refused.
   size_t max_connections = 1024;
+  // Of those, how many may be unauthenticated at once, and from one source
+  // address (0: no per-source bound). Beyond either, a new connection is
+  // refused; the difference to max_connections is reserved for connections
+  // that authenticated.
+  size_t max_unauthenticated = 1024;
+  size_t max_unauthenticated_per_source = 0;
+  // An unauthenticated connection is closed this long after it was accepted
+  // (0: never). With TLS the handshake counts.
+  std::chrono::milliseconds auth_timeout{0};
+  // TLS on this port: the context for each new connection (read once per
+  // connection, so a reload applies to the next one). Empty: plain TCP.
+  std::function<security::SslContextPtr()> tls;
+  // The TLS handshake itself proves who the other side is (the peer port):
+  // the connection counts as authenticated once it completes.
+  bool tls_authenticates = false;
   // After a failed accept (out of file descriptors, say): wait, doubling up
   // to the cap; the first success resets it.
   std::chrono::milliseconds accept_backoff_initial{10};
@@ -42,19 +62,54 @@ struct ListenerLimits {
 };
 
 struct ListenerStats {
-  uint64_t accepted = 0;       // handed to the handler
-  uint64_t refused = 0;        // beyond max_connections
-  uint64_t accept_errors = 0;  // failed accepts (each followed by a backoff)
-  uint64_t open = 0;           // handlers running now
+  uint64_t accepted = 0;            // admitted (then handshaken, if TLS)
+  uint64_t refused = 0;             // beyond max_connections or max_unauthenticated
+  uint64_t refused_source = 0;      // beyond max_unauthenticated_per_source
+  uint64_t accept_errors = 0;       // failed accepts (each followed by a backoff)
+  uint64_t handshake_failures = 0;  // TLS handshakes that failed (or timed out)
+  uint64_t auth_timeouts = 0;       // closed unauthenticated after auth_timeout
+  uint64_t open = 0;                // admitted connections now
+  uint64_t unauthenticated = 0;     // of which not yet authenticated
+};
+
+// One admitted connection's place in the listener's counts (see
+// Stream::authenticated()). Used on the connection's executor.
+class Admission {
+ public:
+  struct Counters {
+    std::mutex mu;
+    uint64_t accepted = 0, refused = 0, refused_source = 0, accept_errors = 0,
+             handshake_failures = 0, auth_timeouts = 0, open = 0, unauthenticated = 0;
+    std::map<asio::ip::address, size_t> unauthenticated_by_source;
+  };
+  Admission(std::shared_ptr<Counters> counters, asio::ip::address source,
+            const asio::any_io_executor& ex)
+      : counters_(std::move(counters)), source_(std::move(source)), timer_(ex) {}
+
+  // Leaves the unauthenticated counts (once); the auth deadline is off.
+  void authenticate();
+  bool is_authenticated() const { return authenticated_; }
+  // The connection ended: leaves every count (once).
+  void release();
+
+ private:
+  friend class Listener;
+  void leave_unauthenticated_locked();
+
+  std::shared_ptr<Counters> counters_;
+  const asio::ip::address source_;
+  asio::steady_timer timer_;  // the auth deadline
+  bool authenticated_ = false;
+  bool released_ = false;
 };
 
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
   // Serves one connection; the connection counts against the limit until the
   // coroutine returns. It must catch its own exceptions.
-  using Handler = std::function<asio::awaitable<void>(Socket)>;
-  // Takes a refused connection (to say why before it closes); empty: the
-  // socket is closed at once. Refused connections do not count.
+  using Handler = std::function<asio::awaitable<void>(Stream)>;
+  // Takes a refused connection, before any TLS (to say why before it closes);
+  // empty: the socket is closed at once. Refused connections do not count.
   using Refuser = std::function<void(Socket)>;
 
   // Opens, sets reuse_address, binds and listens. Port 0 takes a free port;
@@ -76,10 +131,21 @@ class Listener : public std::enable_shared_from_this<Listener> {
   explicit Listener(asio::io_context& io);  // use bind()
 
  private:
-  struct Counters {
-    std::atomic<uint64_t> accepted{0}, refused{0}, accept_errors{0}, open{0};
-  };
+  using Counters = Admission::Counters;
   asio::awaitable<void> accept_loop(ListenerLimits limits, Handler handler, Refuser refuse);
+  // Admits `socket` or says why not (the counts are taken on success).
+  enum class Verdict { kAdmit, kRefuse, kRefuseSource };
+  Verdict admit(const ListenerLimits& limits, const asio::ip::address& source);
+  struct Serving {  // shared with the connections, which may outlive the loop
+    ListenerLimits limits;
+    Handler handler;
+  };
+  static asio::awaitable<void> serve_one(Socket socket, std::shared_ptr<Admission> admission,
+                                         std::shared_ptr<const Serving> serving,
+                                         std::shared_ptr<Counters> counters);
+  static asio::awaitable<void> auth_deadline(std::shared_ptr<Admission> admission,
+                                             std::function<void()> close,
+                                             std::chrono::milliseconds timeout);
 
   asio::io_context& io_;
   asio::ip::tcp::acceptor acceptor_;  // on a strand: accept and close do not race

@@ -27,8 +27,8 @@ auto redirect(std::error_code& ec) { return asio::redirect_error(asio::use_await
 // the operation has not completed by then, the watchdog closes the socket,
 // which fails the operation.
 struct TcpTransport::Conn : std::enable_shared_from_this<Conn> {
-  explicit Conn(tcp::socket s) : socket(std::move(s)), deadline(socket.get_executor()) {}
-  tcp::socket socket;
+  explicit Conn(Stream s) : socket(std::move(s)), deadline(socket.get_executor()) {}
+  Stream socket;
   Deadline deadline;
   bool closed = false;
 
@@ -39,9 +39,7 @@ struct TcpTransport::Conn : std::enable_shared_from_this<Conn> {
   void disarm() { deadline.disarm(); }
   void close() {
     closed = true;
-    std::error_code ignored;
-    socket.shutdown(tcp::socket::shutdown_both, ignored);
-    socket.close(ignored);
+    socket.close();
     deadline.stop();
   }
 };
@@ -112,7 +110,7 @@ Status TcpTransport::start(const std::string& listen_address, Handler handler) {
   work_.emplace(io_->get_executor());
   ListenerLimits limits;
   limits.max_connections = config_.max_incoming_connections;
-  listener_->start(limits, [this](Socket socket) { return serve_incoming(std::move(socket)); });
+  listener_->start(limits, [this](Stream socket) { return serve_incoming(std::move(socket)); });
   state_ = State::kRunning;
   thread_ = std::thread([this] { run_io(); });
   return Status::ok();
@@ -337,15 +335,16 @@ asio::awaitable<Status> TcpTransport::connect(Peer& peer) {
   }
   if (endpoints.empty()) co_return Status::io_error("no address for " + peer.address);
 
-  auto conn = std::make_shared<Conn>(tcp::socket(*io_));
+  auto conn = std::make_shared<Conn>(Stream(tcp::socket(*io_)));
   conn->start_watchdog();
   conn->arm(config_.connect_timeout_ms);
-  co_await asio::async_connect(conn->socket, endpoints, redirect(ec));
+  co_await asio::async_connect(conn->socket.socket(), endpoints, redirect(ec));
   if (ec || conn->closed) {
     conn->close();
     co_return Status::io_error("cannot connect to " + peer.address + ": " + ec.message());
   }
-  conn->socket.set_option(tcp::no_delay(true), ec);  // frames are latency-bound; best effort
+  conn->socket.socket().set_option(tcp::no_delay(true),
+                                   ec);  // frames are latency-bound; best effort
   conn->arm(config_.io_timeout_ms);
   co_await asio::async_write(conn->socket, asio::buffer(kPreface), redirect(ec));
   if (ec) {
@@ -403,7 +402,7 @@ asio::awaitable<void> TcpTransport::notice_close(std::shared_ptr<Conn> conn,
 
 // One accepted connection, for the listener: it counts against
 // max_incoming_connections until this returns.
-asio::awaitable<void> TcpTransport::serve_incoming(Socket socket) {
+asio::awaitable<void> TcpTransport::serve_incoming(Stream socket) {
   auto conn = std::make_shared<Conn>(std::move(socket));
   conn->start_watchdog();
   ++connections_open_;

@@ -45,7 +45,7 @@ class TcpTransport final : public Transport {
   void run_io();
   void close_everything();
 
-  asio::awaitable<void> serve_incoming(Socket socket);
+  asio::awaitable<void> serve_incoming(Stream socket);
   asio::awaitable<void> read_frames(Conn& conn);
   void deliver(std::string frame);
 

@@ -134,7 +134,7 @@ using Shared = RespServer::Shared;
 // of its store writes, which are posted there.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(std::shared_ptr<Shared> shared, tcp::socket socket, uint64_t id)
+  Connection(std::shared_ptr<Shared> shared, net::Stream socket, uint64_t id)
       : shared_(std::move(shared)),
         socket_(std::move(socket)),
         reader_wake_(socket_.get_executor()),
@@ -172,8 +172,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void abort() {
     dead_ = true;
-    asio::error_code ec;
-    socket_.close(ec);
+    socket_.close();
     reader_wake_.cancel();
     writer_wake_.cancel();
   }
@@ -360,7 +359,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   std::shared_ptr<Shared> shared_;
-  tcp::socket socket_;
+  net::Stream socket_;
   asio::steady_timer reader_wake_;
   asio::steady_timer writer_wake_;
   resp::RequestParser parser_;
@@ -378,11 +377,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
 // A connection the listener admitted: it counts against max_connections
 // until this returns.
-awaitable<void> serve_client(std::shared_ptr<Shared> sh, tcp::socket socket) {
+awaitable<void> serve_client(std::shared_ptr<Shared> sh, net::Stream socket) {
   ++sh->stats.total_connections;
   uint64_t id = sh->stats.next_client_id++;
   asio::error_code ec;
-  socket.set_option(tcp::no_delay(true), ec);
+  socket.socket().set_option(tcp::no_delay(true), ec);
   auto conn = std::make_shared<Connection>(sh, std::move(socket), id);
   {
     std::lock_guard lock(sh->mu);
@@ -435,7 +434,7 @@ Status RespServer::start() {
   shared_->address = (*listener)->address();
   net::ListenerLimits limits;
   limits.max_connections = shared_->config.max_connections;
-  auto serve = [sh = shared_](net::Socket s) { return serve_client(sh, std::move(s)); };
+  auto serve = [sh = shared_](net::Stream s) { return serve_client(sh, std::move(s)); };
   auto refuse = [sh = shared_](net::Socket s) { refuse_client(*sh, std::move(s)); };
   (*listener)->start(limits, serve, refuse);
   std::lock_guard lock(shared_->mu);
