@@ -18,6 +18,8 @@
 #include <thread>
 
 #include "net/address.h"
+#include "security/cluster_key.h"
+#include "security/tls.h"
 
 namespace wavekv::net {
 namespace {
@@ -314,6 +316,176 @@ TEST_F(ListenerTest, DeadlineClosesASilentConnection) {
   tcp::socket silent = connect();
   EXPECT_TRUE(closed_within(silent, milliseconds(10'000)));
   EXPECT_TRUE(wait_for([](const ListenerStats& st) { return st.open == 0; }));
+}
+
+}  // namespace
+}  // namespace wavekv::net
+
+namespace wavekv::net {
+namespace {
+
+// ---- strangers and members ----
+
+// Holds a connection; a byte 'A' from the client authenticates it.
+asio::awaitable<void> authenticate_on_a(Stream stream) {
+  std::array<char, 64> buf;
+  for (;;) {
+    std::error_code ec;
+    size_t n = co_await stream.async_read_some(asio::buffer(buf),
+                                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    if (std::string_view(buf.data(), n).find('A') != std::string_view::npos) stream.authenticated();
+  }
+}
+
+class AdmissionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  void TearDown() override {
+    if (listener_) listener_->close();
+    guard_.reset();
+    io_.stop();
+    thread_.join();
+  }
+  void start(const ListenerLimits& limits, Listener::Handler handler = authenticate_on_a) {
+    auto l = Listener::bind(io_, "127.0.0.1:0");
+    ASSERT_TRUE(l.is_ok()) << l.status().to_string();
+    listener_ = *l;
+    listener_->start(limits, std::move(handler));
+  }
+  // A connection from `source` (any address of 127/8 is this host).
+  tcp::socket connect(const char* source = "127.0.0.1") {
+    tcp::socket s(client_io_);
+    s.open(tcp::v4());
+    s.bind({asio::ip::make_address(source), 0});
+    s.connect({asio::ip::make_address("127.0.0.1"), listener_->port()});
+    return s;
+  }
+  template <typename Pred>
+  bool wait_for(Pred done) {
+    for (auto until = Clock::now() + std::chrono::seconds(10); Clock::now() < until;) {
+      if (done(listener_->stats())) return true;
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    return false;
+  }
+
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> guard_ = asio::make_work_guard(io_);
+  std::thread thread_;
+  asio::io_context client_io_;
+  std::shared_ptr<Listener> listener_;
+};
+
+// max_connections 4, of which at most 2 unauthenticated: two strangers fill
+// their share, yet two members still get in (the reserved rest).
+TEST_F(AdmissionTest, StrangersCannotTakeTheSlotsKeptForMembers) {
+  ListenerLimits limits;
+  limits.max_connections = 4;
+  limits.max_unauthenticated = 2;
+  start(limits);
+  tcp::socket m1 = connect();
+  asio::write(m1, asio::buffer(std::string_view("A")));
+  ASSERT_TRUE(
+      wait_for([](const ListenerStats& s) { return s.open == 1 && s.unauthenticated == 0; }));
+  tcp::socket s1 = connect(), s2 = connect();
+  ASSERT_TRUE(wait_for([](const ListenerStats& s) { return s.unauthenticated == 2; }));
+  // A third stranger is refused at once ...
+  tcp::socket s3 = connect();
+  EXPECT_TRUE(closed_within(s3, milliseconds(10'000)));
+  EXPECT_EQ(listener_->stats().refused, 1u);
+  // ... and the moment a stranger authenticates, its slot is a stranger's again.
+  asio::write(s1, asio::buffer(std::string_view("A")));
+  ASSERT_TRUE(wait_for([](const ListenerStats& s) { return s.unauthenticated == 1; }));
+  tcp::socket m2 = connect();
+  asio::write(m2, asio::buffer(std::string_view("A")));
+  ASSERT_TRUE(
+      wait_for([](const ListenerStats& s) { return s.open == 4 && s.unauthenticated == 1; }));
+  EXPECT_FALSE(closed_within(m1, milliseconds(50)));
+  EXPECT_FALSE(closed_within(m2, milliseconds(50)));
+  // Full: the fifth is refused whoever it is.
+  tcp::socket m3 = connect();
+  EXPECT_TRUE(closed_within(m3, milliseconds(10'000)));
+  EXPECT_EQ(listener_->stats().refused, 2u);
+}
+
+// Two unauthenticated per source: a third from 127.0.0.2 is refused, while
+// 127.0.0.1 is not affected. Exactly at the limit the connection is admitted.
+TEST_F(AdmissionTest, OneSourceGetsItsShareOfStrangerSlots) {
+  ListenerLimits limits;
+  limits.max_unauthenticated_per_source = 2;
+  start(limits);
+  tcp::socket a1 = connect("127.0.0.2"), a2 = connect("127.0.0.2");
+  ASSERT_TRUE(wait_for([](const ListenerStats& s) { return s.unauthenticated == 2; }));
+  EXPECT_FALSE(closed_within(a2, milliseconds(50)));
+  tcp::socket a3 = connect("127.0.0.2");
+  EXPECT_TRUE(closed_within(a3, milliseconds(10'000)));
+  EXPECT_EQ(listener_->stats().refused_source, 1u);
+  tcp::socket b1 = connect("127.0.0.1");
+  ASSERT_TRUE(wait_for([](const ListenerStats& s) { return s.unauthenticated == 3; }));
+  EXPECT_FALSE(closed_within(b1, milliseconds(50)));
+  // An authenticated connection leaves its source's count.
+  asio::write(a1, asio::buffer(std::string_view("A")));
+  ASSERT_TRUE(wait_for([](const ListenerStats& s) { return s.unauthenticated == 2; }));
+  tcp::socket a4 = connect("127.0.0.2");
+  ASSERT_TRUE(wait_for([](const ListenerStats& s) { return s.unauthenticated == 3; }));
+  EXPECT_FALSE(closed_within(a4, milliseconds(50)));
+}
+
+// Unauthenticated past auth_timeout: closed, however busy; authenticated: kept.
+TEST_F(AdmissionTest, AuthDeadlineClosesOnlyStrangers) {
+  constexpr milliseconds kTimeout(300);
+  ListenerLimits limits;
+  limits.auth_timeout = kTimeout;
+  start(limits);
+  tcp::socket member = connect(), stranger = connect();
+  asio::write(member, asio::buffer(std::string_view("A")));
+  const auto start_time = Clock::now();
+  bool stranger_closed = false;
+  while (Clock::now() - start_time < milliseconds(3000) && !stranger_closed) {
+    std::error_code ec;
+    asio::write(stranger, asio::buffer(std::string_view("x")), ec);  // busy, but not authenticated
+    stranger_closed = closed_within(stranger, milliseconds(20));
+  }
+  EXPECT_TRUE(stranger_closed);
+  EXPECT_GE(Clock::now() - start_time, kTimeout);
+  EXPECT_FALSE(closed_within(member, kTimeout));
+  ListenerStats st = listener_->stats();
+  EXPECT_EQ(st.auth_timeouts, 1u);
+  EXPECT_EQ(st.open, 1u);
+}
+
+// TLS on the port: a client holding the cluster key reaches the handler
+// authenticated; a plain client fails the handshake and never reaches it.
+TEST_F(AdmissionTest, TlsHandshakeComesBeforeTheHandler) {
+  auto key = security::generate_cluster_key();
+  ASSERT_TRUE(key.is_ok());
+  auto ctx = security::make_psk_context(*key);
+  ASSERT_TRUE(ctx.is_ok()) << ctx.status().to_string();
+  auto served = std::make_shared<std::atomic<int>>(0);
+  ListenerLimits limits;
+  limits.tls = [c = *ctx] { return c; };
+  limits.tls_authenticates = true;
+  start(limits, [served](Stream s) -> asio::awaitable<void> {
+    ++*served;
+    EXPECT_TRUE(s.is_tls());
+    co_await authenticate_on_a(std::move(s));
+  });
+
+  tcp::socket plain = connect();
+  asio::write(plain, asio::buffer(std::string_view("not a ClientHello\r\n\r\n")));
+  EXPECT_TRUE(closed_within(plain, milliseconds(10'000)));
+  ASSERT_TRUE(wait_for([](const ListenerStats& s) { return s.handshake_failures == 1; }));
+
+  asio::ssl::stream<tcp::socket> member(connect(), **ctx);
+  std::error_code ec;
+  member.handshake(asio::ssl::stream_base::client, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  ASSERT_TRUE(
+      wait_for([](const ListenerStats& s) { return s.open == 1 && s.unauthenticated == 0; }));
+  EXPECT_EQ(served->load(), 1);
 }
 
 }  // namespace
