@@ -14,6 +14,7 @@
 #include <asio.hpp>
 #include <cerrno>
 #include <chrono>
+#include <random>
 #include <string>
 #include <thread>
 
@@ -326,6 +327,19 @@ namespace {
 
 // ---- strangers and members ----
 
+// True if the server closes `s` within `timeout`, whatever it sends first
+// (a TLS alert, say).
+bool ends_within(tcp::socket& s, milliseconds timeout) {
+  for (auto until = Clock::now() + timeout; Clock::now() < until;) {
+    pollfd p{s.native_handle(), POLLIN, 0};
+    if (::poll(&p, 1, 10) <= 0) continue;
+    char buf[256];
+    ssize_t n = ::recv(s.native_handle(), buf, sizeof buf, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) return true;
+  }
+  return false;
+}
+
 // Holds a connection; a byte 'A' from the client authenticates it.
 asio::awaitable<void> authenticate_on_a(Stream stream) {
   std::array<char, 64> buf;
@@ -486,6 +500,49 @@ TEST_F(AdmissionTest, TlsHandshakeComesBeforeTheHandler) {
   ASSERT_TRUE(
       wait_for([](const ListenerStats& s) { return s.open == 1 && s.unauthenticated == 0; }));
   EXPECT_EQ(served->load(), 1);
+}
+
+// Malformed handshakes, seeded: random bytes, and TLS records (a plausible
+// header, then garbage or a cut) of every length class. Each ends in a
+// failed handshake or a close; none reaches the handler, none stays open.
+TEST_F(AdmissionTest, MalformedHandshakesReachNothing) {
+  auto key = security::generate_cluster_key();
+  ASSERT_TRUE(key.is_ok());
+  auto ctx = security::make_psk_context(*key);
+  ASSERT_TRUE(ctx.is_ok());
+  auto served = std::make_shared<std::atomic<int>>(0);
+  ListenerLimits limits;
+  limits.tls = [c = *ctx] { return c; };
+  limits.tls_authenticates = true;
+  limits.auth_timeout = milliseconds(2000);
+  start(limits, [served](Stream) -> asio::awaitable<void> {
+    ++*served;
+    co_return;
+  });
+  std::mt19937_64 rng(12);
+  constexpr int kConnections = 60;
+  for (int i = 0; i < kConnections; ++i) {
+    std::string bytes;
+    const size_t length = std::uniform_int_distribution<size_t>(0, 1 << (i % 15))(rng);
+    if (i % 3 != 0) {
+      // A handshake record header: type 22, version 3.1, a length that may lie.
+      const uint16_t claimed = static_cast<uint16_t>(rng());
+      bytes = {0x16, 0x03, 0x01, static_cast<char>(claimed >> 8), static_cast<char>(claimed)};
+      if (i % 3 == 2)
+        bytes += std::string{0x01, 0x00, static_cast<char>(0xff), 0x7f};  // ClientHello
+    }
+    while (bytes.size() < length) bytes.push_back(static_cast<char>(rng()));
+    tcp::socket s = connect();
+    std::error_code ec;
+    asio::write(s, asio::buffer(bytes), ec);
+    s.shutdown(tcp::socket::shutdown_send, ec);  // nothing more will come
+    EXPECT_TRUE(ends_within(s, milliseconds(10'000))) << "connection " << i;
+  }
+  ASSERT_TRUE(wait_for([](const ListenerStats& s) { return s.open == 0; }));
+  ListenerStats st = listener_->stats();
+  EXPECT_EQ(st.accepted, static_cast<uint64_t>(kConnections));
+  EXPECT_EQ(st.handshake_failures, static_cast<uint64_t>(kConnections));
+  EXPECT_EQ(served->load(), 0);
 }
 
 }  // namespace
