@@ -119,6 +119,28 @@ TEST_F(DriverTest, AFullInboundQueueRefusesAndCountsTheFrame) {
   EXPECT_TRUE(driver_->enqueue(push_from_peer("c", 1, 3))) << "room again once step() drained it";
 }
 
+// Issue 12, the identity rule: with mutual TLS the transport knows which node
+// id the sender's certificate binds, and a member may speak only as itself.
+// Frames whose `from` (30) is not the certificate's id change nothing, a
+// Rebootstrap in another's name included; the same frame from its own
+// certificate, or over a transport that binds no id, is handled.
+TEST_F(DriverTest, AMessageWhoseSenderIsNotItsCertificatesNodeIsRefused) {
+  open(100);
+  PeerIdentity node31{31, true};
+  ASSERT_TRUE(driver_->enqueue(push_from_peer("forged", 1, 1), node31));
+  ASSERT_TRUE(driver_->enqueue(frame_from_peer(Rebootstrap{"forged"}), node31));
+  (void)driver_->step(kNow, 1);
+  EXPECT_FALSE(store_->get_entry("forged").has_value());
+  EXPECT_EQ(driver_->report().impersonations_refused, 2u);
+  ASSERT_TRUE(driver_->enqueue(push_from_peer("own", 1, 2), PeerIdentity{30, true}));
+  ASSERT_TRUE(driver_->enqueue(push_from_peer("key-only", 1, 3), PeerIdentity{std::nullopt, true}));
+  const StepResult r = driver_->step(kNow, 1);
+  EXPECT_FALSE(r.rebootstrap) << "a forged Rebootstrap wipes nothing";
+  EXPECT_TRUE(store_->get_entry("own").has_value());
+  EXPECT_TRUE(store_->get_entry("key-only").has_value());
+  EXPECT_EQ(driver_->report().impersonations_refused, 2u);
+}
+
 TEST_F(DriverTest, AnUndecodableFrameIsCountedAndTheRestHandled) {
   open(100);
   ASSERT_TRUE(driver_->enqueue("not a frame"));

@@ -26,6 +26,12 @@ class StandInNode final : public Node {
   bool rebootstrap_requested() const override { return rebootstrap_; }
   bool wait_rebootstrap(uint64_t) override { return rebootstrap_; }
   Status stop() override { return Status::ok(); }
+  Status reload_credentials() override {
+    reloads++;
+    return reload_error;
+  }
+  int reloads = 0;
+  Status reload_error;
 
  private:
   Store& store_;

@@ -46,7 +46,7 @@ bool eventually(const std::function<bool()>& pred) {
 class Inbox {
  public:
   Transport::Handler handler() {
-    return [this](std::string frame) {
+    return [this](std::string frame, PeerIdentity) {
       std::lock_guard lock(mu_);
       frames_.push_back(std::move(frame));
     };
@@ -184,7 +184,7 @@ TYPED_TEST(TransportConformance, ReplyGoesToTheSendersAddress) {
   // B answers from inside its handler, to the address the frame names (as the
   // replication protocol carries the sender's address).
   auto b = this->kind_.make(test_config());
-  ASSERT_TRUE(b->start(this->kind_.listen_address(), [&](std::string frame) {
+  ASSERT_TRUE(b->start(this->kind_.listen_address(), [&](std::string frame, PeerIdentity) {
                  b->send(frame, "pong");
                }).is_ok());
   ASSERT_TRUE(a->send(b->local_address(), a->local_address()));
@@ -271,7 +271,7 @@ TYPED_TEST(TransportConformance, StopIsIdempotentAndNoHandlerRunsAfterIt) {
   std::atomic<bool> stopped{false};
   std::atomic<int> calls{0}, calls_after_stop{0};
   auto b = this->kind_.make(test_config());
-  ASSERT_TRUE(b->start(this->kind_.listen_address(), [&](std::string) {
+  ASSERT_TRUE(b->start(this->kind_.listen_address(), [&](std::string, PeerIdentity) {
                  std::this_thread::sleep_for(1ms);  // widen the window stop() must wait out
                  if (stopped) ++calls_after_stop;
                  ++calls;
@@ -293,7 +293,7 @@ TYPED_TEST(TransportConformance, StopIsIdempotentAndNoHandlerRunsAfterIt) {
   flood.join();
   EXPECT_EQ(calls_after_stop, 0);
   EXPECT_FALSE(b->send(a->local_address(), "from a stopped transport"));
-  EXPECT_FALSE(b->start(this->kind_.listen_address(), [](std::string) {}).is_ok());
+  EXPECT_FALSE(b->start(this->kind_.listen_address(), [](std::string, PeerIdentity) {}).is_ok());
   (void)b->stats();
 
   auto never_started = this->kind_.make(test_config());
@@ -326,12 +326,13 @@ TYPED_TEST(TransportConformance, QueueBoundHoldsWhenFloodingAnUnreachableAddress
 
 TYPED_TEST(TransportConformance, StartRefusesBadAddressesAndConfig) {
   auto t = this->kind_.make(test_config());
-  EXPECT_EQ(t->start("no-port", [](std::string) {}).code(), Code::kInvalidArgument);
-  EXPECT_EQ(t->start("host:99999", [](std::string) {}).code(), Code::kInvalidArgument);
+  EXPECT_EQ(t->start("no-port", [](std::string, PeerIdentity) {}).code(), Code::kInvalidArgument);
+  EXPECT_EQ(t->start("host:99999", [](std::string, PeerIdentity) {}).code(),
+            Code::kInvalidArgument);
   TransportConfig bad = test_config();
   bad.max_queued_bytes = bad.max_frame_bytes - 1;
   auto u = this->kind_.make(bad);
-  EXPECT_EQ(u->start(this->kind_.listen_address(), [](std::string) {}).code(),
+  EXPECT_EQ(u->start(this->kind_.listen_address(), [](std::string, PeerIdentity) {}).code(),
             Code::kInvalidArgument);
   EXPECT_EQ(t->local_address(), "");
 }
@@ -559,8 +560,8 @@ TEST(MemNetwork, AddressInUseIsRefused) {
   auto network = testing::MemNetwork::create();
   auto a = network->make_transport(test_config());
   auto b = network->make_transport(test_config());
-  ASSERT_TRUE(a->start("a:1", [](std::string) {}).is_ok());
-  EXPECT_EQ(b->start("a:1", [](std::string) {}).code(), Code::kIOError);
+  ASSERT_TRUE(a->start("a:1", [](std::string, PeerIdentity) {}).is_ok());
+  EXPECT_EQ(b->start("a:1", [](std::string, PeerIdentity) {}).code(), Code::kIOError);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // filesync: mirror a directory between WaveKV nodes.
 //   filesync run   --watch-dir DIR --data-dir DIR [--id N] --listen HOST:PORT [--peers ...]
+//                  [--cluster-key-file F | --ca-file F --cert-file F --key-file F | --insecure]
 //   filesync check --dirs DIR1,DIR2[,...]
 // `run` embeds a node (src/filesync/mirror.h); `check` compares trees and
 // exits 0 only if they agree.
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../common/listening.h"
+#include "../common/peer_security.h"
 #include "filesync/mirror.h"
 #include "filesync/tree.h"
 #include "wavekv/log.h"
@@ -57,6 +59,7 @@ int run(MirrorConfig config, const std::string& ready_file) {
   hooks.stop = [&] { return mirror->stop(); };
   // The index and the files stay on a re-bootstrap; the rescan after the new
   // bootstrap decides each file again.
+  hooks.reload_requests = &reload_requests();  // SIGHUP
   hooks.data_dir = config.data_dir + "/kv";
   hooks.component = "filesync";
   hooks.log = config.node.log;
@@ -136,6 +139,8 @@ int main(int argc, char** argv) {
                    "How long a node with an empty store waits for its first sync")
       ->capture_default_str();
   run_cmd->add_flag("--no-progress", no_progress, "No progress output");
+  cli::PeerSecurityFlags security;
+  cli::add_peer_security_flags(*run_cmd, security);
 
   std::vector<std::string> dirs;
   bool json = false;
@@ -148,6 +153,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (*check_cmd) return check(dirs, json);
   config.node.store.durability = parse_durability(durability).value();
+  if (Status st = cli::apply_peer_security(security, config.node); !st.is_ok()) {
+    std::fprintf(stderr, "filesync: %s\n", st.message().c_str());
+    return 2;
+  }
   if (!no_progress && isatty(2))
     config.progress = [](const std::string& line) { std::fputs(line.c_str(), stderr); };
   // `--peers ''` names no peer. Left in, the empty name made a first node

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/peer_security.h"
 #include "wavekv/store.h"
 
 namespace wavekv::cli {
@@ -53,7 +54,8 @@ struct ServeOptions {
   uint32_t fanout = 3;
   uint64_t tombstone_grace_ms = 3600ull * 1000;
   uint64_t member_expiry_ms = 24ull * 3600 * 1000;
-  std::string ready_file;  // written once every listener is bound (listening.h); empty: none
+  std::string ready_file;      // written once every listener is bound (listening.h); empty: none
+  PeerSecurityFlags security;  // ../common/peer_security.h
 };
 // Runs a node until SIGINT/SIGTERM; returns the exit code.
 int run_serve(const ServeOptions& options);

@@ -343,6 +343,7 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& so, std::string& serve_
       ->add_option("--member-expiry-ms", so.member_expiry_ms,
                    "Evict a member not heard from for this long (0: never)")
       ->capture_default_str();
+  add_peer_security_flags(*serve, so.security);
   return serve;
 }
 

@@ -45,6 +45,10 @@ int run_serve(const ServeOptions& o) {
   config.replica.fanout = o.fanout;
   config.replica.tombstone_grace_ms = o.tombstone_grace_ms;
   config.replica.member_expiry_ms = o.member_expiry_ms;
+  if (Status st = apply_peer_security(o.security, config); !st.is_ok()) {
+    std::fprintf(stderr, "wavekv serve: %s\n", st.message().c_str());
+    return 2;
+  }
 
   // Before any thread starts, so every thread inherits the signal mask.
   const std::atomic<int>& got_signal = catch_stop_signals();
@@ -64,6 +68,7 @@ int run_serve(const ServeOptions& o) {
   };
   hooks.announce = [&](Node& n) { return announce(n, *peer_listener, o.ready_file, config); };
   hooks.stop = [&] { return node->stop(); };
+  hooks.reload_requests = &reload_requests();  // SIGHUP
   hooks.data_dir = config.store.data_dir;
   hooks.component = "serve";
   hooks.log = config.log;

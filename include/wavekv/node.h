@@ -38,7 +38,11 @@ struct NodeConfig {
   std::string http_listen;                // HTTP/JSON API; empty: off
   uint64_t tick_ms = 10;                  // the replica's clock granularity (push latency)
   size_t max_inbound_frames = 4096;       // frames waiting for the worker; beyond: dropped
+  // transport.security: how peers authenticate (docs/SECURITY.md, "Peers").
   TransportConfig transport;
+  // Let the node listen on a non-loopback address without authentication
+  // (check_exposure). For networks the operator trusts completely.
+  bool insecure = false;
   LogSink log;  // every log line of the node; empty: logfmt on stderr
 
   // One source of key and value limits, the store's: copies them into
@@ -54,6 +58,8 @@ struct DriverStats {
   uint64_t decode_errors = 0;    // peer frames that failed to decode
   uint64_t persist_errors = 0;   // replicated ops the store failed to persist
   uint64_t inbound_dropped = 0;  // frames dropped: the worker's queue was full
+  // Mutual TLS: messages whose sender id is not the one its certificate binds.
+  uint64_t impersonations_refused = 0;
 };
 
 // One member of the cluster as this node sees it.
@@ -93,6 +99,13 @@ struct NodeStatus {
   std::optional<HttpStats> http;  // when the HTTP API is on
 };
 
+// Secure by default: refuses (kInvalidArgument, naming the flag to add) a
+// config that would listen without authentication on an address other
+// hosts can reach. Loopback (127.0.0.0/8, ::1, "localhost") is always
+// allowed; `insecure` allows everything. An empty host (":7400") is every
+// interface. Node::start calls it.
+Status check_exposure(const NodeConfig& config);
+
 class Node {
  public:
   // Opens the store, starts the transport, the worker and the front ends.
@@ -109,6 +122,11 @@ class Node {
   // The node's figures now. Thread-safe; not while stop() runs.
   virtual NodeStatus status() = 0;
 
+  // Reads the credentials again (SIGHUP): the peer transport's key file or
+  // certificates. New connections use the new ones; on failure the old ones
+  // stay and the error says why.
+  virtual Status reload_credentials() = 0;
+
   // A peer told this node it was evicted: the caller should stop() it, wipe
   // the data directory and start again (a new incarnation).
   virtual bool rebootstrap_requested() const = 0;
@@ -120,11 +138,14 @@ class Node {
   virtual Status stop() = 0;
 };
 
-// For programs that run until SIGINT or SIGTERM: blocks both in the calling
-// thread (call it before any other thread starts, so every thread inherits
-// the mask) and starts a thread that waits for one. The flag it returns is 0
-// until a signal arrives, then that signal's number. Call it once.
+// For programs that run until SIGINT or SIGTERM: blocks both, and SIGHUP, in
+// the calling thread (call it before any other thread starts, so every
+// thread inherits the mask) and starts a thread that waits for them. The
+// flag it returns is 0 until a stop signal arrives, then that signal's
+// number. Each SIGHUP adds one to reload_requests(). Call it once.
 const std::atomic<int>& catch_stop_signals();
+// How many SIGHUPs catch_stop_signals() caught (0 if it was never called).
+const std::atomic<uint64_t>& reload_requests();
 
 // Removes the files of a data directory (for a re-bootstrap); keeps the
 // directory itself.
@@ -143,6 +164,10 @@ struct SuperviseHooks {
   std::function<Status(Node&)> announce;
   // Stops the run: its front ends, its node, its store's close status.
   std::function<Status()> stop;
+  // When this count changes (SIGHUP: reload_requests()), the running node
+  // reloads its credentials (Node::reload_credentials) and the result is
+  // logged; the node keeps serving either way. Null: never.
+  const std::atomic<uint64_t>* reload_requests = nullptr;
   std::string data_dir;   // the store's directory, wiped on a re-bootstrap
   std::string component;  // of the log lines ("serve", "filesync")
   LogSink log;            // empty: logfmt on stderr

@@ -6,17 +6,51 @@
 // Delivery is best effort: a frame may be dropped (destination down, queue
 // full, connection broken) and the protocol above recovers by anti-entropy.
 // Frames sent to one destination that do arrive, arrive in the order sent.
+//
+// Peer security (docs/SECURITY.md, "Peers"): with a cluster key or with
+// mutual TLS every connection, both ways, runs TLS 1.3 and the handshake
+// authenticates the other side before a single frame is read or written; a
+// connection whose handshake fails carries nothing. Inside TLS the framing is
+// the same as on plain TCP.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "wavekv/status.h"
+#include "wavekv/types.h"
 
 namespace wavekv {
+
+// How peers prove they are members.
+struct PeerSecurity {
+  enum class Mode {
+    kNone,        // plain TCP: anyone who reaches the port is a member
+    kClusterKey,  // TLS 1.3 with a shared key (wavekv keygen): any holder is a member
+    kMutualTls,   // TLS 1.3, node certificates of one cluster CA (wavekv cert): ids are bound
+  };
+  Mode mode = Mode::kNone;
+  std::string cluster_key_file;  // kClusterKey
+  std::string ca_file;           // kMutualTls: the cluster CA, the only trust anchor
+  std::string cert_file;         // kMutualTls: this node's certificate
+  std::string key_file;          // kMutualTls: its private key
+  // Frames are authenticated (every mode but kNone).
+  bool authenticates() const { return mode != Mode::kNone; }
+  // Says what is missing for the mode, if anything.
+  Status validate() const;
+};
+
+// Who sent a frame, as the transport knows it.
+struct PeerIdentity {
+  // Mutual TLS: the node id the sender's certificate binds. Else none.
+  std::optional<NodeId> node_id;
+  // The connection proved membership (a cluster key or a certificate).
+  bool authenticated = false;
+};
 
 struct TransportConfig {
   // Larger frames are refused both ways: send() returns false, and a peer that
@@ -41,6 +75,18 @@ struct TransportConfig {
   // Accepted connections beyond this are closed at once.
   size_t max_incoming_connections = 1024;
 
+  PeerSecurity security;
+  // With security on: an accepted connection whose TLS handshake has not
+  // completed this long after the accept is closed, and so is a dial whose
+  // handshake has not within connect_timeout_ms. Connections not yet
+  // through the handshake are bounded in all and per source address, so
+  // strangers holding half-open connections cannot take the slots members
+  // need (members, once authenticated, count only against
+  // max_incoming_connections).
+  uint64_t handshake_timeout_ms = 5000;
+  size_t max_unauthenticated = 64;
+  size_t max_unauthenticated_per_source = 8;
+
   // Says what is wrong with the fields, if anything.
   Status validate() const;
 };
@@ -53,17 +99,25 @@ struct TransportStats {
   uint64_t frames_dropped = 0;    // accepted by send() or refused by a full queue, never sent
   uint64_t frames_refused = 0;    // too large: by send(), or announced by a peer
   uint64_t protocol_errors = 0;   // a peer sent a wrong preface; its connection was closed
-  uint64_t connect_failures = 0;  // connects that failed or timed out
-  uint64_t connections_open = 0;  // outgoing + incoming, now
-  uint64_t frames_queued = 0;     // waiting to be sent, now, over all destinations
+  uint64_t connect_failures = 0;  // connects that failed or timed out (handshakes included)
+  // Security on: TLS handshakes that failed or timed out, on accepted
+  // connections (a stranger, a wrong key or CA) and on our dials (the other
+  // side is not a member: nothing was sent to it).
+  uint64_t handshake_failures = 0;
+  uint64_t dial_handshake_failures = 0;
+  uint64_t auth_timeouts = 0;        // accepted connections closed before their handshake ended
+  uint64_t connections_refused = 0;  // accepted and closed at once: over a connection bound
+  uint64_t connections_open = 0;     // outgoing + incoming, now
+  uint64_t frames_queued = 0;        // waiting to be sent, now, over all destinations
   uint64_t bytes_queued = 0;
 };
 
 class Transport {
  public:
-  // Called on a transport thread with one whole frame. It must hand the frame
-  // off quickly and not block; it may call send() (never stop()).
-  using Handler = std::function<void(std::string frame)>;
+  // Called on a transport thread with one whole frame and who sent it. It
+  // must hand the frame off quickly and not block; it may call send() (never
+  // stop()). With security on, only authenticated connections get this far.
+  using Handler = std::function<void(std::string frame, PeerIdentity from)>;
 
   virtual ~Transport() = default;
   // Listens on "host:port" (port 0 picks a free one) and starts the transport
@@ -80,9 +134,14 @@ class Transport {
   // the handler is never called again. Must not be called from the handler.
   virtual void stop() = 0;
   virtual TransportStats stats() const = 0;
+  // Reads the credentials (key file, certificates) again: new connections
+  // use the new ones, open connections keep what they started with. On
+  // failure the old credentials stay and the error says why. Without
+  // security there is nothing to read: ok.
+  virtual Status reload_credentials() { return Status::ok(); }
 };
 
-// The real transport: TCP, one thread of its own.
+// The real transport: TCP (TLS with security on), one thread of its own.
 std::unique_ptr<Transport> make_tcp_transport(TransportConfig config = {});
 
 }  // namespace wavekv

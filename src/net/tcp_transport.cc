@@ -8,6 +8,7 @@
 
 #include "net/address.h"
 #include "net/framing.h"
+#include "security/cluster_key.h"
 
 namespace wavekv::net {
 namespace {
@@ -20,6 +21,25 @@ using std::chrono::milliseconds;
 constexpr size_t kReadChunkBytes = 64 * 1024;
 
 auto redirect(std::error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+
+// The context builder of a security mode (files read at every build, so a
+// reload sees replaced files). Null for kNone.
+security::ContextSource::Builder context_builder(const PeerSecurity& sec) {
+  switch (sec.mode) {
+    case PeerSecurity::Mode::kNone: return nullptr;
+    case PeerSecurity::Mode::kClusterKey:
+      return [file = sec.cluster_key_file]() -> Result<security::SslContextPtr> {
+        auto key = security::load_cluster_key(file);
+        if (!key) return key.status();
+        return security::make_psk_context(key->key);
+      };
+    case PeerSecurity::Mode::kMutualTls:
+      return [files = security::PeerTlsFiles{sec.ca_file, sec.cert_file, sec.key_file}] {
+        return security::make_peer_context(files);
+      };
+  }
+  return nullptr;
+}
 
 }  // namespace
 
@@ -101,6 +121,11 @@ Status TcpTransport::start(const std::string& listen_address, Handler handler) {
   if (!handler) return Status::invalid("start: the handler is empty");
   std::lock_guard lock(mu_);
   if (state_ != State::kNew) return Status::invalid("start: the transport was already started");
+  if (auto build = context_builder(config_.security)) {
+    auto source = security::ContextSource::create(std::move(build));
+    if (!source) return source.status();
+    tls_ = std::move(*source);
+  }
   auto listener = Listener::bind(*io_, listen_address);
   if (!listener) return listener.status();
   listener_ = std::move(*listener);
@@ -110,6 +135,16 @@ Status TcpTransport::start(const std::string& listen_address, Handler handler) {
   work_.emplace(io_->get_executor());
   ListenerLimits limits;
   limits.max_connections = config_.max_incoming_connections;
+  limits.max_unauthenticated = config_.max_incoming_connections;
+  if (tls_) {
+    // The handshake is the authentication: until it completes a connection
+    // is a stranger's, bounded in number, per source and in time.
+    limits.tls = [source = tls_] { return source->current(); };
+    limits.tls_authenticates = true;
+    limits.auth_timeout = milliseconds(config_.handshake_timeout_ms);
+    limits.max_unauthenticated = config_.max_unauthenticated;
+    limits.max_unauthenticated_per_source = config_.max_unauthenticated_per_source;
+  }
   listener_->start(limits, [this](Stream socket) { return serve_incoming(std::move(socket)); });
   state_ = State::kRunning;
   thread_ = std::thread([this] { run_io(); });
@@ -148,7 +183,12 @@ void TcpTransport::close_everything() {
     peers.swap(peers_);
   }
   peers.clear();
-  listener_.reset();
+  std::shared_ptr<Listener> listener;
+  {
+    std::lock_guard lock(mu_);
+    listener.swap(listener_);
+  }
+  listener.reset();
   // Destroying the io_context destroys the coroutines where they are
   // suspended, and with them every socket they hold, incoming and outgoing:
   // the peers see their connections closed. send() no longer touches it: the
@@ -167,10 +207,26 @@ TransportStats TcpTransport::stats() const {
   s.protocol_errors = protocol_errors_;
   s.connect_failures = connect_failures_;
   s.connections_open = connections_open_;
+  s.dial_handshake_failures = dial_handshake_failures_;
   std::lock_guard lock(mu_);
   s.frames_queued = frames_queued_;
   s.bytes_queued = bytes_queued_;
+  if (listener_) {
+    const ListenerStats ls = listener_->stats();
+    s.handshake_failures = ls.handshake_failures;
+    s.auth_timeouts = ls.auth_timeouts;
+    s.connections_refused = ls.refused + ls.refused_source;
+  }
   return s;
+}
+
+Status TcpTransport::reload_credentials() {
+  if (!tls_) return Status::ok();  // plain TCP: nothing to read
+  return tls_->reload();
+}
+
+security::SslContextPtr TcpTransport::tls_context() const {
+  return tls_ ? tls_->current() : nullptr;
 }
 
 // ---- sending ----
@@ -335,7 +391,11 @@ asio::awaitable<Status> TcpTransport::connect(Peer& peer) {
   }
   if (endpoints.empty()) co_return Status::io_error("no address for " + peer.address);
 
-  auto conn = std::make_shared<Conn>(Stream(tcp::socket(*io_)));
+  // With security the context is taken now: this connection keeps it for
+  // its life, whatever a reload does meanwhile.
+  security::SslContextPtr context = tls_context();
+  auto conn = std::make_shared<Conn>(context ? Stream(tcp::socket(*io_), std::move(context))
+                                             : Stream(tcp::socket(*io_)));
   conn->start_watchdog();
   conn->arm(config_.connect_timeout_ms);
   co_await asio::async_connect(conn->socket.socket(), endpoints, redirect(ec));
@@ -345,6 +405,18 @@ asio::awaitable<Status> TcpTransport::connect(Peer& peer) {
   }
   conn->socket.socket().set_option(tcp::no_delay(true),
                                    ec);  // frames are latency-bound; best effort
+  if (conn->socket.is_tls()) {
+    // Nothing is written before the other side proved it is a member: a
+    // stranger named as a peer address learns nothing from our dial.
+    conn->arm(config_.connect_timeout_ms);
+    ec = co_await conn->socket.handshake(asio::ssl::stream_base::client);
+    if (ec || conn->closed) {
+      conn->close();
+      ++dial_handshake_failures_;
+      co_return Status::io_error("TLS handshake with " + peer.address +
+                                 " failed (not a member?): " + ec.message());
+    }
+  }
   conn->arm(config_.io_timeout_ms);
   co_await asio::async_write(conn->socket, asio::buffer(kPreface), redirect(ec));
   if (ec) {
@@ -403,11 +475,22 @@ asio::awaitable<void> TcpTransport::notice_close(std::shared_ptr<Conn> conn,
 // One accepted connection, for the listener: it counts against
 // max_incoming_connections until this returns.
 asio::awaitable<void> TcpTransport::serve_incoming(Stream socket) {
+  // With security the listener has run the handshake: the other side holds
+  // the key, or a certificate of the cluster CA binding a node id.
+  PeerIdentity from;
+  if (socket.is_tls()) {
+    from.authenticated = true;
+    if (config_.security.mode == PeerSecurity::Mode::kMutualTls) {
+      auto id = security::peer_node_id(socket.ssl());
+      if (!id) co_return;  // the context refuses such a certificate; never trust one
+      from.node_id = *id;
+    }
+  }
   auto conn = std::make_shared<Conn>(std::move(socket));
   conn->start_watchdog();
   ++connections_open_;
   try {
-    co_await read_frames(*conn);
+    co_await read_frames(*conn, from);
   } catch (...) {
   }
   conn->close();
@@ -416,7 +499,7 @@ asio::awaitable<void> TcpTransport::serve_incoming(Stream socket) {
 
 // Reads the preface, then frames until the peer closes, sends something we
 // refuse, or stalls. Whatever ends it ends only this connection.
-asio::awaitable<void> TcpTransport::read_frames(Conn& conn) {
+asio::awaitable<void> TcpTransport::read_frames(Conn& conn, PeerIdentity from) {
   std::error_code ec;
   std::array<char, kPrefaceBytes> preface;
   conn.arm(config_.io_timeout_ms);
@@ -452,13 +535,13 @@ asio::awaitable<void> TcpTransport::read_frames(Conn& conn) {
     }
     ++frames_received_;
     bytes_received_ += length;
-    deliver(std::move(frame));
+    deliver(std::move(frame), from);
   }
 }
 
-void TcpTransport::deliver(std::string frame) {
+void TcpTransport::deliver(std::string frame, const PeerIdentity& from) {
   try {
-    handler_(std::move(frame));
+    handler_(std::move(frame), from);
   } catch (...) {
     // The handler's exception is its own bug; it must not end the connection.
   }

@@ -6,6 +6,12 @@
 // failed connect drops what was queued and puts the destination in backoff.
 // Incoming: accepted connections are read-only; a reply travels over the
 // replier's own outgoing connection to the sender's address.
+//
+// With peer security on (TransportConfig::security) both directions run TLS
+// 1.3 from a security::ContextSource: the listener runs the server handshake
+// (bounded in time and in how many strangers may be in it, ListenerLimits),
+// a dial runs the client handshake before the preface. A failed dial
+// handshake is a failed connect: its queue is dropped, backoff follows.
 #pragma once
 
 #include <asio.hpp>
@@ -20,6 +26,7 @@
 #include <thread>
 
 #include "net/listener.h"
+#include "security/tls.h"
 #include "wavekv/transport.h"
 
 namespace wavekv::net {
@@ -34,6 +41,7 @@ class TcpTransport final : public Transport {
   bool send(const std::string& address, std::string frame) override;
   void stop() override;
   TransportStats stats() const override;
+  Status reload_credentials() override;
 
  private:
   using SteadyClock = std::chrono::steady_clock;
@@ -46,8 +54,10 @@ class TcpTransport final : public Transport {
   void close_everything();
 
   asio::awaitable<void> serve_incoming(Stream socket);
-  asio::awaitable<void> read_frames(Conn& conn);
-  void deliver(std::string frame);
+  asio::awaitable<void> read_frames(Conn& conn, PeerIdentity from);
+  void deliver(std::string frame, const PeerIdentity& from);
+  // The context the next connection uses; null without security.
+  security::SslContextPtr tls_context() const;
 
   asio::awaitable<void> serve_outgoing(std::shared_ptr<Peer> peer);
   asio::awaitable<void> write_frames(Peer& peer);
@@ -65,8 +75,10 @@ class TcpTransport final : public Transport {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::thread thread_;
   Handler handler_;
+  // Set by start() with security on; thread-safe (current() and reload()).
+  std::shared_ptr<security::ContextSource> tls_;
 
-  std::shared_ptr<Listener> listener_;  // set by start(), reset by close_everything()
+  std::shared_ptr<Listener> listener_;  // set by start(), taken by close_everything(); mu_
 
   mutable std::mutex mu_;
   State state_ = State::kNew;                           // guarded by mu_
@@ -77,7 +89,7 @@ class TcpTransport final : public Transport {
 
   std::atomic<uint64_t> frames_sent_{0}, frames_received_{0}, bytes_sent_{0}, bytes_received_{0},
       frames_dropped_{0}, frames_refused_{0}, protocol_errors_{0}, connect_failures_{0},
-      connections_open_{0};
+      connections_open_{0}, dial_handshake_failures_{0};
 };
 
 }  // namespace wavekv::net

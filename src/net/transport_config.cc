@@ -3,6 +3,32 @@
 
 namespace wavekv {
 
+Status PeerSecurity::validate() const {
+  switch (mode) {
+    case Mode::kNone:
+      if (!cluster_key_file.empty() || !ca_file.empty() || !cert_file.empty() || !key_file.empty())
+        return Status::invalid("peer security: files given but the mode is none");
+      return Status::ok();
+    case Mode::kClusterKey:
+      if (cluster_key_file.empty())
+        return Status::invalid("peer security: the cluster key mode needs a cluster key file");
+      if (!ca_file.empty() || !cert_file.empty() || !key_file.empty())
+        return Status::invalid(
+            "peer security: a cluster key and certificates exclude each other; give one");
+      return Status::ok();
+    case Mode::kMutualTls:
+      if (ca_file.empty() || cert_file.empty() || key_file.empty())
+        return Status::invalid(
+            "peer security: mutual TLS needs the CA file, the node's certificate file and its key "
+            "file");
+      if (!cluster_key_file.empty())
+        return Status::invalid(
+            "peer security: a cluster key and certificates exclude each other; give one");
+      return Status::ok();
+  }
+  return Status::invalid("peer security: unknown mode");
+}
+
 Status TransportConfig::validate() const {
   if (max_frame_bytes == 0 || max_frame_bytes > net::kMaxEncodableFrameBytes)
     return Status::invalid("max_frame_bytes must be between 1 and 4 GiB - 1 (a u32 length)");
@@ -18,6 +44,13 @@ Status TransportConfig::validate() const {
   if (max_destinations == 0) return Status::invalid("max_destinations must be positive");
   if (max_incoming_connections == 0)
     return Status::invalid("max_incoming_connections must be positive");
+  WAVEKV_RETURN_IF_ERROR(security.validate());
+  if (security.authenticates()) {
+    if (handshake_timeout_ms == 0) return Status::invalid("handshake_timeout_ms must be positive");
+    if (max_unauthenticated == 0) return Status::invalid("max_unauthenticated must be positive");
+    if (max_unauthenticated > max_incoming_connections)
+      return Status::invalid("max_unauthenticated must be at most max_incoming_connections");
+  }
   return Status::ok();
 }
 

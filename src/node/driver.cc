@@ -1,6 +1,7 @@
 #include "node/driver.h"
 
 #include <algorithm>
+#include <bit>
 #include <cassert>
 
 namespace wavekv {
@@ -26,13 +27,13 @@ Driver::Driver(ReplicatedStore& store, Transport& transport, DriverConfig config
   assert(config_.tick_ms > 0 && config_.max_inbound_frames > 0);
 }
 
-bool Driver::enqueue(std::string frame) {
+bool Driver::enqueue(std::string frame, PeerIdentity from) {
   std::lock_guard lock(mu_);
   if (inbound_.size() >= config_.max_inbound_frames) {
     inbound_dropped_++;
     return false;
   }
-  inbound_.push_back(std::move(frame));
+  inbound_.push_back({std::move(frame), std::move(from)});
   return true;
 }
 
@@ -58,17 +59,17 @@ DriverReport Driver::report() const {
 StepResult Driver::step(uint64_t now_ms, uint64_t random) {
   if (worker_ == std::thread::id()) worker_ = std::this_thread::get_id();
   assert(worker_ == std::this_thread::get_id() && "Driver::step from a second thread");
-  std::deque<std::string> frames;  // at most max_inbound_frames
-  bool push_owed = false;          // a local write's push has not left yet
+  std::deque<Inbound> frames;  // at most max_inbound_frames
+  bool push_owed = false;      // a local write's push has not left yet
   {
     std::lock_guard lock(mu_);
     frames.swap(inbound_);
     push_owed = local_write_;
     local_write_ = false;
   }
-  for (const auto& frame : frames) {
+  for (const auto& in : frames) {
     if (rebootstrap_) break;
-    handle_frame(frame, now_ms);
+    handle_frame(in.frame, in.from, now_ms);
   }
   // next_tick_ms_ is never set more than tick_ms ahead: beyond that, the
   // clock stepped back, and waiting for it to catch up would stall the node.
@@ -81,13 +82,29 @@ StepResult Driver::step(uint64_t now_ms, uint64_t random) {
   report_.last_seen = replica_.last_seen();
   report_.decode_errors = decode_errors_;
   report_.persist_errors = persist_errors_;
+  report_.impersonations_refused = impersonations_refused_;
   return {next_tick_ms_, rebootstrap_};
 }
 
-void Driver::handle_frame(const std::string& frame, uint64_t now_ms) {
+void Driver::handle_frame(const std::string& frame, const PeerIdentity& from, uint64_t now_ms) {
   auto m = decode_message(frame, limits_);
   if (!m) {
     decode_errors_++;
+    return;
+  }
+  // The identity rule (docs/SECURITY.md, "Peers"): with certificates a
+  // member speaks only as itself. A message claiming another id would let
+  // one compromised node act (acks, evictions, rebootstraps) in any other's
+  // name; it changes nothing.
+  if (from.node_id && *from.node_id != m->from) {
+    impersonations_refused_++;
+    // Powers of two: a member that keeps trying cannot flood the log.
+    if (config_.log && std::has_single_bit(impersonations_refused_))
+      config_.log(LogLevel::kWarn,
+                  "refused a peer message: its certificate is node " +
+                      std::to_string(*from.node_id) + " but the message says it is from node " +
+                      std::to_string(m->from) + " (" + std::to_string(impersonations_refused_) +
+                      " refused so far)");
     return;
   }
   Effects fx;

@@ -46,6 +46,9 @@ struct DriverReport {
   uint64_t decode_errors = 0;            // peer frames that failed to decode
   uint64_t persist_errors = 0;           // effects whose persist failed (nothing sent)
   uint64_t inbound_dropped = 0;          // frames refused by a full inbound queue
+  // Frames whose `from` is not the node id the sender's certificate binds
+  // (mutual TLS): refused whole.
+  uint64_t impersonations_refused = 0;
 };
 
 struct StepResult {
@@ -60,8 +63,9 @@ class Driver {
  public:
   Driver(ReplicatedStore& store, Transport& transport, DriverConfig config);
 
-  // Queues one frame from a peer. False (and counted) if the queue is full.
-  bool enqueue(std::string frame);
+  // Queues one frame from a peer, with what the transport knows of the
+  // sender. False (and counted) if the queue is full.
+  bool enqueue(std::string frame, PeerIdentity from = {});
   // A local write committed: the next step() ticks at once, so its push
   // leaves now rather than at the next tick. True only for the call that set
   // the flag (one wakeup per step at most).
@@ -80,7 +84,7 @@ class Driver {
  private:
   // Persist, then send (the ordering contract).
   void execute(Effects fx);
-  void handle_frame(const std::string& frame, uint64_t now_ms);
+  void handle_frame(const std::string& frame, const PeerIdentity& from, uint64_t now_ms);
   void tick(uint64_t now_ms, uint64_t random, bool push_owed);
 
   ReplicatedStore& store_;
@@ -89,7 +93,11 @@ class Driver {
   const DecodeLimits limits_;
 
   mutable std::mutex mu_;  // guards the fields up to report_
-  std::deque<std::string> inbound_;
+  struct Inbound {
+    std::string frame;
+    PeerIdentity from;
+  };
+  std::deque<Inbound> inbound_;
   uint64_t inbound_dropped_ = 0;
   bool local_write_ = false;  // a local write committed since step() last looked
   DriverReport report_;       // published copy
@@ -101,6 +109,7 @@ class Driver {
   bool rebootstrap_ = false;   // set by execute(); never cleared
   uint64_t decode_errors_ = 0;
   uint64_t persist_errors_ = 0;
+  uint64_t impersonations_refused_ = 0;
 };
 
 }  // namespace wavekv

@@ -1,6 +1,7 @@
 #include "wavekv/node.h"
 
 #include <asio/io_context.hpp>
+#include <asio/ip/address.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -11,6 +12,7 @@
 
 #include "http/server.h"
 #include "monitoring/node_status.h"
+#include "net/address.h"
 #include "node/driver.h"
 #include "resp/server.h"
 #include "store/store_internal.h"
@@ -33,15 +35,15 @@ class NodeImpl final : public Node {
   ~NodeImpl() override { (void)stop(); }
 
   Status begin() {
-    Status st = transport_->start(config_.listen, [this](std::string frame) {
+    Status st = transport_->start(config_.listen, [this](std::string frame, PeerIdentity from) {
       {
         std::lock_guard lock(mu_);
         if (!driver_) {  // made by start_driver(), just after this returns
           if (early_frames_.size() < config_.max_inbound_frames)
-            early_frames_.push_back(std::move(frame));
+            early_frames_.push_back({std::move(frame), std::move(from)});
           return;
         }
-        if (!driver_->enqueue(std::move(frame))) return;
+        if (!driver_->enqueue(std::move(frame), std::move(from))) return;
       }
       cv_.notify_one();
     });
@@ -102,7 +104,8 @@ class NodeImpl final : public Node {
     out.address = advertise_;
     const DriverReport report = driver_->report();
     out.replication = report.replica;
-    out.driver = {report.decode_errors, report.persist_errors, report.inbound_dropped};
+    out.driver = {report.decode_errors, report.persist_errors, report.inbound_dropped,
+                  report.impersonations_refused};
     const uint64_t now = wall_ms();
     store_->read_state([&](const State& state) {
       for (uint64_t b : state.digest()) out.digest = out.digest * 0x100000001b3ull ^ b;
@@ -112,6 +115,15 @@ class NodeImpl final : public Node {
     out.transport = transport_->stats();
     if (http_) out.http = http_->stats();
     return out;
+  }
+
+  Status reload_credentials() override {
+    // The peer transport's key file or certificates.
+    Status peer = transport_->reload_credentials();
+    if (!peer.is_ok()) return peer;
+    // The client ports (RESP, HTTP: TLS certificates, the users file) reload
+    // here too, once they have credentials of their own.
+    return Status::ok();
   }
 
   bool rebootstrap_requested() const override {
@@ -166,7 +178,7 @@ class NodeImpl final : public Node {
     dc.log = [this](LogLevel level, const std::string& msg) { log(level, msg); };
     std::lock_guard lock(mu_);
     driver_ = std::make_unique<Driver>(*store_, *transport_, std::move(dc));
-    for (auto& frame : early_frames_) driver_->enqueue(std::move(frame));
+    for (auto& [frame, from] : early_frames_) driver_->enqueue(std::move(frame), std::move(from));
     early_frames_.clear();
   }
 
@@ -242,7 +254,7 @@ class NodeImpl final : public Node {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable rebootstrap_cv_;
-  std::deque<std::string> early_frames_;  // came before driver_ existed
+  std::deque<std::pair<std::string, PeerIdentity>> early_frames_;  // came before driver_ existed
   bool stopping_ = false;
   bool stopped_ = false;
   bool rebootstrap_ = false;
@@ -279,9 +291,46 @@ Status NodeConfig::validate() const {
   return Status::ok();
 }
 
+namespace {
+
+// Only this host can reach the address: 127.0.0.0/8, ::1, "localhost". An
+// empty host (":port") is every interface; another name may resolve to
+// anything.
+bool is_loopback_host(const std::string& host) {
+  if (host == "localhost") return true;
+  std::error_code ec;
+  const asio::ip::address ip = asio::ip::make_address(host, ec);
+  if (ec) return false;
+  if (ip.is_v6() && ip.to_v6().is_v4_mapped())
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, ip.to_v6()).is_loopback();
+  return ip.is_loopback();
+}
+
+}  // namespace
+
+Status check_exposure(const NodeConfig& config) {
+  if (config.insecure) return Status::ok();
+  // The peer port.
+  if (!config.transport.security.authenticates()) {
+    auto hp = net::parse_host_port(config.listen, net::AddressUse::kListen);
+    if (!hp) return hp.status();
+    if (!is_loopback_host(hp->host))
+      return Status::invalid(
+          "the peer port " + config.listen +
+          " would listen beyond this host without authentication: anyone who reaches it could "
+          "read, change and wipe every key. Give the cluster a key (--cluster-key-file FILE, "
+          "from `wavekv keygen`) or node certificates (--ca-file, --cert-file, --key-file, from "
+          "`wavekv cert`), or, on a network you trust completely, add --insecure");
+  }
+  // The client ports (RESP, HTTP) are checked here too once they can
+  // authenticate clients (a users file): same rule, their own flags.
+  return Status::ok();
+}
+
 Result<std::unique_ptr<Node>> Node::start(NodeConfig config, std::unique_ptr<Transport> transport) {
   config.derive_limits();
   WAVEKV_RETURN_IF_ERROR(config.validate());
+  WAVEKV_RETURN_IF_ERROR(check_exposure(config));
   auto store = open_replicated(config.store);
   if (!store) return store.status();
   if (!transport) transport = make_tcp_transport(config.transport);

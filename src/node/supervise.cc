@@ -12,11 +12,34 @@
 namespace wavekv {
 namespace {
 
+std::atomic<uint64_t> g_reload_requests{0};
+
+// Reloads the node's credentials and logs how it went; the node serves on
+// either way (with the old credentials if the new ones failed).
+void reload(Node& node, const SuperviseHooks& hooks, const std::string& id) {
+  Status st = node.reload_credentials();
+  if (st.is_ok())
+    log(hooks.log, LogLevel::kInfo, hooks.component,
+        "reloaded credentials: new connections use them", {{"node", id}});
+  else
+    log(hooks.log, LogLevel::kError, hooks.component,
+        "reloading credentials failed; the old ones stay in use",
+        {{"node", id}, {"error", st.to_string()}});
+}
+
 // True if a peer asked for a re-bootstrap, false once a stop signal came.
-// The 100 ms wait bounds how late a signal is seen.
-bool wait_for_rebootstrap(Node& node, const std::atomic<int>& stop_signal) {
-  while (stop_signal == 0)
+// Reloads credentials when hooks.reload_requests moves. The 100 ms wait
+// bounds how late a signal is seen.
+bool wait_for_rebootstrap(Node& node, const SuperviseHooks& hooks, const std::string& id,
+                          const std::atomic<int>& stop_signal) {
+  uint64_t reloads_seen = hooks.reload_requests ? hooks.reload_requests->load() : 0;
+  while (stop_signal == 0) {
     if (node.wait_rebootstrap(100)) return true;
+    if (hooks.reload_requests && hooks.reload_requests->load() != reloads_seen) {
+      reloads_seen = hooks.reload_requests->load();
+      reload(node, hooks, id);
+    }
+  }
   return false;
 }
 
@@ -40,7 +63,7 @@ SuperviseEnd supervise(const SuperviseHooks& hooks, const std::atomic<int>& stop
       (void)hooks.stop();
       return failed(Failed::kStart, announced);
     }
-    const bool rebootstrap = wait_for_rebootstrap(**node, stop_signal);
+    const bool rebootstrap = wait_for_rebootstrap(**node, hooks, id, stop_signal);
     Status st = hooks.stop();
     if (!st.is_ok()) return failed(Failed::kClose, st);
     if (!rebootstrap) {
@@ -64,14 +87,24 @@ const std::atomic<int>& catch_stop_signals() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::thread([signals] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    got_signal = sig;
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&signals, &sig) != 0) continue;
+      if (sig == SIGHUP) {
+        ++g_reload_requests;  // reload, do not stop
+        continue;
+      }
+      got_signal = sig;
+      return;
+    }
   }).detach();
   return got_signal;
 }
+
+const std::atomic<uint64_t>& reload_requests() { return g_reload_requests; }
 
 Status wipe_data_dir(const std::string& dir) {
   std::error_code ec;

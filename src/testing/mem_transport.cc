@@ -238,7 +238,7 @@ void MemNetwork::deliver_loop() {
     delivering_ = dest;
     lock.unlock();
     try {
-      dest->handler_(std::move(frame));
+      dest->handler_(std::move(frame), PeerIdentity{});  // no security in memory
     } catch (...) {
       // The handler's exception is its own bug; delivery goes on.
     }

@@ -1,14 +1,19 @@
 // A TCP proxy that a test puts in front of one node's peer port, and cuts and
 // restores to make network partitions between real `wavekv serve` processes.
 //
-// Why it looks at the bytes: a peer connection carries one direction only
+// Why it must know who dials: a peer connection carries one direction only
 // (the dialer writes; docs/FORMAT.md, "Peer transport framing") and every
 // node dials one advertised address per member. A proxy in front of node X
 // therefore sees the traffic of every other node to X, and to cut {A} | {B, C}
-// it must know who is dialing. It reads the first 18 bytes of a connection:
-// the preface (5), the first frame's length (4), the wire version (1) and the
-// sender node id (8, little-endian; docs/FORMAT.md, "Wire format"), decides,
-// and then forwards those bytes and everything after them unchanged.
+// it must know who is dialing. Two ways:
+//  - by the bytes (plain TCP): it reads the first 18 bytes of a connection,
+//    the preface (5), the first frame's length (4), the wire version (1) and
+//    the sender node id (8, little-endian; docs/FORMAT.md, "Wire format"),
+//    decides, then forwards those bytes and everything after them unchanged;
+//  - by the connection (identify_by_process; works under TLS, where the
+//    bytes say nothing): the dialing socket is looked up in /proc/net/tcp
+//    and its owner among the node processes the test named, by pid.
+// record() keeps every byte that passes, for tests that look for plaintext.
 //
 // cut(senders): connections from those node ids that are open now are shut
 // down, and new ones are accepted, identified and closed (the dialer sees its
@@ -17,6 +22,7 @@
 // connections for a few seconds.
 #pragma once
 
+#include <dirent.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -24,12 +30,15 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -87,6 +96,19 @@ class TcpProxy {
   void restore() {
     std::lock_guard lock(mu_);
     blocked_.clear();
+  }
+
+  // From now on a connection's sender is the node id of the process (by pid)
+  // whose socket dials the proxy; a dialer not among them is closed.
+  void identify_by_process(std::map<pid_t, uint64_t> nodes) {
+    std::lock_guard lock(mu_);
+    processes_ = std::move(nodes);
+  }
+  // Keeps a copy of every byte forwarded either way from now on.
+  void record() { recording_ = true; }
+  std::string recorded() {
+    std::lock_guard lock(mu_);
+    return recorded_;
   }
 
   uint64_t forwarded() const { return forwarded_; }  // connections passed through
@@ -168,15 +190,77 @@ class TcpProxy {
     return true;
   }
 
-  void serve(int client) {
-    // Preface (5), frame length (4), wire version (1), sender id (8).
-    char head[18];
-    if (!read_exactly(client, head, sizeof head)) {
-      ::close(client);
-      return;
+  // The inode of the socket at the other end of `client` (a loopback
+  // dialer), from /proc/net/tcp; 0 if not found.
+  uint64_t dialer_inode(int client) const {
+    sockaddr_in peer{};
+    socklen_t len = sizeof peer;
+    if (::getpeername(client, reinterpret_cast<sockaddr*>(&peer), &len) != 0) return 0;
+    char local[32], remote[32];
+    // The kernel prints the address as the u32 it stores (network order) and
+    // the port in host order, both in hex.
+    std::snprintf(local, sizeof local, "%08X:%04X", peer.sin_addr.s_addr, ntohs(peer.sin_port));
+    std::snprintf(remote, sizeof remote, "%08X:%04X", htonl(INADDR_LOOPBACK), port_);
+    std::ifstream tcp("/proc/net/tcp");
+    std::string line;
+    std::getline(tcp, line);  // the header
+    while (std::getline(tcp, line)) {
+      std::istringstream in(line);
+      std::string sl, l, r, st, queues, timer, retransmits, uid, timeout;
+      uint64_t inode = 0;
+      in >> sl >> l >> r >> st >> queues >> timer >> retransmits >> uid >> timeout >> inode;
+      if (l == local && r == remote) return inode;
     }
+    return 0;
+  }
+  // Which of processes_ holds socket `inode`; 0 if none.
+  uint64_t owner_of(uint64_t inode, const std::map<pid_t, uint64_t>& processes) const {
+    const std::string want = "socket:[" + std::to_string(inode) + "]";
+    for (const auto& [pid, node] : processes) {
+      const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+      DIR* d = ::opendir(dir.c_str());
+      if (d == nullptr) continue;
+      bool found = false;
+      while (dirent* e = ::readdir(d)) {
+        char target[64];
+        ssize_t n = ::readlinkat(::dirfd(d), e->d_name, target, sizeof target - 1);
+        if (n > 0 && want == std::string(target, static_cast<size_t>(n))) {
+          found = true;
+          break;
+        }
+      }
+      ::closedir(d);
+      if (found) return node;
+    }
+    return 0;
+  }
+
+  void serve(int client) {
+    std::map<pid_t, uint64_t> processes;
+    {
+      std::lock_guard lock(mu_);
+      processes = processes_;
+    }
+    // By the bytes: preface (5), frame length (4), wire version (1), sender
+    // id (8). By the connection: nothing read yet.
+    char head[18];
+    size_t head_bytes = 0;
     uint64_t sender = 0;
-    for (int i = 7; i >= 0; i--) sender = (sender << 8) | static_cast<uint8_t>(head[10 + i]);
+    if (processes.empty()) {
+      if (!read_exactly(client, head, sizeof head)) {
+        ::close(client);
+        return;
+      }
+      head_bytes = sizeof head;
+      for (int i = 7; i >= 0; i--) sender = (sender << 8) | static_cast<uint8_t>(head[10 + i]);
+    } else {
+      const uint64_t inode = dialer_inode(client);
+      sender = inode ? owner_of(inode, processes) : 0;
+      if (sender == 0) {  // not a node the test knows: as if the proxy were down
+        ::close(client);
+        return;
+      }
+    }
     auto blocked = [&] {
       std::lock_guard lock(mu_);
       return stopping_ || blocked_.count(sender) > 0;
@@ -194,7 +278,7 @@ class TcpProxy {
     int upstream = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a = loopback(target_port);
     if (::connect(upstream, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        !write_all(upstream, head, sizeof head)) {
+        !write_all(upstream, head, head_bytes)) {
       ::close(upstream);
       ::close(client);
       return;
@@ -214,6 +298,7 @@ class TcpProxy {
       conns_[id] = Conn{sender, client, upstream};
     }
     forwarded_++;
+    keep(head, head_bytes);
     pump(client, upstream);
     {
       std::lock_guard lock(mu_);
@@ -221,6 +306,12 @@ class TcpProxy {
     }
     ::close(upstream);
     ::close(client);
+  }
+
+  void keep(const char* bytes, size_t n) {
+    if (!recording_ || n == 0) return;
+    std::lock_guard lock(mu_);
+    recorded_.append(bytes, n);
   }
 
   // Copies bytes both ways until either side ends, fails or is shut down.
@@ -234,6 +325,7 @@ class TcpProxy {
         if (p[i].revents == 0) continue;
         ssize_t k = ::recv(p[i].fd, buf, sizeof buf, 0);
         if (k <= 0) return;
+        keep(buf, static_cast<size_t>(k));
         if (!write_all(p[1 - i].fd, buf, static_cast<size_t>(k))) return;
       }
     }
@@ -243,6 +335,7 @@ class TcpProxy {
   int listen_fd_ = -1;
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> recording_{false};
   std::atomic<uint64_t> forwarded_{0};
   std::atomic<uint64_t> refused_{0};
   std::thread acceptor_;
@@ -251,6 +344,8 @@ class TcpProxy {
   std::mutex mu_;
   std::set<uint64_t> blocked_;
   std::map<uint64_t, Conn> conns_;
+  std::map<pid_t, uint64_t> processes_;  // identify_by_process(); empty: by the bytes
+  std::string recorded_;
   uint64_t next_id_ = 1;
 };
 
