@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "wavekv/node.h"
 #include "wavekv/store.h"
 
 namespace wavekv::cli {
@@ -54,6 +55,8 @@ struct ServeOptions {
   uint64_t tombstone_grace_ms = 3600ull * 1000;
   uint64_t member_expiry_ms = 24ull * 3600 * 1000;
   std::string ready_file;  // written once every listener is bound (listening.h); empty: none
+  ClientSecurity clients;  // --tls-cert-file, --tls-key-file, --tls-client-ca-file, --users-file
+  bool insecure = false;   // --insecure: serve clients on other hosts without auth and TLS
 };
 // Runs a node until SIGINT/SIGTERM; returns the exit code.
 int run_serve(const ServeOptions& options);

@@ -45,6 +45,8 @@ int run_serve(const ServeOptions& o) {
   config.replica.fanout = o.fanout;
   config.replica.tombstone_grace_ms = o.tombstone_grace_ms;
   config.replica.member_expiry_ms = o.member_expiry_ms;
+  config.clients = o.clients;
+  config.insecure = o.insecure;
 
   // Before any thread starts, so every thread inherits the signal mask.
   const std::atomic<int>& got_signal = catch_stop_signals();

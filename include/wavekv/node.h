@@ -26,6 +26,31 @@
 
 namespace wavekv {
 
+// TLS and authentication of the client ports (RESP and HTTP), docs/SECURITY.md.
+struct ClientSecurity {
+  // Both set: the ports speak TLS only (TLS 1.2 or 1.3), with this
+  // certificate and key (PEM).
+  std::string tls_cert_file, tls_key_file;
+  // Set: clients may present a certificate chaining to this CA;
+  // require_client_cert makes it mandatory (the handshake fails without).
+  std::string tls_client_ca_file;
+  bool require_client_cert = false;
+  // Set: every client logs in as a user of this file (AUTH, HELLO AUTH,
+  // HTTP Basic or Bearer) and may do what its role and prefixes allow.
+  // Empty: everyone may do everything.
+  std::string users_file;
+  // With a users file, connections that have not logged in yet are bounded:
+  // in all, per source address, and in time (then closed).
+  size_t max_unauthenticated = 256;
+  size_t max_unauthenticated_per_source = 32;
+  uint32_t auth_timeout_ms = 10'000;
+
+  bool tls() const { return !tls_cert_file.empty() || !tls_key_file.empty(); }
+  // Refuses half a TLS setup (a cert without its key, a client CA or
+  // require_client_cert without TLS).
+  Status validate() const;
+};
+
 struct NodeConfig {
   Config store;  // data_dir, node_id, durability, ...
   // Address and seeds are filled from the fields below; its key and value
@@ -39,6 +64,10 @@ struct NodeConfig {
   uint64_t tick_ms = 10;                  // the replica's clock granularity (push latency)
   size_t max_inbound_frames = 4096;       // frames waiting for the worker; beyond: dropped
   TransportConfig transport;
+  ClientSecurity clients;  // the RESP and HTTP ports
+  // Allows serving on a non-loopback address without authentication and
+  // TLS (check_client_exposure).
+  bool insecure = false;
   LogSink log;  // every log line of the node; empty: logfmt on stderr
 
   // One source of key and value limits, the store's: copies them into
@@ -106,6 +135,10 @@ class Node {
   virtual std::string resp_address() const = 0;  // empty if off
   virtual std::string http_address() const = 0;  // empty if off
 
+  // Re-reads the client ports' users file and TLS certificate and key (SIGHUP).
+  // On an error the old ones stay; connections keep the identity they have.
+  virtual Status reload_client_credentials() { return Status::ok(); }
+
   // The node's figures now. Thread-safe; not while stop() runs.
   virtual NodeStatus status() = 0;
 
@@ -119,6 +152,12 @@ class Node {
   // store (drain, fsync). Idempotent; returns the store's close status.
   virtual Status stop() = 0;
 };
+
+// Refuses a RESP or HTTP listen address that is not loopback (127.0.0.0/8,
+// ::1, localhost; an empty host means every interface) unless the client
+// ports have both a users file and TLS, or `config.insecure` is set. The
+// error names the flags to add. Node::start calls it.
+Status check_client_exposure(const NodeConfig& config);
 
 // For programs that run until SIGINT or SIGTERM: blocks both in the calling
 // thread (call it before any other thread starts, so every thread inherits

@@ -1,6 +1,7 @@
 #include "wavekv/node.h"
 
 #include <asio/io_context.hpp>
+#include <asio/ip/address.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -11,6 +12,7 @@
 
 #include "http/server.h"
 #include "monitoring/node_status.h"
+#include "net/address.h"
 #include "node/driver.h"
 #include "resp/server.h"
 #include "store/store_internal.h"
@@ -66,12 +68,14 @@ class NodeImpl final : public Node {
     if (!config_.resp_listen.empty()) {
       resp::RespConfig resp;
       resp.listen_address = config_.resp_listen;
+      resp.security = config_.clients;
       resp_ = std::make_unique<resp::RespServer>(io_, *store_, resp, [this] { return status(); });
       WAVEKV_RETURN_IF_ERROR(resp_->start());
     }
     if (!config_.http_listen.empty()) {
       http::HttpConfig http;
       http.listen = config_.http_listen;
+      http.security = config_.clients;
       http::HttpHooks hooks;
       hooks.status = [this] { return status(); };
       auto h = http::HttpServer::start(io_, *store_, http, hooks);
@@ -112,6 +116,23 @@ class NodeImpl final : public Node {
     out.transport = transport_->stats();
     if (http_) out.http = http_->stats();
     return out;
+  }
+
+  Status reload_client_credentials() override {
+    Status first;
+    if (resp_) {
+      Status st = resp_->reload_security();
+      if (!st.is_ok()) first = st;
+    }
+    if (http_) {
+      Status st = http_->reload_security();
+      if (!st.is_ok() && first.is_ok()) first = st;
+    }
+    if (first.is_ok())
+      log(LogLevel::kInfo, "client credentials reloaded");
+    else
+      log(LogLevel::kWarn, "client credentials reload failed", {{"error", first.to_string()}});
+    return first;
   }
 
   bool rebootstrap_requested() const override {
@@ -279,9 +300,67 @@ Status NodeConfig::validate() const {
   return Status::ok();
 }
 
+Status ClientSecurity::validate() const {
+  if (tls_cert_file.empty() != tls_key_file.empty())
+    return Status::invalid("client TLS needs both --tls-cert-file and --tls-key-file");
+  if (!tls() && !tls_client_ca_file.empty())
+    return Status::invalid("--tls-client-ca-file needs --tls-cert-file and --tls-key-file");
+  if (require_client_cert && tls_client_ca_file.empty())
+    return Status::invalid("requiring client certificates needs --tls-client-ca-file");
+  if (!users_file.empty() && (max_unauthenticated == 0 || auth_timeout_ms == 0))
+    return Status::invalid("max_unauthenticated and auth_timeout_ms must be at least 1");
+  return Status::ok();
+}
+
+namespace {
+
+// 127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z) and "localhost"; not the
+// empty host (every interface).
+bool loopback_host(const std::string& host) {
+  if (host == "localhost") return true;
+  asio::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) return false;
+  if (addr.is_v4()) return addr.to_v4().is_loopback();
+  auto v6 = addr.to_v6();
+  if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).is_loopback();
+  return v6.is_loopback();
+}
+
+}  // namespace
+
+Status check_client_exposure(const NodeConfig& config) {
+  if (config.insecure) return Status::ok();
+  const bool users = !config.clients.users_file.empty();
+  const bool tls = config.clients.tls();
+  if (users && tls) return Status::ok();
+  for (const auto& [flag, address] :
+       {std::pair<const char*, const std::string&>{"--resp", config.resp_listen},
+        std::pair<const char*, const std::string&>{"--http", config.http_listen}}) {
+    if (address.empty()) continue;
+    auto hp = net::parse_host_port(address, net::AddressUse::kListen);
+    if (!hp) continue;  // the server's own validation names the problem
+    if (loopback_host(hp->host)) continue;
+    std::string missing;
+    if (!users) missing = "--users-file FILE";
+    if (!tls)
+      missing +=
+          std::string(missing.empty() ? "" : " and ") + "--tls-cert-file FILE --tls-key-file FILE";
+    return Status::invalid(std::string(flag) + " " + address +
+                           " is reachable from other hosts but clients are not " +
+                           (users ? "encrypted"
+                            : tls ? "authenticated"
+                                  : "authenticated or encrypted") +
+                           ": add " + missing + " (or --insecure to serve it anyway)");
+  }
+  return Status::ok();
+}
+
 Result<std::unique_ptr<Node>> Node::start(NodeConfig config, std::unique_ptr<Transport> transport) {
   config.derive_limits();
   WAVEKV_RETURN_IF_ERROR(config.validate());
+  WAVEKV_RETURN_IF_ERROR(config.clients.validate());
+  WAVEKV_RETURN_IF_ERROR(check_client_exposure(config));
   auto store = open_replicated(config.store);
   if (!store) return store.status();
   if (!transport) transport = make_tcp_transport(config.transport);
