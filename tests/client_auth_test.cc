@@ -408,17 +408,30 @@ TEST_F(RespAuthTest, PipelinedCommandsAfterAuthSeeTheNewIdentity) {
   EXPECT_EQ(*store_->get("other"), "y");
 }
 
-TEST_F(RespAuthTest, TheListenerClosesConnectionsThatNeverLogIn) {
+TEST_F(RespAuthTest, StrangersAreBoundedPerSourceAndLoggedInClientsAreNot) {
   resp::RespConfig config;
-  config.security.auth_timeout_ms = 200;
+  config.security.auth_timeout_ms = 60'000;  // not what closes anything here
   config.security.max_unauthenticated_per_source = 2;
   start(config);
   Client a(server_->port()), b(server_->port());
   EXPECT_EQ(a.call({"AUTH", "alice", "apw"}), "OK");  // a is in; b is not
   Client c(server_->port());                          // the second unauthenticated one
-  Client d(server_->port());                          // beyond 2 per source: refused
+  Client d(server_->port(), 5);                       // beyond 2 per source: refused
   EXPECT_TRUE(d.closed_by_peer());
-  EXPECT_TRUE(b.closed_by_peer());  // after auth_timeout_ms
+  EXPECT_EQ(c.call({"AUTH", "reader", "rpw"}), "OK");  // c leaves the strangers' slots
+  Client e(server_->port());
+  EXPECT_EQ(e.call({"AUTH", "app", "ppw"}), "OK");
+  EXPECT_EQ(a.call({"GET", "other"}), "c");
+  EXPECT_EQ(b.call({"PING"}), "(error) NOAUTH Authentication required.");
+}
+
+TEST_F(RespAuthTest, ConnectionsThatNeverLogInAreClosedAfterTheAuthTimeout) {
+  resp::RespConfig config;
+  config.security.auth_timeout_ms = 200;
+  start(config);
+  Client a(server_->port()), b(server_->port());
+  EXPECT_EQ(a.call({"AUTH", "alice", "apw"}), "OK");
+  EXPECT_TRUE(b.closed_by_peer());
   EXPECT_EQ(a.call({"GET", "other"}), "c");
 }
 
