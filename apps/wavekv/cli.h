@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "../common/peer_security.h"
+#include "wavekv/node.h"
 #include "wavekv/store.h"
 
 namespace wavekv::cli {
@@ -55,7 +56,8 @@ struct ServeOptions {
   uint64_t tombstone_grace_ms = 3600ull * 1000;
   uint64_t member_expiry_ms = 24ull * 3600 * 1000;
   std::string ready_file;      // written once every listener is bound (listening.h); empty: none
-  PeerSecurityFlags security;  // ../common/peer_security.h
+  PeerSecurityFlags security;  // ../common/peer_security.h (with --insecure)
+  ClientSecurity clients;  // --tls-cert-file, --tls-key-file, --tls-client-ca-file, --users-file
 };
 // Runs a node until SIGINT/SIGTERM; returns the exit code.
 int run_serve(const ServeOptions& options);

@@ -344,6 +344,15 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& so, std::string& serve_
                    "Evict a member not heard from for this long (0: never)")
       ->capture_default_str();
   add_peer_security_flags(*serve, so.security);
+  serve->add_option("--tls-cert-file", so.clients.tls_cert_file,
+                    "RESP and HTTP ports speak TLS with this certificate (PEM)");
+  serve->add_option("--tls-key-file", so.clients.tls_key_file, "Its private key (PEM)");
+  serve->add_option("--tls-client-ca-file", so.clients.tls_client_ca_file,
+                    "Ask clients for a certificate from this CA (PEM)");
+  serve->add_flag("--tls-require-client-cert", so.clients.require_client_cert,
+                  "Refuse clients without such a certificate");
+  serve->add_option("--users-file", so.clients.users_file,
+                    "RESP and HTTP clients log in as users of this file (docs/SECURITY.md)");
   return serve;
 }
 

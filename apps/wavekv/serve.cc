@@ -49,6 +49,7 @@ int run_serve(const ServeOptions& o) {
     std::fprintf(stderr, "wavekv serve: %s\n", st.message().c_str());
     return 2;
   }
+  config.clients = o.clients;
 
   // Before any thread starts, so every thread inherits the signal mask.
   const std::atomic<int>& got_signal = catch_stop_signals();

@@ -26,6 +26,31 @@
 
 namespace wavekv {
 
+// TLS and authentication of the client ports (RESP and HTTP), docs/SECURITY.md.
+struct ClientSecurity {
+  // Both set: the ports speak TLS only (TLS 1.2 or 1.3), with this
+  // certificate and key (PEM).
+  std::string tls_cert_file, tls_key_file;
+  // Set: clients may present a certificate chaining to this CA;
+  // require_client_cert makes it mandatory (the handshake fails without).
+  std::string tls_client_ca_file;
+  bool require_client_cert = false;
+  // Set: every client logs in as a user of this file (AUTH, HELLO AUTH,
+  // HTTP Basic or Bearer) and may do what its role and prefixes allow.
+  // Empty: everyone may do everything.
+  std::string users_file;
+  // With a users file, connections that have not logged in yet are bounded:
+  // in all, per source address, and in time (then closed).
+  size_t max_unauthenticated = 256;
+  size_t max_unauthenticated_per_source = 32;
+  uint32_t auth_timeout_ms = 10'000;
+
+  bool tls() const { return !tls_cert_file.empty() || !tls_key_file.empty(); }
+  // Refuses half a TLS setup (a cert without its key, a client CA or
+  // require_client_cert without TLS).
+  Status validate() const;
+};
+
 struct NodeConfig {
   Config store;  // data_dir, node_id, durability, ...
   // Address and seeds are filled from the fields below; its key and value
@@ -40,6 +65,7 @@ struct NodeConfig {
   size_t max_inbound_frames = 4096;       // frames waiting for the worker; beyond: dropped
   // transport.security: how peers authenticate (docs/SECURITY.md, "Peers").
   TransportConfig transport;
+  ClientSecurity clients;  // the RESP and HTTP ports
   // Let the node listen on a non-loopback address without authentication
   // (check_exposure). For networks the operator trusts completely.
   bool insecure = false;
@@ -99,11 +125,12 @@ struct NodeStatus {
   std::optional<HttpStats> http;  // when the HTTP API is on
 };
 
-// Secure by default: refuses (kInvalidArgument, naming the flag to add) a
-// config that would listen without authentication on an address other
-// hosts can reach. Loopback (127.0.0.0/8, ::1, "localhost") is always
-// allowed; `insecure` allows everything. An empty host (":7400") is every
-// interface. Node::start calls it.
+// Secure by default: refuses (kInvalidArgument, naming the flags to add) a
+// config that would listen on an address other hosts can reach without
+// authentication: a peer port without a cluster key or certificates, a RESP
+// or HTTP port without both a users file and TLS. Loopback (127.0.0.0/8,
+// ::1, "localhost") is always allowed; `insecure` allows everything. An
+// empty host (":7400") is every interface. Node::start calls it.
 Status check_exposure(const NodeConfig& config);
 
 class Node {
@@ -123,8 +150,9 @@ class Node {
   virtual NodeStatus status() = 0;
 
   // Reads the credentials again (SIGHUP): the peer transport's key file or
-  // certificates. New connections use the new ones; on failure the old ones
-  // stay and the error says why.
+  // certificates, the client ports' TLS certificate and key and their users
+  // file. New connections use the new ones (connections keep the identity
+  // they have); on failure the old ones stay and the error says why.
   virtual Status reload_credentials() = 0;
 
   // A peer told this node it was evicted: the caller should stop() it, wipe

@@ -84,6 +84,8 @@ class HttpRequestParser {
   const HttpError& error() const { return error_; }
   // True between requests: nothing of a next request has arrived yet.
   bool idle() const { return !in_message_; }
+  // True while a request's line and headers are arriving (not its body).
+  bool in_head() const { return in_message_ && !headers_done_; }
 
  private:
   static int on_message_begin(http_parser* p);

@@ -8,7 +8,9 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <variant>
 
+#include "auth/authenticator.h"
 #include "http/encoding.h"
 #include "monitoring/node_status.h"
 #include "net/address.h"
@@ -25,7 +27,10 @@ Status HttpConfig::validate() const {
   if (!hp) return Status::invalid("listen: " + hp.status().message());
   if (limits.max_header_bytes < 64) return Status::invalid("max_header_bytes must be >= 64");
   if (max_connections == 0) return Status::invalid("max_connections must be > 0");
-  if (idle_timeout_ms == 0 || write_timeout_ms == 0 || heartbeat_ms == 0)
+  WAVEKV_RETURN_IF_ERROR(security.validate());
+  if (auth_workers == 0) return Status::invalid("auth_workers must be at least 1");
+  if (idle_timeout_ms == 0 || write_timeout_ms == 0 || heartbeat_ms == 0 ||
+      request_head_timeout_ms == 0)
     return Status::invalid("timeouts and heartbeat_ms must be > 0");
   if (default_scan_limit == 0 || default_scan_limit > max_scan_limit)
     return Status::invalid("default_scan_limit must be in 1..max_scan_limit");
@@ -114,8 +119,37 @@ auto async_store_write(Store& store, WriteBatch batch, Token&& token) {
       token, std::move(batch));
 }
 
+// A password check on the authenticator's threads as an Asio operation: the
+// completion runs on the caller's executor. A full queue completes with
+// kBusy.
+template <typename Token>
+auto async_verify(auth::Authenticator& authenticator, std::string user, std::string password,
+                  Token&& token) {
+  return asio::async_initiate<Token, void(Result<auth::Identity>)>(
+      [&authenticator](auto handler, std::string u, std::string p) {
+        using Handler = decltype(handler);
+        auto ex = asio::get_associated_executor(handler);
+        struct Pending {
+          Handler handler;
+          asio::executor_work_guard<decltype(ex)> work;
+        };
+        auto pending =
+            std::make_shared<Pending>(Pending{std::move(handler), asio::make_work_guard(ex)});
+        auto finish = [pending](Result<auth::Identity> r) {
+          auto ex2 = pending->work.get_executor();
+          asio::post(ex2, [pending, r = std::move(r)]() mutable {
+            pending->work.reset();
+            std::move(pending->handler)(std::move(r));
+          });
+        };
+        if (!authenticator.verify(std::move(u), std::move(p), finish))
+          finish(Status::busy("too many log-ins in progress, try again later"));
+      },
+      token, std::move(user), std::move(password));
+}
+
 // The request counters of /metrics, by status code.
-constexpr std::array<int, 9> kCountedCodes = {200, 400, 404, 405, 413, 500, 503, 408, 0};
+constexpr std::array<int, 11> kCountedCodes = {200, 400, 401, 403, 404, 405, 413, 500, 503, 408, 0};
 size_t code_slot(int status) {
   for (size_t i = 0; i + 1 < kCountedCodes.size(); ++i)
     if (kCountedCodes[i] == status) return i;
@@ -137,6 +171,10 @@ struct Conn : std::enable_shared_from_this<Conn> {
   net::Deadline deadline;
   asio::steady_timer wake;
   bool closed = false;
+  // The last Basic credentials (the header's value) that verified, and who
+  // they are: a keep-alive connection pays for scrypt once.
+  std::string basic_header;
+  std::optional<auth::Identity> basic_identity;
 
   void start_watchdog() {
     deadline.start(shared_from_this(), [this] { close(); });
@@ -165,6 +203,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   Store& store;
   const HttpConfig config;
   const HttpHooks hooks;
+  std::shared_ptr<auth::Authenticator> auth;     // disabled: no users file
+  std::shared_ptr<security::ContextSource> tls;  // null: plain TCP
   std::shared_ptr<net::Listener> listener;
   asio::strand<asio::io_context::executor_type> feed_strand;  // drains run in order
   std::shared_ptr<WatchFeed> feed;
@@ -195,11 +235,16 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   asio::awaitable<bool> send_reply(Conn& c, const Reply& r, bool keep_alive);
   asio::awaitable<void> linger_close(Conn& c);
 
-  // --- routes
-  asio::awaitable<Reply> handle(HttpRequest& req);
+  // --- authentication: the identity the request carries, or the reply
+  // that refuses it (401, or 503 when the checks are saturated).
+  asio::awaitable<std::variant<auth::Identity, Reply>> authenticate(Conn& c,
+                                                                    const HttpRequest& req);
+
+  // --- routes; `id` null: no users file, everything allowed
+  asio::awaitable<Reply> handle(HttpRequest& req, const auth::Identity* id);
   Reply get_key(const HttpRequest& req, const std::string& key, const QueryParams& q);
   asio::awaitable<Reply> write_key(HttpRequest& req, const std::string& key, bool del);
-  Reply list(const QueryParams& q);
+  Reply list(const QueryParams& q, const auth::Identity* id);
   Reply status_reply();
   Reply metrics_reply();
   asio::awaitable<void> watch(std::shared_ptr<Conn> c, const HttpRequest& req,
@@ -314,10 +359,26 @@ asio::awaitable<void> HttpServer::Impl::serve(std::shared_ptr<Conn> c) {
   HttpRequestParser parser(config.limits);
   std::vector<char> buf(16 * 1024);
   std::string_view pending;
+  // When the request now arriving began (its head must be in by then +
+  // request_head_timeout_ms).
+  std::optional<Clock::time_point> head_began;
   try {
     for (;;) {
+      if (parser.in_head()) {
+        if (!head_began) head_began = Clock::now();
+      } else {
+        head_began.reset();
+      }
       if (pending.empty()) {
-        c->set_deadline_ms(config.idle_timeout_ms);
+        uint32_t wait_ms = config.idle_timeout_ms;
+        if (head_began) {
+          auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+              *head_began + std::chrono::milliseconds(config.request_head_timeout_ms) -
+              Clock::now());
+          if (left.count() <= 0) break;  // the head is late: slowloris or a dead client
+          wait_ms = std::min<uint32_t>(wait_ms, static_cast<uint32_t>(left.count()));
+        }
+        c->set_deadline_ms(wait_ms);
         asio::error_code ec;
         size_t n = co_await c->socket.async_read_some(
             asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
@@ -349,15 +410,44 @@ asio::awaitable<void> HttpServer::Impl::serve(std::shared_ptr<Conn> c) {
       // A complete request.
       HttpRequest& req = parser.request();
       c->clear_deadline();
+      head_began.reset();
       auto target = split_target(req.target);
+      std::optional<auth::Identity> identity;
+      if (auth->enabled() && target.path != "/healthz") {
+        auto who = co_await authenticate(*c, req);
+        if (auto* refusal = std::get_if<Reply>(&who)) {
+          bool keep = req.keep_alive;
+          if (!co_await send_reply(*c, *refusal, keep)) break;
+          if (!keep) {
+            co_await linger_close(*c);
+            break;
+          }
+          continue;
+        }
+        identity = std::move(std::get<auth::Identity>(who));
+        c->socket.authenticated();
+      }
+      const auth::Identity* id = identity ? &*identity : nullptr;
       if (target.path == "/v1/watch" && req.method == "GET") {
         auto q = parse_query(target.query);
         if (q) {
+          std::string prefix = query_param(*q, "prefix").value_or("");
+          if (id && !id->allows_range(auth::Action::kRead, prefix)) {
+            Reply r =
+                error_reply(403, "user " + id->name + " may not read every key under prefix '" +
+                                     prefix + "' (watch a prefix it may read)");
+            if (!co_await send_reply(*c, r, req.keep_alive)) break;
+            if (!req.keep_alive) {
+              co_await linger_close(*c);
+              break;
+            }
+            continue;
+          }
           co_await watch(c, req, *q);  // the stream owns the connection to its end
           break;
         }
       }
-      Reply r = co_await handle(req);
+      Reply r = co_await handle(req, id);
       bool keep = req.keep_alive;
       if (!co_await send_reply(*c, r, keep)) break;
       if (!keep) {
@@ -373,9 +463,76 @@ asio::awaitable<void> HttpServer::Impl::serve(std::shared_ptr<Conn> c) {
 }
 
 // ---------------------------------------------------------------------------
+// Authentication
+
+namespace {
+
+Reply unauthorized(std::string_view message) {
+  Reply r = error_reply(401, message);
+  r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"wavekv\", charset=\"UTF-8\"");
+  r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"wavekv\"");
+  return r;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+Reply forbidden(const auth::Identity& id, std::string_view what) {
+  return error_reply(403, "user " + id.name + " may not " + std::string(what));
+}
+
+}  // namespace
+
+asio::awaitable<std::variant<auth::Identity, Reply>> HttpServer::Impl::authenticate(
+    Conn& c, const HttpRequest& req) {
+  auto header = req.header("authorization");
+  if (!header) co_return unauthorized("authentication required (Basic or Bearer)");
+  std::string_view value = trim(*header);
+  size_t sp = value.find(' ');
+  std::string_view scheme = value.substr(0, sp);
+  std::string_view cred = sp == std::string_view::npos ? "" : trim(value.substr(sp + 1));
+  if (iequals(scheme, "Bearer")) {
+    auto id = auth->verify_token(cred);
+    if (!id) co_return unauthorized(auth::kWrongPassMessage);
+    co_return std::move(*id);
+  }
+  if (!iequals(scheme, "Basic")) co_return unauthorized("unsupported authorization scheme");
+  if (c.basic_identity && auth::secrets_equal(c.basic_header, *header)) co_return *c.basic_identity;
+  auto decoded = auth::base64_decode(cred);
+  if (!decoded) co_return unauthorized("malformed Basic credentials");
+  size_t colon = decoded->find(':');
+  if (colon == std::string::npos) co_return unauthorized("malformed Basic credentials");
+  auto id = co_await async_verify(*auth, decoded->substr(0, colon), decoded->substr(colon + 1),
+                                  asio::use_awaitable);
+  if (!id) {
+    if (id.status().code() == Code::kBusy || id.status().code() == Code::kClosed) {
+      Reply r = error_reply(503, id.status().message());
+      r.headers.emplace_back("Retry-After", "1");
+      co_return r;
+    }
+    co_return unauthorized(auth::kWrongPassMessage);
+  }
+  c.basic_header = std::string(*header);
+  c.basic_identity = *id;
+  co_return std::move(*id);
+}
+
+// ---------------------------------------------------------------------------
 // Routes
 
-asio::awaitable<Reply> HttpServer::Impl::handle(HttpRequest& req) {
+asio::awaitable<Reply> HttpServer::Impl::handle(HttpRequest& req, const auth::Identity* id) {
   try {
     auto target = split_target(req.target);
     std::string_view path = target.path;
@@ -388,6 +545,13 @@ asio::awaitable<Reply> HttpServer::Impl::handle(HttpRequest& req) {
       auto key = percent_decode(path.substr(kKeyPrefix.size()), false);
       if (!key) co_return error_reply(400, "malformed percent-encoding in the key");
       if (key->empty()) co_return error_reply(400, "empty key");
+      if (id && (m == "GET" || m == "PUT" || m == "DELETE")) {
+        auto action = m == "GET" ? auth::Action::kRead : auth::Action::kWrite;
+        if (!id->allows(action)) co_return forbidden(*id, m == "GET" ? "read" : "write");
+        if (!id->allows(action, *key))
+          co_return forbidden(
+              *id, std::string(m == "GET" ? "read" : "write") + " keys outside its prefixes");
+      }
       if (m == "GET") co_return get_key(req, *key, *q);
       if (m == "PUT") co_return co_await write_key(req, *key, false);
       if (m == "DELETE") co_return co_await write_key(req, *key, true);
@@ -404,7 +568,8 @@ asio::awaitable<Reply> HttpServer::Impl::handle(HttpRequest& req) {
       }
       return make();
     };
-    if (path == "/v1/kv") co_return only_get([&] { return list(*q); });
+    if (id && !id->allows(auth::Action::kRead)) co_return forbidden(*id, "read");
+    if (path == "/v1/kv") co_return only_get([&] { return list(*q, id); });
     if (path == "/v1/watch")
       co_return only_get([&] { return error_reply(400, "bad watch request"); });
     if (path == "/v1/status") co_return only_get([&] { return status_reply(); });
@@ -456,7 +621,7 @@ asio::awaitable<Reply> HttpServer::Impl::write_key(HttpRequest& req, const std::
   co_return json_reply(200, {{"ok", true}, {"node", store.node_id()}});
 }
 
-Reply HttpServer::Impl::list(const QueryParams& q) {
+Reply HttpServer::Impl::list(const QueryParams& q, const auth::Identity* id) {
   std::string prefix = query_param(q, "prefix").value_or("");
   std::string start = query_param(q, "start").value_or("");
   size_t limit = config.default_scan_limit;
@@ -470,10 +635,17 @@ Reply HttpServer::Impl::list(const QueryParams& q) {
     limit = v;
   }
   if (start < prefix) start = prefix;
-  // One more than asked: its key is where the next page starts.
-  auto kvs = store.scan_range(start, prefix_end(prefix), limit + 1);
+  // A user limited to prefixes sees only its keys: a page may then hold
+  // fewer items than the limit; "next" still walks the whole range.
+  const bool filter = id && !id->allows_range(auth::Action::kRead, prefix);
+  std::vector<KeyValue> kvs;
+  if (!id || id->allows_some(auth::Action::kRead, prefix)) {
+    // One more than asked: its key is where the next page starts.
+    kvs = store.scan_range(start, prefix_end(prefix), limit + 1);
+  }
   json items = json::array();
   for (size_t i = 0; i < kvs.size() && i < limit; ++i) {
+    if (filter && !id->allows(auth::Action::kRead, kvs[i].key)) continue;
     json j = json::object();
     put_bytes(j, "key", kvs[i].key);
     put_bytes(j, "value", kvs[i].value);
@@ -637,6 +809,17 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(asio::io_context& io, Stor
   std::random_device rd;
   uint64_t epoch = (uint64_t(rd()) << 32) ^ rd();
   auto impl = std::make_shared<Impl>(io, store, config, std::move(hooks), epoch);
+  const ClientSecurity& sec = config.security;
+  auto authenticator =
+      auth::Authenticator::open(sec.users_file, {config.auth_workers, config.auth_max_queued});
+  if (!authenticator) return authenticator.status();
+  impl->auth = std::move(*authenticator);
+  if (sec.tls()) {
+    auto tls = security::ContextSource::server(
+        {sec.tls_cert_file, sec.tls_key_file, sec.tls_client_ca_file, sec.require_client_cert});
+    if (!tls) return tls.status();
+    impl->tls = std::move(*tls);
+  }
   auto listener = net::Listener::bind(io, config.listen);
   if (!listener) return listener.status();
   impl->listener = *listener;
@@ -646,13 +829,31 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(asio::io_context& io, Stor
   impl->begin_watching();
   net::ListenerLimits limits;
   limits.max_connections = config.max_connections;
+  if (impl->auth->enabled()) {
+    limits.max_unauthenticated = std::min(sec.max_unauthenticated, limits.max_connections);
+    limits.max_unauthenticated_per_source = sec.max_unauthenticated_per_source;
+    limits.auth_timeout = std::chrono::milliseconds(sec.auth_timeout_ms);
+  }
+  if (impl->tls) limits.tls = [tls = impl->tls] { return tls->current(); };
   impl->listener->start(
       limits, [impl](net::Stream s) { return impl->admit(std::move(s)); },
-      [impl](net::Socket s) { impl->refuse(std::move(s)); });
+      [impl](net::Socket s) {
+        // A TLS client could not read a plain 503: it is just closed.
+        if (!impl->tls) impl->refuse(std::move(s));
+      });
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
-HttpServer::~HttpServer() { stop(); }
+HttpServer::~HttpServer() {
+  stop();
+  impl_->auth->shutdown();  // answers queued checks; joins the workers
+}
+
+Status HttpServer::reload_security() {
+  WAVEKV_RETURN_IF_ERROR(impl_->auth->reload());
+  if (impl_->tls) WAVEKV_RETURN_IF_ERROR(impl_->tls->reload());
+  return Status::ok();
+}
 void HttpServer::stop() { impl_->stop(); }
 std::string HttpServer::address() const { return impl_->bound_address; }
 uint16_t HttpServer::port() const { return impl_->bound_port; }

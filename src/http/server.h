@@ -35,6 +35,16 @@ struct HttpConfig {
   uint32_t idle_timeout_ms = 60'000;
   // A client that takes none of a response for this long is dropped.
   uint32_t write_timeout_ms = 30'000;
+  // A request's line and headers must all arrive within this long of its
+  // first byte, however the bytes trickle in (slowloris); else the
+  // connection is closed.
+  uint32_t request_head_timeout_ms = 10'000;
+  // TLS and the users file (docs/SECURITY.md, docs/HTTP.md "Authentication").
+  ClientSecurity security;
+  // Password checks (scrypt) run on this many threads of the server's own;
+  // at most auth_max_queued wait, beyond which a request gets a 503.
+  uint32_t auth_workers = 1;
+  uint32_t auth_max_queued = 32;
   // GET /v1/kv pages.
   size_t default_scan_limit = 100;
   size_t max_scan_limit = 10'000;
@@ -73,6 +83,10 @@ class HttpServer {
   // Stops watching the store, closes the listener and every connection.
   // Thread-safe and idempotent; connections wind down as `io` runs on.
   void stop();
+
+  // Loads the users file and the TLS certificate and key again: new requests
+  // and new connections use them. On an error nothing changes. Thread-safe.
+  Status reload_security();
 
   // The server's own figures (connections, responses, watch feed), for the
   // node's status. Thread-safe.

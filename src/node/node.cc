@@ -68,12 +68,14 @@ class NodeImpl final : public Node {
     if (!config_.resp_listen.empty()) {
       resp::RespConfig resp;
       resp.listen_address = config_.resp_listen;
+      resp.security = config_.clients;
       resp_ = std::make_unique<resp::RespServer>(io_, *store_, resp, [this] { return status(); });
       WAVEKV_RETURN_IF_ERROR(resp_->start());
     }
     if (!config_.http_listen.empty()) {
       http::HttpConfig http;
       http.listen = config_.http_listen;
+      http.security = config_.clients;
       http::HttpHooks hooks;
       hooks.status = [this] { return status(); };
       auto h = http::HttpServer::start(io_, *store_, http, hooks);
@@ -118,12 +120,18 @@ class NodeImpl final : public Node {
   }
 
   Status reload_credentials() override {
-    // The peer transport's key file or certificates.
-    Status peer = transport_->reload_credentials();
-    if (!peer.is_ok()) return peer;
-    // The client ports (RESP, HTTP: TLS certificates, the users file) reload
-    // here too, once they have credentials of their own.
-    return Status::ok();
+    // The peer transport's key file or certificates, then the client ports'
+    // TLS certificate and users file. Each keeps its old ones on failure.
+    Status first = transport_->reload_credentials();
+    if (resp_) {
+      Status st = resp_->reload_security();
+      if (!st.is_ok() && first.is_ok()) first = st;
+    }
+    if (http_) {
+      Status st = http_->reload_security();
+      if (!st.is_ok() && first.is_ok()) first = st;
+    }
+    return first;
   }
 
   bool rebootstrap_requested() const override {
@@ -291,6 +299,18 @@ Status NodeConfig::validate() const {
   return Status::ok();
 }
 
+Status ClientSecurity::validate() const {
+  if (tls_cert_file.empty() != tls_key_file.empty())
+    return Status::invalid("client TLS needs both --tls-cert-file and --tls-key-file");
+  if (!tls() && !tls_client_ca_file.empty())
+    return Status::invalid("--tls-client-ca-file needs --tls-cert-file and --tls-key-file");
+  if (require_client_cert && tls_client_ca_file.empty())
+    return Status::invalid("requiring client certificates needs --tls-client-ca-file");
+  if (!users_file.empty() && (max_unauthenticated == 0 || auth_timeout_ms == 0))
+    return Status::invalid("max_unauthenticated and auth_timeout_ms must be at least 1");
+  return Status::ok();
+}
+
 namespace {
 
 // Only this host can reach the address: 127.0.0.0/8, ::1, "localhost". An
@@ -322,14 +342,36 @@ Status check_exposure(const NodeConfig& config) {
           "from `wavekv keygen`) or node certificates (--ca-file, --cert-file, --key-file, from "
           "`wavekv cert`), or, on a network you trust completely, add --insecure");
   }
-  // The client ports (RESP, HTTP) are checked here too once they can
-  // authenticate clients (a users file): same rule, their own flags.
+  // The client ports (RESP, HTTP): a users file and TLS.
+  const bool users = !config.clients.users_file.empty();
+  const bool tls = config.clients.tls();
+  if (users && tls) return Status::ok();
+  for (const auto& [flag, address] :
+       {std::pair<const char*, const std::string&>{"--resp", config.resp_listen},
+        std::pair<const char*, const std::string&>{"--http", config.http_listen}}) {
+    if (address.empty()) continue;
+    auto hp = net::parse_host_port(address, net::AddressUse::kListen);
+    if (!hp) continue;  // the server's own validation names the problem
+    if (is_loopback_host(hp->host)) continue;
+    std::string missing;
+    if (!users) missing = "--users-file FILE";
+    if (!tls)
+      missing +=
+          std::string(missing.empty() ? "" : " and ") + "--tls-cert-file FILE --tls-key-file FILE";
+    return Status::invalid(std::string(flag) + " " + address +
+                           " is reachable from other hosts but clients are not " +
+                           (users ? "encrypted"
+                            : tls ? "authenticated"
+                                  : "authenticated or encrypted") +
+                           ": add " + missing + " (or --insecure to serve it anyway)");
+  }
   return Status::ok();
 }
 
 Result<std::unique_ptr<Node>> Node::start(NodeConfig config, std::unique_ptr<Transport> transport) {
   config.derive_limits();
   WAVEKV_RETURN_IF_ERROR(config.validate());
+  WAVEKV_RETURN_IF_ERROR(config.clients.validate());
   WAVEKV_RETURN_IF_ERROR(check_exposure(config));
   auto store = open_replicated(config.store);
   if (!store) return store.status();

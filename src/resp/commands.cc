@@ -6,6 +6,7 @@
 #include <charconv>
 #include <set>
 #include <string_view>
+#include <variant>
 
 #include "monitoring/node_status.h"
 #include "resp/glob.h"
@@ -89,6 +90,14 @@ struct Exec {
 
 using Handler = void (*)(Exec&);
 
+// What a command needs of the session's identity (auth on), docs/SECURITY.md.
+enum class Need {
+  kNothing,  // connection commands: logged in is enough
+  kRead,     // the read role; each key (first_key..last_key) readable
+  kWrite,    // the readwrite role; each key writable
+  kReadAll,  // the read role on every key (DBSIZE counts them all)
+};
+
 struct CommandSpec {
   const char* name;  // upper case
   int arity;         // Redis convention: n exactly n args (name included); -n at least n
@@ -97,7 +106,23 @@ struct CommandSpec {
   const char* group;
   const char* summary;
   Handler handler;
+  Need need;
 };
+
+// Whether the session may see `key` in a listing (KEYS, SCAN).
+bool visible(const Exec& e, std::string_view key) {
+  return !e.session.identity || e.session.identity->allows(auth::Action::kRead, key);
+}
+
+// How a listing of keys under `prefix` is filtered for the session: kAll
+// (every key may be shown), kNone (none may), kEach (check each key).
+enum class Filter { kAll, kNone, kEach };
+Filter listing_filter(const Exec& e, std::string_view prefix) {
+  const auto& id = e.session.identity;
+  if (!id || id->allows_range(auth::Action::kRead, prefix)) return Filter::kAll;
+  if (!id->allows_some(auth::Action::kRead, prefix)) return Filter::kNone;
+  return Filter::kEach;
+}
 
 // ---- the commands ----
 
@@ -229,11 +254,14 @@ void cmd_keys(Exec& e) {
   std::string prefix = glob_literal_prefix(pattern);
   std::string end = prefix_end(prefix);
   std::vector<std::string> keys;
+  const Filter filter = listing_filter(e, prefix);
+  if (filter == Filter::kNone) return write_array(e.out.reply, 0);
   std::string from = prefix;
   for (;;) {
     auto page = e.ctx.store.scan_range(from, end, kKeysPage);
     for (auto& kv : page) {
       if (!glob_match(pattern, kv.key)) continue;
+      if (filter == Filter::kEach && !visible(e, kv.key)) continue;
       if (keys.size() >= e.ctx.config.max_keys_reply)
         return e.error("ERR KEYS would return more than " +
                        std::to_string(e.ctx.config.max_keys_reply) + " keys; use SCAN");
@@ -280,15 +308,21 @@ void cmd_scan(Exec& e) {
   std::string prefix = pattern ? glob_literal_prefix(*pattern) : "";
   std::string end = prefix_end(prefix);
   if (from < prefix) from = prefix;
+  // A user limited to prefixes sees only its keys: a page may then hold
+  // fewer keys than COUNT (as SCAN allows), the cursor still walks them all.
+  const Filter filter = listing_filter(e, prefix);
   std::vector<KeyValue> page;
-  if (end.empty() || from < end) page = e.ctx.store.scan_range(from, end, count);
+  if (filter != Filter::kNone && (end.empty() || from < end))
+    page = e.ctx.store.scan_range(from, end, count);
   uint64_t next = 0;
   if (page.size() == count) next = e.ctx.cursors.open(page.back().key);
   write_array(e.out.reply, 2);
   e.bulk(std::to_string(next));
   std::vector<const std::string*> keys;
   for (const auto& kv : page)
-    if (strings_only_type_ok && (!pattern || glob_match(*pattern, kv.key))) keys.push_back(&kv.key);
+    if (strings_only_type_ok && (!pattern || glob_match(*pattern, kv.key)) &&
+        (filter == Filter::kAll || visible(e, kv.key)))
+      keys.push_back(&kv.key);
   write_array(e.out.reply, keys.size());
   for (const auto* k : keys) e.bulk(*k);
 }
@@ -303,7 +337,26 @@ void cmd_select(Exec& e) {
 }
 
 void cmd_auth(Exec& e) {
-  e.error("ERR AUTH <password> called without any password configured for the default user");
+  if (!e.ctx.auth_enabled) {
+    if (e.args.size() > 3) return e.syntax_error();
+    return e.error(
+        "ERR AUTH <password> called without any password configured for the default user. Are "
+        "you sure your configuration is correct?");
+  }
+  // The server verified the credentials before running this.
+  if (!e.session.credentials_verified) return e.error("ERR AUTH was not verified by the server");
+  e.ok();
+}
+
+void cmd_acl(Exec& e) {
+  std::string sub = upper(e.args[1]);
+  if (sub == "WHOAMI") {
+    if (e.args.size() != 2)
+      return e.error("ERR wrong number of arguments for 'acl|whoami' command");
+    return e.bulk(e.session.identity ? e.session.identity->name : std::string(auth::kDefaultUser));
+  }
+  e.error("ERR unknown subcommand '" + e.args[1] +
+          "'. WaveKV supports ACL WHOAMI (users come from the users file).");
 }
 
 // ---- INFO ----
@@ -490,29 +543,53 @@ void hello_reply(Exec& e) {
   write_array(e.out.reply, 0);
 }
 
-void cmd_hello(Exec& e) {
-  Protocol proto = e.session.protocol;
+struct HelloArgs {
+  std::optional<Protocol> protocol;
+  std::optional<Credentials> credentials;
+  std::optional<std::string> name;
+};
+
+// HELLO [protover [AUTH username password] [SETNAME clientname]]; an error
+// reply's text on a bad one.
+std::variant<HelloArgs, std::string> parse_hello(const std::vector<std::string>& args) {
+  HelloArgs h;
   size_t i = 1;
-  if (e.args.size() > 1) {
-    auto v = to_int(e.args[1]);
-    if (!v) return e.error("ERR Protocol version is not an integer or out of range");
-    if (*v != 2 && *v != 3) return e.error("NOPROTO unsupported protocol version");
-    proto = *v == 3 ? Protocol::kResp3 : Protocol::kResp2;
+  if (args.size() > 1) {
+    auto v = to_int(args[1]);
+    if (!v) return std::string("ERR Protocol version is not an integer or out of range");
+    if (*v != 2 && *v != 3) return std::string("NOPROTO unsupported protocol version");
+    h.protocol = *v == 3 ? Protocol::kResp3 : Protocol::kResp2;
     i = 2;
   }
-  std::string name = e.session.name;
-  for (; i < e.args.size(); ++i) {
-    std::string opt = upper(e.args[i]);
-    if (opt == "AUTH" && i + 2 < e.args.size()) {
-      i += 2;  // no passwords are configured: any credentials for the default user pass
-    } else if (opt == "SETNAME" && i + 1 < e.args.size()) {
-      name = e.args[++i];
+  for (; i < args.size(); ++i) {
+    std::string opt = upper(args[i]);
+    if (opt == "AUTH" && i + 2 < args.size()) {
+      h.credentials = Credentials{args[i + 1], args[i + 2]};
+      i += 2;
+    } else if (opt == "SETNAME" && i + 1 < args.size()) {
+      h.name = args[++i];
     } else {
-      return e.error("ERR Syntax error in HELLO option '" + e.args[i] + "'");
+      return "ERR Syntax error in HELLO option '" + args[i].substr(0, 64) + "'";
     }
   }
-  e.session.protocol = proto;
-  e.session.name = name;
+  return h;
+}
+
+void cmd_hello(Exec& e) {
+  auto parsed = parse_hello(e.args);
+  if (auto* err = std::get_if<std::string>(&parsed)) return e.error(*err);
+  const HelloArgs& h = std::get<HelloArgs>(parsed);
+  if (h.credentials) {
+    if (e.ctx.auth_enabled) {
+      if (!e.session.credentials_verified)
+        return e.error("ERR HELLO AUTH was not verified by the server");
+    } else if (h.credentials->user != auth::kDefaultUser) {
+      // No users file: only the default user exists (and needs no password).
+      return e.error(auth::kWrongPassMessage);
+    }
+  }
+  if (h.protocol) e.session.protocol = *h.protocol;
+  if (h.name) e.session.name = *h.name;
   hello_reply(e);
 }
 
@@ -522,25 +599,42 @@ void cmd_command(Exec& e);
 
 const std::vector<CommandSpec>& commands() {
   static const std::vector<CommandSpec> kCommands = {
-      {"PING", -1, "fast", 0, 0, 0, "connection", "Returns PONG, or the argument", cmd_ping},
-      {"ECHO", 2, "fast", 0, 0, 0, "connection", "Returns the argument", cmd_echo},
-      {"QUIT", -1, "fast", 0, 0, 0, "connection", "Closes the connection", cmd_quit},
-      {"HELLO", -1, "fast", 0, 0, 0, "connection", "Handshake: protocol 2 or 3", cmd_hello},
-      {"AUTH", -2, "fast", 0, 0, 0, "connection", "Refused: WaveKV has no passwords", cmd_auth},
-      {"SELECT", 2, "fast", 0, 0, 0, "connection", "Selects database 0 (the only one)", cmd_select},
-      {"CLIENT", -2, "", 0, 0, 0, "connection", "CLIENT ID, GETNAME, SETNAME, SETINFO", cmd_client},
-      {"GET", 2, "readonly fast", 1, 1, 1, "string", "Gets the value of a key", cmd_get},
-      {"SET", -3, "write", 1, 1, 1, "string", "Sets a key (NX, XX, GET; no expiry)", cmd_set},
-      {"MGET", -2, "readonly fast", 1, -1, 1, "string", "Gets the values of keys", cmd_mget},
-      {"MSET", -3, "write", 1, -1, 2, "string", "Sets keys atomically on this node", cmd_mset},
-      {"DEL", -2, "write", 1, -1, 1, "generic", "Deletes keys", cmd_del},
-      {"EXISTS", -2, "readonly fast", 1, -1, 1, "generic", "Counts keys that exist", cmd_exists},
-      {"KEYS", 2, "readonly", 0, 0, 0, "generic", "Keys matching a glob pattern", cmd_keys},
-      {"SCAN", -2, "readonly", 0, 0, 0, "generic", "Iterates over keys in key order", cmd_scan},
-      {"DBSIZE", 1, "readonly fast", 0, 0, 0, "server", "The number of keys", cmd_dbsize},
-      {"INFO", -1, "", 0, 0, 0, "server", "Server, store and cluster figures", cmd_info},
-      {"CONFIG", -2, "", 0, 0, 0, "server", "CONFIG GET of a few parameters", cmd_config},
-      {"COMMAND", -1, "", 0, 0, 0, "server", "Describes the commands", cmd_command},
+      {"PING", -1, "fast", 0, 0, 0, "connection", "Returns PONG, or the argument", cmd_ping,
+       Need::kNothing},
+      {"ECHO", 2, "fast", 0, 0, 0, "connection", "Returns the argument", cmd_echo, Need::kNothing},
+      {"QUIT", -1, "fast", 0, 0, 0, "connection", "Closes the connection", cmd_quit,
+       Need::kNothing},
+      {"HELLO", -1, "fast", 0, 0, 0, "connection", "Handshake: protocol 2 or 3", cmd_hello,
+       Need::kNothing},
+      {"AUTH", -2, "fast", 0, 0, 0, "connection", "Logs in as a user of the users file", cmd_auth,
+       Need::kNothing},
+      {"SELECT", 2, "fast", 0, 0, 0, "connection", "Selects database 0 (the only one)", cmd_select,
+       Need::kNothing},
+      {"CLIENT", -2, "", 0, 0, 0, "connection", "CLIENT ID, GETNAME, SETNAME, SETINFO", cmd_client,
+       Need::kNothing},
+      {"GET", 2, "readonly fast", 1, 1, 1, "string", "Gets the value of a key", cmd_get,
+       Need::kRead},
+      {"SET", -3, "write", 1, 1, 1, "string", "Sets a key (NX, XX, GET; no expiry)", cmd_set,
+       Need::kWrite},
+      {"MGET", -2, "readonly fast", 1, -1, 1, "string", "Gets the values of keys", cmd_mget,
+       Need::kRead},
+      {"MSET", -3, "write", 1, -1, 2, "string", "Sets keys atomically on this node", cmd_mset,
+       Need::kWrite},
+      {"DEL", -2, "write", 1, -1, 1, "generic", "Deletes keys", cmd_del, Need::kWrite},
+      {"EXISTS", -2, "readonly fast", 1, -1, 1, "generic", "Counts keys that exist", cmd_exists,
+       Need::kRead},
+      {"KEYS", 2, "readonly", 0, 0, 0, "generic", "Keys matching a glob pattern", cmd_keys,
+       Need::kRead},
+      {"SCAN", -2, "readonly", 0, 0, 0, "generic", "Iterates over keys in key order", cmd_scan,
+       Need::kRead},
+      {"DBSIZE", 1, "readonly fast", 0, 0, 0, "server", "The number of keys", cmd_dbsize,
+       Need::kReadAll},
+      {"INFO", -1, "", 0, 0, 0, "server", "Server, store and cluster figures", cmd_info,
+       Need::kRead},
+      {"CONFIG", -2, "", 0, 0, 0, "server", "CONFIG GET of a few parameters", cmd_config,
+       Need::kRead},
+      {"ACL", -2, "", 0, 0, 0, "server", "ACL WHOAMI", cmd_acl, Need::kNothing},
+      {"COMMAND", -1, "", 0, 0, 0, "server", "Describes the commands", cmd_command, Need::kNothing},
   };
   return kCommands;
 }
@@ -660,9 +754,90 @@ Ordering ordering_of(const std::vector<std::string>& args) {
   return Ordering::kAfterWrites;
 }
 
+auth::Identity default_identity() {
+  return {std::string(auth::kDefaultUser), auth::Role::kAdmin, std::nullopt};
+}
+
+std::optional<Credentials> credentials_of(const std::vector<std::string>& args) {
+  if (args.empty()) return std::nullopt;
+  std::string name = upper(args[0]);
+  if (name == "AUTH") {
+    if (args.size() == 2) return Credentials{std::string(auth::kDefaultUser), args[1]};
+    if (args.size() == 3) return Credentials{args[1], args[2]};
+    return std::nullopt;
+  }
+  if (name == "HELLO") {
+    auto parsed = parse_hello(args);
+    if (auto* h = std::get_if<HelloArgs>(&parsed)) return h->credentials;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// A key or name inside an error line: bounded, printable.
+std::string printable(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 128)) out.push_back(c >= ' ' && c <= '~' ? c : '?');
+  if (s.size() > 128) out += "...";
+  return out;
+}
+
+// The NOPERM error for what the session may not do, or empty if it may.
+std::string permission_error(const CommandSpec& c, const Session& session,
+                             const std::vector<std::string>& args) {
+  const auth::Identity& id = *session.identity;
+  auto role_error = [&] {
+    return "NOPERM User " + id.name + " has no permissions to run the '" + lower(c.name) +
+           "' command";
+  };
+  auth::Action action = c.need == Need::kWrite ? auth::Action::kWrite : auth::Action::kRead;
+  switch (c.need) {
+    case Need::kNothing: return {};
+    case Need::kReadAll:
+      if (!id.allows_range(action, "")) return role_error();
+      return {};
+    case Need::kRead:
+    case Need::kWrite: break;
+  }
+  if (!id.allows(action)) return role_error();
+  if (c.first_key <= 0) return {};
+  const auto n = static_cast<int>(std::min<size_t>(args.size(), 1 << 30));
+  const int last = c.last_key < 0 ? n + c.last_key : c.last_key;
+  for (int i = c.first_key; i <= last && i < n; i += c.step) {
+    if (!id.allows(action, args[static_cast<size_t>(i)]))
+      return "NOPERM User " + id.name + " has no permissions to access the '" +
+             printable(args[static_cast<size_t>(i)]) + "' key";
+  }
+  return {};
+}
+
+}  // namespace
+
 Outcome execute(CommandContext& ctx, Session& session, const std::vector<std::string>& args) {
   Outcome out;
   Exec e{ctx, session, args, out};
+  if (!ctx.auth_enabled && !session.identity) session.identity = default_identity();
+  if (!session.identity) {
+    // Not logged in: only what logs in, or leaves, may run.
+    std::string name = upper(args[0]);
+    if (name == "HELLO" && !credentials_of(args)) {
+      auto parsed = parse_hello(args);
+      if (auto* err = std::get_if<std::string>(&parsed)) {
+        e.error(*err);
+      } else {
+        e.error(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+            "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+            "select the RESP protocol version at the same time");
+      }
+      return out;
+    }
+    if (name != "AUTH" && name != "HELLO" && name != "QUIT") {
+      e.error("NOAUTH Authentication required.");
+      return out;
+    }
+  }
   const CommandSpec* c = find_command(args[0]);
   if (c == nullptr) {
     std::string msg = "ERR unknown command '" + args[0] + "', with args beginning with:";
@@ -674,6 +849,13 @@ Outcome execute(CommandContext& ctx, Session& session, const std::vector<std::st
   if ((c->arity > 0 && n != c->arity) || (c->arity < 0 && n < -c->arity)) {
     e.error("ERR wrong number of arguments for '" + lower(c->name) + "' command");
     return out;
+  }
+  if (session.identity) {
+    std::string denied = permission_error(*c, session, args);
+    if (!denied.empty()) {
+      e.error(denied);
+      return out;
+    }
   }
   c->handler(e);
   return out;

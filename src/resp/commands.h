@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "auth/users.h"
 #include "resp/protocol.h"
 #include "resp/server.h"
 #include "wavekv/store.h"
@@ -58,6 +59,9 @@ struct CommandContext {
   ScanCursors& cursors;
   ServerStats& stats;
   uint16_t port = 0;
+  // A users file is on: a session must log in, and then may do what its
+  // identity allows. Off: every session is kDefaultUser with every right.
+  bool auth_enabled = false;
 };
 
 // One connection's state as commands see it.
@@ -66,7 +70,24 @@ struct Session {
   std::string name;  // CLIENT SETNAME
   std::string lib_name, lib_ver;
   Protocol protocol = Protocol::kResp2;
+  // Who this connection logged in as; nullopt: not yet (auth on). With auth
+  // off the server sets it to default_identity() at once.
+  std::optional<auth::Identity> identity;
+  // Set by the server only while it runs an AUTH or HELLO ... AUTH whose
+  // credentials it has just verified (into `identity`).
+  bool credentials_verified = false;
 };
+
+// Who a session is when no users file is on: kDefaultUser, admin, every key.
+auth::Identity default_identity();
+
+// The credentials of an AUTH or HELLO ... AUTH command that is well-formed
+// (so that verifying them is the only thing left); nullopt for anything
+// else, which execute() answers. `AUTH password` is user kDefaultUser.
+struct Credentials {
+  std::string user, password;
+};
+std::optional<Credentials> credentials_of(const std::vector<std::string>& args);
 
 // When a command may run relative to others.
 enum class Ordering {
@@ -90,6 +111,11 @@ struct Outcome {
   bool close = false;  // QUIT: close after this reply
 };
 
+// Runs one command. With auth on it first checks that the session logged in
+// (else NOAUTH; only AUTH, HELLO with AUTH, and QUIT run before) and that
+// its identity may run the command on its keys (else NOPERM). AUTH and HELLO
+// ... AUTH expect the server to have verified the credentials first
+// (Session::credentials_verified).
 Outcome execute(CommandContext& ctx, Session& session, const std::vector<std::string>& args);
 
 // The error reply for a write the store refused or failed.

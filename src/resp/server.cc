@@ -17,6 +17,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "auth/authenticator.h"
 #include "net/address.h"
 #include "net/listener.h"
 #include "resp/commands.h"
@@ -87,7 +88,9 @@ struct RespServer::Shared {
         status(std::move(f)),
         cursors(config.max_scan_cursors) {}
 
-  resp::CommandContext context() { return {store, config, status, cursors, stats, port}; }
+  resp::CommandContext context() {
+    return {store, config, status, cursors, stats, port, auth && auth->enabled()};
+  }
 
   // Writes handed to the store whose callbacks have not finished: the server
   // must not go away under them.
@@ -114,6 +117,10 @@ struct RespServer::Shared {
   SerialGate gate;
   uint16_t port = 0;
   std::string address;
+  // Set by start(), before any connection: the users (null or disabled:
+  // off) and the TLS context (null: plain TCP).
+  std::shared_ptr<auth::Authenticator> auth;
+  std::shared_ptr<security::ContextSource> tls;
 
   std::mutex mu;  // guards `listener`, `stopped` and `connections`
   std::shared_ptr<net::Listener> listener;
@@ -141,6 +148,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
         writer_wake_(socket_.get_executor()),
         parser_(shared_->config.limits) {
     session_.id = id;
+    if (!shared_->auth->enabled()) {
+      session_.identity = resp::default_identity();
+      socket_.authenticated();
+    }
   }
 
   // The connection's whole life: the reader runs beside, the writer here.
@@ -261,6 +272,50 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
   }
 
+  // AUTH or HELLO ... AUTH: the password check runs on the authenticator's
+  // threads; the reply waits in its slot, and every later command waits
+  // for it (it counts as a serialized op), so they see the new identity.
+  void start_auth(std::vector<std::string> args, resp::Credentials creds) {
+    uint64_t slot = push_pending();
+    ++serialized_in_flight_;
+    shared_->begin_store_write();  // the callback posts to the io_context
+    auto done = [self = shared_from_this(), slot,
+                 args = std::move(args)](Result<auth::Identity> r) mutable {
+      Shared* shared = self->shared_.get();
+      {
+        auto ex = self->socket_.get_executor();  // gone before end_store_write()
+        asio::post(
+            ex, [self = std::move(self), slot, args = std::move(args), r = std::move(r)]() mutable {
+              self->finish_auth(slot, args, std::move(r));
+            });
+      }
+      shared->end_store_write();
+    };
+    if (!shared_->auth->verify(std::move(creds.user), std::move(creds.password), std::move(done))) {
+      shared_->end_store_write();
+      std::string reply;
+      resp::write_error(reply, "ERR too many log-ins in progress, try again later");
+      complete(slot, std::move(reply), true);
+    }
+  }
+
+  void finish_auth(uint64_t slot, const std::vector<std::string>& args, Result<auth::Identity> r) {
+    std::string reply;
+    if (r) {
+      // A failed AUTH leaves the session as it was; a good one replaces it.
+      session_.identity = std::move(*r);
+      socket_.authenticated();
+      session_.credentials_verified = true;
+      reply = run(args).reply;
+      session_.credentials_verified = false;
+    } else if (r.status().code() == Code::kClosed) {
+      resp::write_error(reply, "ERR the server is shutting down");
+    } else {
+      resp::write_error(reply, auth::kWrongPassMessage);
+    }
+    complete(slot, std::move(reply), true);
+  }
+
   // Executes one parsed request, in order. Suspends while ordering requires.
   awaitable<void> dispatch(resp::Request r) {
     if (r.kind != resp::Request::Kind::kCommand) {
@@ -280,6 +335,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
           ord == resp::Ordering::kBlindWrite ? serialized_in_flight_ > 0 : writes_in_flight_ > 0;
       if (!wait_needed) break;
       co_await wait(reader_wake_);
+    }
+    if (shared_->auth->enabled()) {
+      if (auto creds = resp::credentials_of(r.args)) {
+        start_auth(std::move(r.args), std::move(*creds));
+        co_return;
+      }
     }
     if (ord == resp::Ordering::kSerialized) {
       uint64_t slot = push_pending();
@@ -407,6 +468,8 @@ Status RespConfig::validate() const {
   auto hp = net::parse_host_port(listen_address, net::AddressUse::kListen);
   if (!hp) return hp.status();
   if (max_connections == 0) return Status::invalid("max_connections must be at least 1");
+  WAVEKV_RETURN_IF_ERROR(security.validate());
+  if (auth_workers == 0) return Status::invalid("auth_workers must be at least 1");
   if (max_pending_commands == 0) return Status::invalid("max_pending_commands must be at least 1");
   if (max_output_bytes == 0) return Status::invalid("max_output_bytes must be at least 1");
   if (max_scan_cursors == 0) return Status::invalid("max_scan_cursors must be at least 1");
@@ -421,6 +484,7 @@ RespServer::RespServer(asio::io_context& io, Store& store, RespConfig config, Re
 
 RespServer::~RespServer() {
   stop();
+  if (shared_->auth) shared_->auth->shutdown();  // answers queued checks: they post to io
   // Store callbacks post to the io_context and touch shared_: wait them out.
   shared_->wait_store_writes();
   shared_->gate.clear();
@@ -428,14 +492,38 @@ RespServer::~RespServer() {
 
 Status RespServer::start() {
   WAVEKV_RETURN_IF_ERROR(shared_->config.validate());
+  const ClientSecurity& sec = shared_->config.security;
+  auto auth = auth::Authenticator::open(
+      sec.users_file, {shared_->config.auth_workers, shared_->config.auth_max_queued});
+  if (!auth) return auth.status();
+  shared_->auth = std::move(*auth);
+  if (sec.tls()) {
+    auto tls = security::ContextSource::server(
+        {sec.tls_cert_file, sec.tls_key_file, sec.tls_client_ca_file, sec.require_client_cert});
+    if (!tls) return tls.status();
+    shared_->tls = std::move(*tls);
+  }
   auto listener = net::Listener::bind(io_, shared_->config.listen_address);
   if (!listener) return listener.status();
   shared_->port = (*listener)->port();
   shared_->address = (*listener)->address();
   net::ListenerLimits limits;
   limits.max_connections = shared_->config.max_connections;
+  if (shared_->auth->enabled()) {
+    limits.max_unauthenticated = std::min(sec.max_unauthenticated, limits.max_connections);
+    limits.max_unauthenticated_per_source = sec.max_unauthenticated_per_source;
+    limits.auth_timeout = std::chrono::milliseconds(sec.auth_timeout_ms);
+  }
+  if (shared_->tls) limits.tls = [tls = shared_->tls] { return tls->current(); };
   auto serve = [sh = shared_](net::Stream s) { return serve_client(sh, std::move(s)); };
-  auto refuse = [sh = shared_](net::Socket s) { refuse_client(*sh, std::move(s)); };
+  auto refuse = [sh = shared_](net::Socket s) {
+    if (sh->tls) {  // a TLS client could not read the plain error: just closed
+      ++sh->stats.total_connections;
+      ++sh->stats.rejected_connections;
+      return;
+    }
+    refuse_client(*sh, std::move(s));
+  };
   (*listener)->start(limits, serve, refuse);
   std::lock_guard lock(shared_->mu);
   shared_->listener = *listener;
@@ -454,6 +542,12 @@ void RespServer::stop() {
       if (auto c = weak.lock()) conns.push_back(std::move(c));
   }
   for (auto& c : conns) c->close();
+}
+
+Status RespServer::reload_security() {
+  if (shared_->auth) WAVEKV_RETURN_IF_ERROR(shared_->auth->reload());
+  if (shared_->tls) WAVEKV_RETURN_IF_ERROR(shared_->tls->reload());
+  return Status::ok();
 }
 
 uint16_t RespServer::port() const { return shared_->port; }

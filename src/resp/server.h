@@ -52,6 +52,14 @@ struct RespConfig {
   uint32_t max_scan_cursors = 4096;
   // KEYS refuses to reply with more keys than this (use SCAN).
   uint64_t max_keys_reply = 1'000'000;
+  // TLS and the users file (docs/SECURITY.md). Without a users file every
+  // client may do everything, as before.
+  ClientSecurity security;
+  // Password checks (scrypt) run on this many threads of the server's own,
+  // never on an io thread; at most auth_max_queued wait, beyond which AUTH
+  // gets "-ERR too many log-ins in progress".
+  uint32_t auth_workers = 1;
+  uint32_t auth_max_queued = 32;
 
   Status validate() const;
 };
@@ -71,6 +79,10 @@ class RespServer {
   Status start();
   // Closes the listener and every connection. Idempotent; any thread.
   void stop();
+
+  // Loads the users file and the TLS certificate and key again: new log-ins
+  // and new connections use them. On an error nothing changes. Any thread.
+  Status reload_security();
 
   // The bound port (useful with port 0) and "host:port"; valid after start().
   uint16_t port() const;
