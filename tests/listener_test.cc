@@ -352,21 +352,11 @@ asio::awaitable<void> authenticate_on_a(Stream stream) {
   }
 }
 
-class AdmissionTest : public ::testing::Test {
+// The listener fixture, with connections from a chosen source address.
+class AdmissionTest : public ListenerTest {
  protected:
-  void SetUp() override {
-    thread_ = std::thread([this] { io_.run(); });
-  }
-  void TearDown() override {
-    if (listener_) listener_->close();
-    guard_.reset();
-    io_.stop();
-    thread_.join();
-  }
   void start(const ListenerLimits& limits, Listener::Handler handler = authenticate_on_a) {
-    auto l = Listener::bind(io_, "127.0.0.1:0");
-    ASSERT_TRUE(l.is_ok()) << l.status().to_string();
-    listener_ = *l;
+    bind("127.0.0.1:0");
     listener_->start(limits, std::move(handler));
   }
   // A connection from `source` (any address of 127/8 is this host).
@@ -377,20 +367,6 @@ class AdmissionTest : public ::testing::Test {
     s.connect({asio::ip::make_address("127.0.0.1"), listener_->port()});
     return s;
   }
-  template <typename Pred>
-  bool wait_for(Pred done) {
-    for (auto until = Clock::now() + std::chrono::seconds(10); Clock::now() < until;) {
-      if (done(listener_->stats())) return true;
-      std::this_thread::sleep_for(milliseconds(5));
-    }
-    return false;
-  }
-
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> guard_ = asio::make_work_guard(io_);
-  std::thread thread_;
-  asio::io_context client_io_;
-  std::shared_ptr<Listener> listener_;
 };
 
 // max_connections 4, of which at most 2 unauthenticated: two strangers fill
