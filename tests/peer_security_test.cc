@@ -374,8 +374,10 @@ INSTANTIATE_TEST_SUITE_P(Tls, PeerWire, ::testing::Values(true, false),
 // and certificates together are refused.
 TEST_F(PeerSecurity, ServeRefusesAnUnauthenticatedPeerPortBeyondLoopback) {
   ScratchNodes scratch("peer-exposure", 2);
-  const std::string base = std::string(WAVEKV_BINARY) + " serve --http '' --resp '' --data-dir " +
-                           scratch.nodes[0].dir + " --listen 0.0.0.0:0";
+  // `timeout`: were the check gone, serve would run instead of exiting.
+  const std::string base = "timeout 20 " + std::string(WAVEKV_BINARY) +
+                           " serve --http '' --resp '' --data-dir " + scratch.nodes[0].dir +
+                           " --listen 0.0.0.0:0";
   test::Outcome refused = test::run_command(base);
   EXPECT_EQ(refused.exit_code, 2) << refused.out;
   for (const char* flag : {"--cluster-key-file", "--ca-file", "--insecure"})
@@ -454,6 +456,53 @@ TEST(CheckExposure, OnlyLoopbackListensWithoutAuthentication) {
   c.transport.security.mode = wavekv::PeerSecurity::Mode::kClusterKey;
   c.transport.security.cluster_key_file = "/k";
   EXPECT_TRUE(check_exposure(c).is_ok());
+}
+
+}  // namespace
+}  // namespace wavekv
+
+namespace wavekv {
+namespace {
+
+// Strangers holding half-open connections (TCP up, no handshake) take at
+// most max_unauthenticated slots, and only for handshake_timeout_ms: then
+// they are closed and a member gets in.
+TEST_F(PeerSecurity, HalfOpenStrangersAreBoundedAndTimedOut) {
+  TransportConfig c;
+  c.security = cluster_key(key("key1"));
+  c.max_unauthenticated = 2;
+  c.handshake_timeout_ms = 1000;
+  auto node = make_tcp_transport(c);
+  std::atomic<int> received{0};
+  ASSERT_TRUE(node->start("127.0.0.1:0",
+                          [&](std::string, PeerIdentity from) {
+                            if (from.authenticated) received++;
+                          })
+                  .is_ok());
+  const uint16_t port = test::port_of(node->local_address());
+  std::vector<int> strangers;
+  for (int i = 0; i < 2; i++) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    strangers.push_back(fd);
+  }
+  auto member = dialer(cluster_key(key("key1")));
+  // The member retries (a refused dial backs off 10 ms) until a slot frees.
+  EXPECT_TRUE(eventually(
+      [&] {
+        member->send(node->local_address(), "hello");
+        return received > 0;
+      },
+      10));
+  const TransportStats s = node->stats();
+  EXPECT_GE(s.auth_timeouts, 2u) << "the strangers were closed at the deadline";
+  EXPECT_GE(s.connections_refused, 1u) << "while they held the slots, the member was refused";
+  for (int fd : strangers) ::close(fd);
+  node->stop();
 }
 
 }  // namespace

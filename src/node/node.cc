@@ -15,6 +15,7 @@
 #include "net/address.h"
 #include "node/driver.h"
 #include "resp/server.h"
+#include "security/cluster_key.h"
 #include "store/store_internal.h"
 
 namespace wavekv {
@@ -86,7 +87,9 @@ class NodeImpl final : public Node {
                                     {"peer", advertise_}};
     if (resp_) fields.push_back({"resp", resp_->address()});
     if (http_) fields.push_back({"http", http_->address()});
+    fields.push_back({"peer_auth", peer_auth_name(config_.transport.security.mode)});
     log(LogLevel::kInfo, "node started", std::move(fields));
+    warn_about_key_file();
     return Status::ok();
   }
 
@@ -180,6 +183,25 @@ class NodeImpl final : public Node {
     driver_ = std::make_unique<Driver>(*store_, *transport_, std::move(dc));
     for (auto& [frame, from] : early_frames_) driver_->enqueue(std::move(frame), std::move(from));
     early_frames_.clear();
+  }
+
+  static const char* peer_auth_name(PeerSecurity::Mode mode) {
+    switch (mode) {
+      case PeerSecurity::Mode::kNone: return "none";
+      case PeerSecurity::Mode::kClusterKey: return "cluster-key";
+      case PeerSecurity::Mode::kMutualTls: return "mutual-tls";
+    }
+    return "unknown";
+  }
+
+  // A cluster key file others can read is logged (it still loads, as ssh's
+  // keys do not refuse): the transport loaded it already, this reads it again
+  // only to say so.
+  void warn_about_key_file() const {
+    const PeerSecurity& sec = config_.transport.security;
+    if (sec.mode != PeerSecurity::Mode::kClusterKey) return;
+    auto key = security::load_cluster_key(sec.cluster_key_file);
+    if (key && !key->warning.empty()) log(LogLevel::kWarn, key->warning);
   }
 
   // Keys whose current version is stamped more than the drift bound ahead of
