@@ -507,3 +507,25 @@ TEST_F(PeerSecurity, HalfOpenStrangersAreBoundedAndTimedOut) {
 
 }  // namespace
 }  // namespace wavekv
+
+namespace wavekv {
+namespace {
+
+// Under mutual TLS peers hear a node only as the id its certificate binds:
+// without --id the node takes that id; with another it refuses to start.
+TEST_F(PeerSecurity, TheCertificateGivesTheNodeIdAndAnotherIdIsRefused) {
+  ScratchNodes scratch("peer-cert-id", 1);
+  ServeNode& node = scratch.nodes[0];
+  node.extra = mtls_flags(good(), 3);
+  ASSERT_TRUE(node.start());
+  EXPECT_EQ(node.node_id, 3u);
+  EXPECT_EQ(node.stop(SIGTERM), 0);
+  test::Outcome other = test::run_command(
+      "timeout 20 " + std::string(WAVEKV_BINARY) + " serve --http '' --resp '' --data-dir " +
+      node.dir + "-other --listen 127.0.0.1:0 --id 5 --certs-dir " + good() + " --name n3");
+  EXPECT_EQ(other.exit_code, 2) << other.out;
+  EXPECT_NE(other.out.find("binds node 3 but this node's id is 5"), std::string::npos) << other.out;
+}
+
+}  // namespace
+}  // namespace wavekv

@@ -142,7 +142,11 @@ TEST_F(Supervise, AReloadRequestReloadsTheNodeAndKeepsItRunning) {
   std::thread run([&] { end = supervise(hooks_, stop_signal_); });
   for (int i = 0; i < 500 && !current; i++)  // supervise() took its count before the start
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  ASSERT_NE(current.load(), nullptr);
+  if (current.load() == nullptr) {  // end the run before failing: `run` must be joined
+    stop_signal_ = 15;
+    run.join();
+    FAIL() << "the node never started";
+  }
   auto wait_for = [&](int n) {
     for (int i = 0; i < 500 && reloaded() < n; i++)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));

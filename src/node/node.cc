@@ -15,6 +15,7 @@
 #include "net/address.h"
 #include "node/driver.h"
 #include "resp/server.h"
+#include "security/certs.h"
 #include "security/cluster_key.h"
 #include "store/store_internal.h"
 
@@ -330,6 +331,32 @@ bool is_loopback_host(const std::string& host) {
 
 }  // namespace
 
+namespace {
+
+// Mutual TLS binds a node id to the certificate, and peers refuse messages
+// from any other id (the identity rule): a node whose own id differs could
+// never be heard. No id given: the certificate's. Another id: refused here,
+// before anything is opened.
+Status take_certificate_id(NodeConfig& config) {
+  const PeerSecurity& sec = config.transport.security;
+  if (sec.mode != PeerSecurity::Mode::kMutualTls) return Status::ok();
+  auto id = security::node_id_of_file(sec.cert_file);
+  if (!id) return id.status();
+  if (config.store.node_id == 0) {
+    config.store.node_id = *id;
+    return Status::ok();
+  }
+  if (config.store.node_id != *id)
+    return Status::invalid("the certificate " + sec.cert_file + " binds node " +
+                           std::to_string(*id) + " but this node's id is " +
+                           std::to_string(config.store.node_id) +
+                           ": peers would refuse every message; give --id " + std::to_string(*id) +
+                           " or this node's own certificate");
+  return Status::ok();
+}
+
+}  // namespace
+
 Status check_exposure(const NodeConfig& config) {
   if (config.insecure) return Status::ok();
   // The peer port.
@@ -353,6 +380,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeConfig config, std::unique_ptr<Tra
   config.derive_limits();
   WAVEKV_RETURN_IF_ERROR(config.validate());
   WAVEKV_RETURN_IF_ERROR(check_exposure(config));
+  WAVEKV_RETURN_IF_ERROR(take_certificate_id(config));
   auto store = open_replicated(config.store);
   if (!store) return store.status();
   if (!transport) transport = make_tcp_transport(config.transport);
