@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "support/test_util.h"
+#include "wavekv/security.h"
 
 namespace {
 
@@ -27,15 +28,18 @@ using Clock = std::chrono::steady_clock;
 // comes back on a new port; its peers learn it from the node itself.
 struct SyncNode {
   std::string watch, data, peers;
-  std::string listen;  // HOST:PORT, as bound by the running process
+  std::string listen;              // HOST:PORT, as bound by the running process
+  std::vector<std::string> extra;  // more flags
   pid_t pid = -1;
 
   // Starts it and waits until it mirrors (listening, bootstrapped, scanned).
   ::testing::AssertionResult start() {
-    auto c = wavekv::test::start_ready(
-        {FILESYNC_BINARY, "run", "--watch-dir", watch, "--data-dir", data, "--listen",
-         "127.0.0.1:0", "--peers", peers, "--sync-interval-ms", "200", "--no-progress"},
-        data + ".ready", data + ".log");
+    std::vector<std::string> args = {FILESYNC_BINARY, "run", "--watch-dir",        watch,
+                                     "--data-dir",    data,  "--listen",           "127.0.0.1:0",
+                                     "--peers",       peers, "--sync-interval-ms", "200",
+                                     "--no-progress"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto c = wavekv::test::start_ready(args, data + ".ready", data + ".log");
     if (!c.error.empty()) return ::testing::AssertionFailure() << c.error;
     pid = c.pid;
     listen = c.peer;
@@ -151,6 +155,48 @@ TEST(FilesyncRun, EmptyPeersListDoesNotWaitForABootstrap) {
   ASSERT_TRUE(c.error.empty()) << c.error;
   EXPECT_EQ(wavekv::test::stop_child(c.pid, SIGTERM), 0);
   fs::remove_all(base);
+}
+
+// Issue 12: `filesync run --cluster-key-file`: a pair holding the key
+// mirrors a file; a node with another key (seeded with the same peer)
+// never gets it.
+TEST(FilesyncRun, APairWithAClusterKeyMirrorsAndAnotherKeyGetsNothing) {
+  fs::path base = fs::temp_directory_path() / ("filesync-key-" + std::to_string(::getpid()));
+  fs::remove_all(base);
+  fs::create_directories(base);
+  for (const char* name : {"key", "other.key"}) {
+    auto text = wavekv::generate_cluster_key_file();
+    ASSERT_TRUE(text.is_ok());
+    std::ofstream(base / name) << *text;
+    fs::permissions(base / name, fs::perms::owner_read | fs::perms::owner_write);
+  }
+  std::vector<SyncNode> nodes(3);
+  struct Reaper {  // also through an ASSERT
+    std::vector<SyncNode>& nodes;
+    ~Reaper() {
+      for (auto& n : nodes)
+        if (n.pid > 0) n.stop(SIGKILL);
+    }
+  } reaper{nodes};
+  for (int i = 0; i < 3; i++) {
+    nodes[i].watch = (base / ("dir" + std::to_string(i))).string();
+    nodes[i].data = (base / ("data" + std::to_string(i))).string();
+    nodes[i].extra = {"--cluster-key-file", (base / (i < 2 ? "key" : "other.key")).string()};
+    fs::create_directories(nodes[i].watch);
+  }
+  std::ofstream(nodes[0].watch + "/hello.txt") << "mirrored";
+  ASSERT_TRUE(nodes[0].start());
+  for (int i = 1; i < 3; i++) {
+    nodes[i].peers = nodes[0].listen;
+    nodes[i].extra.insert(nodes[i].extra.end(), {"--bootstrap-timeout-ms", "300"});
+    ASSERT_TRUE(nodes[i].start());
+  }
+  EXPECT_TRUE(
+      wavekv::test::eventually([&] { return fs::exists(nodes[1].watch + "/hello.txt"); }, 20, 50));
+  // Node 2 has tried (and failed) at least as many sync rounds meanwhile.
+  EXPECT_FALSE(fs::exists(nodes[2].watch + "/hello.txt"));
+  for (auto& n : nodes) n.stop(SIGKILL);
+  if (!::testing::Test::HasFailure()) fs::remove_all(base);
 }
 
 TEST_F(FilesyncCluster, ChurnOnAllThreeNodesConverges) {

@@ -4,9 +4,13 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #include "wavekv/node.h"
 
@@ -30,8 +34,8 @@ class StandInNode final : public Node {
     reloads++;
     return reload_error;
   }
-  int reloads = 0;
-  Status reload_error;
+  std::atomic<int> reloads{0};
+  Status reload_error;  // set between reloads
 
  private:
   Store& store_;
@@ -112,6 +116,57 @@ TEST_F(Supervise, EachRebootstrapStopsWipesAndStartsAgain) {
   EXPECT_EQ(stops_, 3);
   EXPECT_FALSE(marker()) << "the data directory was wiped";
   EXPECT_TRUE(std::filesystem::is_directory(dir_ + "/data")) << "but kept";
+}
+
+// SIGHUP (reload_requests() moves): the running node reloads its
+// credentials, and the run goes on whether that worked or not; each result
+// is logged.
+TEST_F(Supervise, AReloadRequestReloadsTheNodeAndKeepsItRunning) {
+  std::atomic<uint64_t> reloads{0};
+  hooks_.reload_requests = &reloads;
+  hooks_.announce = [](Node&) { return Status::ok(); };  // no signal comes by itself
+  std::mutex mu;
+  std::vector<std::string> lines;
+  hooks_.log = [&](const LogRecord& r) {
+    std::lock_guard lock(mu);
+    lines.push_back(r.message);
+  };
+  std::atomic<StandInNode*> current{nullptr};  // node_ belongs to supervise()'s thread
+  hooks_.start = [&, start = hooks_.start]() -> Result<Node*> {
+    auto n = start();
+    if (n) current = static_cast<StandInNode*>(*n);
+    return n;
+  };
+  auto reloaded = [&] { return current ? current.load()->reloads.load() : 0; };
+  SuperviseEnd end;
+  std::thread run([&] { end = supervise(hooks_, stop_signal_); });
+  for (int i = 0; i < 500 && !current; i++)  // supervise() took its count before the start
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (current.load() == nullptr) {  // end the run before failing: `run` must be joined
+    stop_signal_ = 15;
+    run.join();
+    FAIL() << "the node never started";
+  }
+  auto wait_for = [&](int n) {
+    for (int i = 0; i < 500 && reloaded() < n; i++)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return reloaded() == n;
+  };
+  reloads++;
+  EXPECT_TRUE(wait_for(1));
+  current.load()->reload_error = Status::not_found("node.crt does not exist");
+  reloads++;
+  EXPECT_TRUE(wait_for(2));
+  stop_signal_ = 15;
+  run.join();
+  EXPECT_EQ(starts_, 1) << "a reload is not a restart";
+  EXPECT_EQ(end.signal, 15);
+  std::lock_guard lock(mu);
+  EXPECT_NE(std::find(lines.begin(), lines.end(), "reloaded credentials: new connections use them"),
+            lines.end());
+  EXPECT_NE(std::find(lines.begin(), lines.end(),
+                      "reloading credentials failed; the old ones stay in use"),
+            lines.end());
 }
 
 TEST_F(Supervise, AFailedStartOrAnnounceIsAStartFailure) {

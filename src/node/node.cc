@@ -15,6 +15,8 @@
 #include "net/address.h"
 #include "node/driver.h"
 #include "resp/server.h"
+#include "security/certs.h"
+#include "security/cluster_key.h"
 #include "store/store_internal.h"
 
 namespace wavekv {
@@ -88,7 +90,9 @@ class NodeImpl final : public Node {
                                     {"peer", advertise_}};
     if (resp_) fields.push_back({"resp", resp_->address()});
     if (http_) fields.push_back({"http", http_->address()});
+    fields.push_back({"peer_auth", peer_auth_name(config_.transport.security.mode)});
     log(LogLevel::kInfo, "node started", std::move(fields));
+    warn_about_key_file();
     return Status::ok();
   }
 
@@ -188,6 +192,25 @@ class NodeImpl final : public Node {
     driver_ = std::make_unique<Driver>(*store_, *transport_, std::move(dc));
     for (auto& [frame, from] : early_frames_) driver_->enqueue(std::move(frame), std::move(from));
     early_frames_.clear();
+  }
+
+  static const char* peer_auth_name(PeerSecurity::Mode mode) {
+    switch (mode) {
+      case PeerSecurity::Mode::kNone: return "none";
+      case PeerSecurity::Mode::kClusterKey: return "cluster-key";
+      case PeerSecurity::Mode::kMutualTls: return "mutual-tls";
+    }
+    return "unknown";
+  }
+
+  // A cluster key file others can read is logged (it still loads, as ssh's
+  // keys do not refuse): the transport loaded it already, this reads it again
+  // only to say so.
+  void warn_about_key_file() const {
+    const PeerSecurity& sec = config_.transport.security;
+    if (sec.mode != PeerSecurity::Mode::kClusterKey) return;
+    auto key = security::load_cluster_key(sec.cluster_key_file);
+    if (key && !key->warning.empty()) log(LogLevel::kWarn, key->warning);
   }
 
   // Keys whose current version is stamped more than the drift bound ahead of
@@ -328,6 +351,32 @@ bool is_loopback_host(const std::string& host) {
 
 }  // namespace
 
+namespace {
+
+// Mutual TLS binds a node id to the certificate, and peers refuse messages
+// from any other id (the identity rule): a node whose own id differs could
+// never be heard. No id given: the certificate's. Another id: refused here,
+// before anything is opened.
+Status take_certificate_id(NodeConfig& config) {
+  const PeerSecurity& sec = config.transport.security;
+  if (sec.mode != PeerSecurity::Mode::kMutualTls) return Status::ok();
+  auto id = security::node_id_of_file(sec.cert_file);
+  if (!id) return id.status();
+  if (config.store.node_id == 0) {
+    config.store.node_id = *id;
+    return Status::ok();
+  }
+  if (config.store.node_id != *id)
+    return Status::invalid("the certificate " + sec.cert_file + " binds node " +
+                           std::to_string(*id) + " but this node's id is " +
+                           std::to_string(config.store.node_id) +
+                           ": peers would refuse every message; give --id " + std::to_string(*id) +
+                           " or this node's own certificate");
+  return Status::ok();
+}
+
+}  // namespace
+
 Status check_exposure(const NodeConfig& config) {
   if (config.insecure) return Status::ok();
   // The peer port.
@@ -373,6 +422,7 @@ Result<std::unique_ptr<Node>> Node::start(NodeConfig config, std::unique_ptr<Tra
   WAVEKV_RETURN_IF_ERROR(config.validate());
   WAVEKV_RETURN_IF_ERROR(config.clients.validate());
   WAVEKV_RETURN_IF_ERROR(check_exposure(config));
+  WAVEKV_RETURN_IF_ERROR(take_certificate_id(config));
   auto store = open_replicated(config.store);
   if (!store) return store.status();
   if (!transport) transport = make_tcp_transport(config.transport);

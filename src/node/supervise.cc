@@ -28,11 +28,11 @@ void reload(Node& node, const SuperviseHooks& hooks, const std::string& id) {
 }
 
 // True if a peer asked for a re-bootstrap, false once a stop signal came.
-// Reloads credentials when hooks.reload_requests moves. The 100 ms wait
+// Reloads credentials when hooks.reload_requests moves past `reloads_seen`
+// (also for a SIGHUP that came while the node started). The 100 ms wait
 // bounds how late a signal is seen.
 bool wait_for_rebootstrap(Node& node, const SuperviseHooks& hooks, const std::string& id,
-                          const std::atomic<int>& stop_signal) {
-  uint64_t reloads_seen = hooks.reload_requests ? hooks.reload_requests->load() : 0;
+                          const std::atomic<int>& stop_signal, uint64_t& reloads_seen) {
   while (stop_signal == 0) {
     if (node.wait_rebootstrap(100)) return true;
     if (hooks.reload_requests && hooks.reload_requests->load() != reloads_seen) {
@@ -54,6 +54,7 @@ SuperviseEnd failed(SuperviseEnd::Failed what, Status error) {
 
 SuperviseEnd supervise(const SuperviseHooks& hooks, const std::atomic<int>& stop_signal) {
   using Failed = SuperviseEnd::Failed;
+  uint64_t reloads_seen = hooks.reload_requests ? hooks.reload_requests->load() : 0;
   while (true) {
     auto node = hooks.start();
     if (!node) return failed(Failed::kStart, node.status());
@@ -63,7 +64,7 @@ SuperviseEnd supervise(const SuperviseHooks& hooks, const std::atomic<int>& stop
       (void)hooks.stop();
       return failed(Failed::kStart, announced);
     }
-    const bool rebootstrap = wait_for_rebootstrap(**node, hooks, id, stop_signal);
+    const bool rebootstrap = wait_for_rebootstrap(**node, hooks, id, stop_signal, reloads_seen);
     Status st = hooks.stop();
     if (!st.is_ok()) return failed(Failed::kClose, st);
     if (!rebootstrap) {

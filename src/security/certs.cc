@@ -286,6 +286,16 @@ Result<uint64_t> node_id_of(X509* cert) {
   return id;
 }
 
+Result<uint64_t> node_id_of_file(const std::string& path) {
+  BioPtr bio(BIO_new_file(path.c_str(), "r"));
+  if (!bio) return Status::not_found("cannot read certificate file " + path);
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (!cert) return Status::invalid("certificate file " + path + " holds no PEM certificate");
+  auto id = node_id_of(cert.get());
+  if (!id) return Status::invalid(path + ": " + id.status().message());
+  return id;
+}
+
 Result<std::string> common_name_of(X509* cert) {
   if (cert == nullptr) return Status::invalid("no certificate");
   X509_NAME* subject = X509_get_subject_name(cert);

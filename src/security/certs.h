@@ -57,6 +57,10 @@ Result<IssuedFiles> issue_client_cert(const std::string& dir, const std::string&
 // decimal id in 1..2^64-1; anything else is an error.
 Result<uint64_t> node_id_of(X509* cert);
 
+// The node id the certificate in the PEM file at `path` binds (a node's
+// --cert-file): kNotFound / kInvalidArgument with the path.
+Result<uint64_t> node_id_of_file(const std::string& path);
+
 // The subject's common name (a client certificate's user name).
 Result<std::string> common_name_of(X509* cert);
 

@@ -26,8 +26,9 @@ struct ServeNode {
   std::string advertise;  // empty: peers dial `peer`
   std::string id;         // empty: random on first start
   std::string sync_interval_ms = "200";
-  std::vector<std::string> extra;  // more flags
-  std::string peer, http, resp;    // HOST:PORT, as bound by the running process
+  std::string listen = "127.0.0.1:0";  // the peer port
+  std::vector<std::string> extra;      // more flags
+  std::string peer, http, resp;        // HOST:PORT, as bound by the running process
   uint64_t node_id = 0;
   pid_t pid = -1;
 
@@ -42,7 +43,7 @@ struct ServeNode {
       args.push_back(value);
     };
     flag("--data-dir", dir);
-    flag("--listen", "127.0.0.1:0");
+    flag("--listen", listen);
     flag("--http", "127.0.0.1:0");
     flag("--resp", "127.0.0.1:0");
     flag("--peers", seeds);
