@@ -758,5 +758,26 @@ TEST_F(ServeTlsTest, CurlOverHttpsWithBasicAndBearer) {
   EXPECT_NE(plain.exit_code, 0);
 }
 
+TEST_F(ServeTlsTest, WavekvClientCommandsWithUserTokenAndCacert) {
+  const std::string w = std::string(WAVEKV_BINARY) + " ";
+  const std::string to = " --addr " + child_.http + " --cacert " + ca_;
+  auto put = test::run_command("WAVEKV_PASSWORD=apw " + w + "put --user alice" + to + " k v1");
+  EXPECT_EQ(put.exit_code, 0) << put.out;
+  auto get = test::run_command("WAVEKV_TOKEN=" + fixture_.token + " " + w + "get" + to + " k");
+  EXPECT_EQ(get.exit_code, 0) << get.out;
+  EXPECT_EQ(get.out, "v1\n");
+  auto denied = test::run_command(w + "put --token " + fixture_.token + to + " k v2");
+  EXPECT_EQ(denied.exit_code, 2);
+  EXPECT_NE(denied.out.find("403"), std::string::npos) << denied.out;
+  auto anonymous = test::run_command(w + "get" + to + " k");
+  EXPECT_NE(anonymous.out.find("401"), std::string::npos) << anonymous.out;
+  auto wrong = test::run_command("WAVEKV_PASSWORD=nope " + w + "get --user alice" + to + " k");
+  EXPECT_NE(wrong.out.find("401"), std::string::npos) << wrong.out;
+  // The node's certificate is not a CA: verification fails.
+  auto untrusted = test::run_command(w + "get --addr " + child_.http + " --cacert " + dir_.path() +
+                                     "/node.n1.crt --token x k");
+  EXPECT_NE(untrusted.out.find("certificate verify failed"), std::string::npos) << untrusted.out;
+}
+
 }  // namespace
 }  // namespace wavekv
