@@ -408,6 +408,22 @@ TEST_F(RespAuthTest, PipelinedCommandsAfterAuthSeeTheNewIdentity) {
   EXPECT_EQ(*store_->get("other"), "y");
 }
 
+TEST_F(RespAuthTest, StrangersGetSmallRequestLimitsUntilTheyLogIn) {
+  start();
+  const std::string big(100 * 1024, 'v');
+  Client c(server_->port());
+  EXPECT_EQ(c.call({"SET", "app:big", big}).substr(0, 30), "(error) ERR Protocol error: bu");
+  EXPECT_EQ(c.call({"AUTH", "app", "ppw"}), "OK");
+  EXPECT_EQ(c.call({"SET", "app:big", big}), "OK");
+  // Pipelined after AUTH: parsed once the log-in is done, with its limits.
+  Client d(server_->port(), 5);
+  d.send_raw(test::encode_command({"AUTH", "app", "ppw"}) +
+             test::encode_command({"SET", "app:big2", big}));
+  EXPECT_EQ(d.read().show(), "OK");
+  EXPECT_EQ(d.read().show(), "OK");
+  EXPECT_EQ(store_->get("app:big2")->size(), big.size());
+}
+
 TEST_F(RespAuthTest, StrangersAreBoundedPerSourceAndLoggedInClientsAreNot) {
   resp::RespConfig config;
   config.security.auth_timeout_ms = 60'000;  // not what closes anything here
