@@ -421,7 +421,9 @@ TEST_F(RespAuthTest, StrangersGetSmallRequestLimitsUntilTheyLogIn) {
              test::encode_command({"SET", "app:big2", big}));
   EXPECT_EQ(d.read().show(), "OK");
   EXPECT_EQ(d.read().show(), "OK");
-  EXPECT_EQ(store_->get("app:big2")->size(), big.size());
+  auto stored = store_->get("app:big2");
+  ASSERT_TRUE(stored) << stored.status().to_string();
+  EXPECT_EQ(stored->size(), big.size());
 }
 
 TEST_F(RespAuthTest, StrangersAreBoundedPerSourceAndLoggedInClientsAreNot) {
