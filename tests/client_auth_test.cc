@@ -17,6 +17,7 @@
 
 #include "auth/authenticator.h"
 #include "auth/password.h"
+#include "http/client.h"
 #include "http/server.h"
 #include "net/address.h"
 #include "resp/commands.h"
@@ -656,6 +657,47 @@ TEST_F(HttpAuthTest, ARequestHeadTricklingInIsCutOffAtItsDeadline) {
   // A prompt request is unaffected.
   HttpConn d(server_->address());
   EXPECT_EQ(status_of(d.request("GET", "/v1/kv/other")), 200);
+}
+
+TEST_F(HttpAuthTest, TlsAndItsReloadWithTheBuiltInClient) {
+  // Two CAs; the server starts with a certificate of the first.
+  const std::string ca1 = dir_.path() + "/ca1", ca2 = dir_.path() + "/ca2";
+  ASSERT_TRUE(init_ca({ca1}));
+  ASSERT_TRUE(init_ca({ca2}));
+  auto cert1 = issue_node_cert({ca1, "n", 1, {"127.0.0.1"}});
+  auto cert2 = issue_node_cert({ca2, "n", 1, {"127.0.0.1"}});
+  ASSERT_TRUE(cert1 && cert2);
+  const std::string crt = dir_.path() + "/server.crt", key = dir_.path() + "/server.key";
+  std::filesystem::copy_file(cert1->cert_path, crt);
+  std::filesystem::copy_file(cert1->key_path, key);
+  http::HttpConfig config;
+  config.security.tls_cert_file = crt;
+  config.security.tls_key_file = key;
+  start(config);
+  http::RequestOptions with_ca1{"Bearer " + fixture_.token, ca1 + "/ca.crt"};
+  http::RequestOptions with_ca2{"Bearer " + fixture_.token, ca2 + "/ca.crt"};
+  auto r = http::http_request(server_->address(), "GET", "/v1/kv/other", "", kTimeoutMs, with_ca1);
+  ASSERT_TRUE(r) << r.status().to_string();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "c");
+  EXPECT_FALSE(http::http_request(server_->address(), "GET", "/healthz", "", kTimeoutMs, with_ca2));
+  // Plain HTTP gets no answer from a TLS port.
+  EXPECT_FALSE(http::http_request(server_->address(), "GET", "/healthz", "", kTimeoutMs));
+
+  // A bad file: the reload fails and the old context stays.
+  std::ofstream(crt) << "not a certificate";
+  EXPECT_FALSE(server_->server().reload_security().is_ok());
+  EXPECT_TRUE(http::http_request(server_->address(), "GET", "/healthz", "", kTimeoutMs, with_ca1));
+  // The second CA's certificate: new connections get it.
+  std::filesystem::copy_file(cert2->cert_path, crt,
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(cert2->key_path, key,
+                             std::filesystem::copy_options::overwrite_existing);
+  ASSERT_TRUE(server_->server().reload_security().is_ok());
+  EXPECT_FALSE(http::http_request(server_->address(), "GET", "/healthz", "", kTimeoutMs, with_ca1));
+  r = http::http_request(server_->address(), "GET", "/v1/kv/other", "", kTimeoutMs, with_ca2);
+  ASSERT_TRUE(r) << r.status().to_string();
+  EXPECT_EQ(r->status, 200);
 }
 
 // ---------------------------------------------------------------------------
