@@ -620,6 +620,23 @@ TEST_F(HttpAuthTest, RolesAndPrefixesGet403) {
   EXPECT_EQ(*store_->get("other"), "c");
 }
 
+TEST_F(HttpAuthTest, ExpectContinueIsRefusedBeforeTheBodyWithoutCredentials) {
+  start();
+  HttpConn c(server_->address());
+  c.send("PUT /v1/kv/k HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+  std::string r = c.read_response();
+  EXPECT_EQ(status_of(r), 401) << r;
+  EXPECT_TRUE(c.closed());
+  HttpConn d(server_->address());
+  d.send("PUT /v1/kv/k HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n" +
+         std::string("Authorization: ") + basic("alice", "apw") + "\r\n\r\n");
+  r = d.read_response();
+  EXPECT_EQ(status_of(r), 100) << r;
+  d.send("hello");
+  EXPECT_EQ(status_of(d.read_response()), 200);
+  EXPECT_EQ(*store_->get("k"), "hello");
+}
+
 TEST_F(HttpAuthTest, BasicIsVerifiedOncePerKeepAliveConnection) {
   start();
   HttpConn c(server_->address());
