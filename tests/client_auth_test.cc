@@ -32,6 +32,11 @@ namespace {
 
 using test::Client;
 
+// The port of a "host:port" address.
+uint16_t port_of(const std::string& address) {
+  return net::parse_host_port(address, net::AddressUse::kDial)->port;
+}
+
 constexpr int kTimeoutMs = 10'000;  // a guard against hangs only
 
 class TempDir {
@@ -746,6 +751,35 @@ TEST(ClientExposureTest, NonLoopbackNeedsUsersAndTlsOrInsecure) {
   EXPECT_FALSE(check_client_exposure(c).is_ok());
   c.insecure = true;
   EXPECT_TRUE(check_client_exposure(c).is_ok());
+}
+
+TEST(ClientExposureTest, NodeStartRefusesAnExposedPortAndReloadsCredentials) {
+  TempDir dir;
+  auto f = write_users(dir.path());
+  NodeConfig c;
+  c.store.data_dir = dir.path() + "/data";
+  c.store.durability = Durability::kNone;
+  c.listen = "127.0.0.1:0";
+  c.resp_listen = "0.0.0.0:0";
+  auto refused = Node::start(c);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.status().message().find("--insecure"), std::string::npos);
+  c.resp_listen = "127.0.0.1:0";
+  c.http_listen = "127.0.0.1:0";
+  c.clients.users_file = f.users_file;
+  auto node = Node::start(c);
+  ASSERT_TRUE(node) << node.status().to_string();
+  Client r(port_of((*node)->resp_address()));
+  EXPECT_EQ(r.call({"GET", "k"}), "(error) NOAUTH Authentication required.");
+  EXPECT_EQ(r.call({"AUTH", "bob", "bpw"}).substr(0, 17), "(error) WRONGPASS");
+  write_users(dir.path(), "[[user]]\nname = \"bob\"\nrole = \"read\"\npassword = \"" +
+                              fast_hash("bpw") + "\"\n");
+  EXPECT_TRUE((*node)->reload_client_credentials().is_ok());
+  EXPECT_EQ(r.call({"AUTH", "bob", "bpw"}), "OK");
+  std::ofstream(f.users_file) << "garbage";
+  EXPECT_FALSE((*node)->reload_client_credentials().is_ok());
+  EXPECT_EQ(r.call({"AUTH", "bob", "bpw"}), "OK");  // the old users stay
+  EXPECT_TRUE((*node)->stop().is_ok());
 }
 
 TEST(ClientExposureTest, HalfATlsSetupIsRefused) {
