@@ -224,6 +224,8 @@ TEST_F(CommandGateTest, WithoutAUsersFileEveryoneIsTheDefaultAdmin) {
   EXPECT_TRUE(resp::execute(ctx, s, {"AUTH", "pw"})
                   .reply.starts_with("-ERR AUTH <password> called without any password"));
   // Only the default user exists, and it needs no password.
+  EXPECT_EQ(resp::execute(ctx, s, {"AUTH", "default", "x"}).reply, "+OK\r\n");
+  EXPECT_TRUE(resp::execute(ctx, s, {"AUTH", "bob", "x"}).reply.starts_with("-WRONGPASS"));
   EXPECT_TRUE(resp::execute(ctx, s, {"HELLO", "3", "AUTH", "default", "x"}).reply.starts_with("%"));
   EXPECT_TRUE(
       resp::execute(ctx, s, {"HELLO", "3", "AUTH", "bob", "x"}).reply.starts_with("-WRONGPASS"));
