@@ -17,6 +17,7 @@
 
 #include "auth/authenticator.h"
 #include "auth/password.h"
+#include "http/client.h"
 #include "http/server.h"
 #include "net/address.h"
 #include "resp/commands.h"
@@ -30,6 +31,11 @@ namespace wavekv {
 namespace {
 
 using test::Client;
+
+// The port of a "host:port" address.
+uint16_t port_of(const std::string& address) {
+  return net::parse_host_port(address, net::AddressUse::kDial)->port;
+}
 
 constexpr int kTimeoutMs = 10'000;  // a guard against hangs only
 
@@ -218,6 +224,8 @@ TEST_F(CommandGateTest, WithoutAUsersFileEveryoneIsTheDefaultAdmin) {
   EXPECT_TRUE(resp::execute(ctx, s, {"AUTH", "pw"})
                   .reply.starts_with("-ERR AUTH <password> called without any password"));
   // Only the default user exists, and it needs no password.
+  EXPECT_EQ(resp::execute(ctx, s, {"AUTH", "default", "x"}).reply, "+OK\r\n");
+  EXPECT_TRUE(resp::execute(ctx, s, {"AUTH", "bob", "x"}).reply.starts_with("-WRONGPASS"));
   EXPECT_TRUE(resp::execute(ctx, s, {"HELLO", "3", "AUTH", "default", "x"}).reply.starts_with("%"));
   EXPECT_TRUE(
       resp::execute(ctx, s, {"HELLO", "3", "AUTH", "bob", "x"}).reply.starts_with("-WRONGPASS"));
@@ -406,6 +414,24 @@ TEST_F(RespAuthTest, PipelinedCommandsAfterAuthSeeTheNewIdentity) {
   EXPECT_EQ(c.read().show(), "OK");
   EXPECT_EQ(c.read().show(), "OK");
   EXPECT_EQ(*store_->get("other"), "y");
+}
+
+TEST_F(RespAuthTest, StrangersGetSmallRequestLimitsUntilTheyLogIn) {
+  start();
+  const std::string big(100 * 1024, 'v');
+  Client c(server_->port());
+  EXPECT_EQ(c.call({"SET", "app:big", big}).substr(0, 30), "(error) ERR Protocol error: bu");
+  EXPECT_EQ(c.call({"AUTH", "app", "ppw"}), "OK");
+  EXPECT_EQ(c.call({"SET", "app:big", big}), "OK");
+  // Pipelined after AUTH: parsed once the log-in is done, with its limits.
+  Client d(server_->port(), 5);
+  d.send_raw(test::encode_command({"AUTH", "app", "ppw"}) +
+             test::encode_command({"SET", "app:big2", big}));
+  EXPECT_EQ(d.read().show(), "OK");
+  EXPECT_EQ(d.read().show(), "OK");
+  auto stored = store_->get("app:big2");
+  ASSERT_TRUE(stored) << stored.status().to_string();
+  EXPECT_EQ(stored->size(), big.size());
 }
 
 TEST_F(RespAuthTest, StrangersAreBoundedPerSourceAndLoggedInClientsAreNot) {
@@ -601,6 +627,23 @@ TEST_F(HttpAuthTest, RolesAndPrefixesGet403) {
   EXPECT_EQ(*store_->get("other"), "c");
 }
 
+TEST_F(HttpAuthTest, ExpectContinueIsRefusedBeforeTheBodyWithoutCredentials) {
+  start();
+  HttpConn c(server_->address());
+  c.send("PUT /v1/kv/k HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+  std::string r = c.read_response();
+  EXPECT_EQ(status_of(r), 401) << r;
+  EXPECT_TRUE(c.closed());
+  HttpConn d(server_->address());
+  d.send("PUT /v1/kv/k HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n" +
+         std::string("Authorization: ") + basic("alice", "apw") + "\r\n\r\n");
+  r = d.read_response();
+  EXPECT_EQ(status_of(r), 100) << r;
+  d.send("hello");
+  EXPECT_EQ(status_of(d.read_response()), 200);
+  EXPECT_EQ(*store_->get("k"), "hello");
+}
+
 TEST_F(HttpAuthTest, BasicIsVerifiedOncePerKeepAliveConnection) {
   start();
   HttpConn c(server_->address());
@@ -640,6 +683,47 @@ TEST_F(HttpAuthTest, ARequestHeadTricklingInIsCutOffAtItsDeadline) {
   EXPECT_EQ(status_of(d.request("GET", "/v1/kv/other")), 200);
 }
 
+TEST_F(HttpAuthTest, TlsAndItsReloadWithTheBuiltInClient) {
+  // Two CAs; the server starts with a certificate of the first.
+  const std::string ca1 = dir_.path() + "/ca1", ca2 = dir_.path() + "/ca2";
+  ASSERT_TRUE(init_ca({ca1}));
+  ASSERT_TRUE(init_ca({ca2}));
+  auto cert1 = issue_node_cert({ca1, "n", 1, {"127.0.0.1"}});
+  auto cert2 = issue_node_cert({ca2, "n", 1, {"127.0.0.1"}});
+  ASSERT_TRUE(cert1 && cert2);
+  const std::string crt = dir_.path() + "/server.crt", key = dir_.path() + "/server.key";
+  std::filesystem::copy_file(cert1->cert_path, crt);
+  std::filesystem::copy_file(cert1->key_path, key);
+  http::HttpConfig config;
+  config.security.tls_cert_file = crt;
+  config.security.tls_key_file = key;
+  start(config);
+  http::RequestOptions with_ca1{"Bearer " + fixture_.token, ca1 + "/ca.crt"};
+  http::RequestOptions with_ca2{"Bearer " + fixture_.token, ca2 + "/ca.crt"};
+  auto r = http::http_request(server_->address(), "GET", "/v1/kv/other", "", kTimeoutMs, with_ca1);
+  ASSERT_TRUE(r) << r.status().to_string();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "c");
+  EXPECT_FALSE(http::http_request(server_->address(), "GET", "/healthz", "", kTimeoutMs, with_ca2));
+  // Plain HTTP gets no answer from a TLS port.
+  EXPECT_FALSE(http::http_request(server_->address(), "GET", "/healthz", "", kTimeoutMs));
+
+  // A bad file: the reload fails and the old context stays.
+  std::ofstream(crt) << "not a certificate";
+  EXPECT_FALSE(server_->server().reload_security().is_ok());
+  EXPECT_TRUE(http::http_request(server_->address(), "GET", "/healthz", "", kTimeoutMs, with_ca1));
+  // The second CA's certificate: new connections get it.
+  std::filesystem::copy_file(cert2->cert_path, crt,
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(cert2->key_path, key,
+                             std::filesystem::copy_options::overwrite_existing);
+  ASSERT_TRUE(server_->server().reload_security().is_ok());
+  EXPECT_FALSE(http::http_request(server_->address(), "GET", "/healthz", "", kTimeoutMs, with_ca1));
+  r = http::http_request(server_->address(), "GET", "/v1/kv/other", "", kTimeoutMs, with_ca2);
+  ASSERT_TRUE(r) << r.status().to_string();
+  EXPECT_EQ(r->status, 200);
+}
+
 // ---------------------------------------------------------------------------
 // Exposure: a client port on another interface needs auth and TLS.
 
@@ -669,6 +753,35 @@ TEST(ClientExposureTest, NonLoopbackNeedsUsersAndTlsOrInsecure) {
   EXPECT_FALSE(check_exposure(c).is_ok());
   c.insecure = true;
   EXPECT_TRUE(check_exposure(c).is_ok());
+}
+
+TEST(ClientExposureTest, NodeStartRefusesAnExposedPortAndReloadsCredentials) {
+  TempDir dir;
+  auto f = write_users(dir.path());
+  NodeConfig c;
+  c.store.data_dir = dir.path() + "/data";
+  c.store.durability = Durability::kNone;
+  c.listen = "127.0.0.1:0";
+  c.resp_listen = "0.0.0.0:0";
+  auto refused = Node::start(c);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.status().message().find("--insecure"), std::string::npos);
+  c.resp_listen = "127.0.0.1:0";
+  c.http_listen = "127.0.0.1:0";
+  c.clients.users_file = f.users_file;
+  auto node = Node::start(c);
+  ASSERT_TRUE(node) << node.status().to_string();
+  Client r(port_of((*node)->resp_address()));
+  EXPECT_EQ(r.call({"GET", "k"}), "(error) NOAUTH Authentication required.");
+  EXPECT_EQ(r.call({"AUTH", "bob", "bpw"}).substr(0, 17), "(error) WRONGPASS");
+  write_users(dir.path(), "[[user]]\nname = \"bob\"\nrole = \"read\"\npassword = \"" +
+                              fast_hash("bpw") + "\"\n");
+  EXPECT_TRUE((*node)->reload_client_credentials().is_ok());
+  EXPECT_EQ(r.call({"AUTH", "bob", "bpw"}), "OK");
+  std::ofstream(f.users_file) << "garbage";
+  EXPECT_FALSE((*node)->reload_client_credentials().is_ok());
+  EXPECT_EQ(r.call({"AUTH", "bob", "bpw"}), "OK");  // the old users stay
+  EXPECT_TRUE((*node)->stop().is_ok());
 }
 
 TEST(ClientExposureTest, HalfATlsSetupIsRefused) {
@@ -756,6 +869,27 @@ TEST_F(ServeTlsTest, CurlOverHttpsWithBasicAndBearer) {
   // Plain HTTP on the TLS port gets nowhere.
   auto plain = test::run_command("curl -s -m 5 http://" + child_.http + "/healthz");
   EXPECT_NE(plain.exit_code, 0);
+}
+
+TEST_F(ServeTlsTest, WavekvClientCommandsWithUserTokenAndCacert) {
+  const std::string w = std::string(WAVEKV_BINARY) + " ";
+  const std::string to = " --addr " + child_.http + " --cacert " + ca_;
+  auto put = test::run_command("WAVEKV_PASSWORD=apw " + w + "put --user alice" + to + " k v1");
+  EXPECT_EQ(put.exit_code, 0) << put.out;
+  auto get = test::run_command("WAVEKV_TOKEN=" + fixture_.token + " " + w + "get" + to + " k");
+  EXPECT_EQ(get.exit_code, 0) << get.out;
+  EXPECT_EQ(get.out, "v1\n");
+  auto denied = test::run_command(w + "put --token " + fixture_.token + to + " k v2");
+  EXPECT_EQ(denied.exit_code, 2);
+  EXPECT_NE(denied.out.find("403"), std::string::npos) << denied.out;
+  auto anonymous = test::run_command(w + "get" + to + " k");
+  EXPECT_NE(anonymous.out.find("401"), std::string::npos) << anonymous.out;
+  auto wrong = test::run_command("WAVEKV_PASSWORD=nope " + w + "get --user alice" + to + " k");
+  EXPECT_NE(wrong.out.find("401"), std::string::npos) << wrong.out;
+  // The node's certificate is not a CA: verification fails.
+  auto untrusted = test::run_command(w + "get --addr " + child_.http + " --cacert " + dir_.path() +
+                                     "/node.n1.crt --token x k");
+  EXPECT_NE(untrusted.out.find("certificate verify failed"), std::string::npos) << untrusted.out;
 }
 
 }  // namespace

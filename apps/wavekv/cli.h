@@ -37,6 +37,8 @@ struct RemoteCommand {
   std::string key, value, prefix;
   bool json = false;  // status: print the node's JSON as is
   uint64_t timeout_ms = 10000;
+  // --token (or $WAVEKV_TOKEN), --user with $WAVEKV_PASSWORD, --cacert (https).
+  std::string token, user, password, ca_file;
 };
 // Runs it and returns the exit code: 0 done, 1 key not found, 2 any other
 // failure (node unreachable, refused request).

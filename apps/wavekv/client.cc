@@ -110,7 +110,13 @@ int scan_all(const HttpClient& client, const std::string& prefix) {
 
 int run_remote(const RemoteCommand& c) {
   using Kind = RemoteCommand::Kind;
-  const HttpClient client(c.addr, c.timeout_ms);
+  HttpClientOptions options;
+  options.timeout_ms = c.timeout_ms;
+  options.token = c.token;
+  options.user = c.user;
+  options.password = c.password;
+  options.ca_file = c.ca_file;
+  const HttpClient client(c.addr, options);
   switch (c.kind) {
     case Kind::kGet: {
       auto v = client.get(c.key);

@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -212,6 +213,7 @@ int cmd_cert(const SecurityCommands& c, const SecurityFlags& f) {
 // Everything the flags fill in, with their defaults.
 struct Flags {
   std::string dir, key, value, prefix, addr;
+  std::string token, user, cacert;  // --token, --user, --cacert (with --addr)
   bool status_json = false;
   bool repair = false;
   uint64_t max_drift_ms = 5 * 60 * 1000;
@@ -236,6 +238,14 @@ struct Commands {
   SecurityCommands security;
 };
 
+// A node's HTTP API with a users file or TLS: who to be, and whom to trust.
+void add_remote_credentials(CLI::App* cmd, Flags& f) {
+  cmd->add_option("--token", f.token,
+                  "Bearer token (default: $WAVEKV_TOKEN; a flag shows in ps, the variable not)");
+  cmd->add_option("--user", f.user, "User for Basic auth; the password from $WAVEKV_PASSWORD");
+  cmd->add_option("--cacert", f.cacert, "https: verify the node against this CA file (PEM)");
+}
+
 // get/put/del/scan work on a data directory or, with --addr, on a running
 // node over HTTP (client.cc).
 void add_data_commands(CLI::App& app, Flags& f, Commands& c) {
@@ -243,6 +253,7 @@ void add_data_commands(CLI::App& app, Flags& f, Commands& c) {
     auto* d = cmd->add_option("--data-dir", f.dir, "Data directory");
     auto* a = cmd->add_option("--addr", f.addr, "HOST:PORT of a running node's HTTP API");
     d->excludes(a);
+    add_remote_credentials(cmd, f);
   };
   c.put = app.add_subcommand("put", "Write KEY=VALUE");
   target(c.put);
@@ -266,6 +277,7 @@ CLI::App* add_status_command(CLI::App& app, Flags& f) {
   auto* status = app.add_subcommand("status", "Show a running node's status");
   status->add_option("--addr", f.addr, "HOST:PORT of the node's HTTP API")->required();
   status->add_flag("--json", f.status_json, "Print the node's JSON as is");
+  add_remote_credentials(status, f);
   return status;
 }
 
@@ -379,6 +391,16 @@ int cmd_remote(const Commands& c, const Flags& f) {
   rc.value = f.value;
   rc.prefix = f.prefix;
   rc.json = f.status_json;
+  rc.token = f.token;
+  if (rc.token.empty())
+    if (const char* t = std::getenv("WAVEKV_TOKEN")) rc.token = t;
+  rc.user = f.user;
+  if (!rc.user.empty()) {
+    const char* p = std::getenv("WAVEKV_PASSWORD");
+    if (p == nullptr) return fail("--user needs the password in $WAVEKV_PASSWORD");
+    rc.password = p;
+  }
+  rc.ca_file = f.cacert;
   rc.kind = *c.status ? RemoteCommand::Kind::kStatus
             : *c.put  ? RemoteCommand::Kind::kPut
             : *c.del  ? RemoteCommand::Kind::kDel

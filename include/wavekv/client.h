@@ -31,11 +31,20 @@ struct ScanPage {
 // the API promises; kInvalidArgument when the node refused the request with a
 // 4xx; kIOError for any other status. The message reads
 // "node answered <status>: <the node's error>" for the latter two.
+// Credentials and TLS for a node with a users file or TLS (docs/SECURITY.md).
+struct HttpClientOptions {
+  uint64_t timeout_ms = 10000;
+  std::string token;           // non-empty: Authorization: Bearer <token>
+  std::string user, password;  // user non-empty: Authorization: Basic
+  std::string ca_file;         // non-empty: https, the node verified against this CA (PEM)
+};
+
 class HttpClient {
  public:
   // `addr`: HOST:PORT of the node's HTTP listener. Nothing is dialled yet.
   explicit HttpClient(std::string addr, uint64_t timeout_ms = 10000)
       : addr_(std::move(addr)), timeout_ms_(timeout_ms) {}
+  HttpClient(std::string addr, HttpClientOptions options);
 
   const std::string& address() const { return addr_; }
 
@@ -54,6 +63,8 @@ class HttpClient {
  private:
   std::string addr_;
   uint64_t timeout_ms_;
+  std::string authorization_;  // the header's value; empty: none
+  std::string ca_file_;
 };
 
 }  // namespace wavekv

@@ -22,4 +22,15 @@ Result<HttpResponse> http_request(const std::string& host_port, std::string_view
                                   std::string_view target, std::string_view body,
                                   uint64_t timeout_ms);
 
+// What a request may add: credentials, and TLS.
+struct RequestOptions {
+  std::string authorization;  // the Authorization header's value; empty: none
+  // Non-empty: https, the server's certificate verified against this CA
+  // file (PEM) and the host name or address of host_port.
+  std::string ca_file;
+};
+Result<HttpResponse> http_request(const std::string& host_port, std::string_view method,
+                                  std::string_view target, std::string_view body,
+                                  uint64_t timeout_ms, const RequestOptions& options);
+
 }  // namespace wavekv::http

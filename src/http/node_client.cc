@@ -2,6 +2,7 @@
 // http_request (client.h), with the encodings of encoding.h.
 #include <nlohmann/json.hpp>
 
+#include "auth/password.h"
 #include "http/client.h"
 #include "http/encoding.h"
 #include "wavekv/client.h"
@@ -60,8 +61,17 @@ std::string key_path(std::string_view key) { return "/v1/kv/" + http::percent_en
 
 }  // namespace
 
+HttpClient::HttpClient(std::string addr, HttpClientOptions options)
+    : addr_(std::move(addr)), timeout_ms_(options.timeout_ms), ca_file_(options.ca_file) {
+  if (!options.token.empty())
+    authorization_ = "Bearer " + options.token;
+  else if (!options.user.empty())
+    authorization_ = "Basic " + auth::base64_encode(options.user + ":" + options.password);
+}
+
 Result<std::optional<std::string>> HttpClient::get(std::string_view key) const {
-  auto r = http::http_request(addr_, "GET", key_path(key), "", timeout_ms_);
+  auto r =
+      http::http_request(addr_, "GET", key_path(key), "", timeout_ms_, {authorization_, ca_file_});
   if (!r) return r.status();
   if (r->status == 404) return std::optional<std::string>();
   if (r->status != 200) return server_error(*r);
@@ -69,13 +79,15 @@ Result<std::optional<std::string>> HttpClient::get(std::string_view key) const {
 }
 
 Status HttpClient::put(std::string_view key, std::string_view value) const {
-  auto r = http::http_request(addr_, "PUT", key_path(key), value, timeout_ms_);
+  auto r = http::http_request(addr_, "PUT", key_path(key), value, timeout_ms_,
+                              {authorization_, ca_file_});
   if (!r) return r.status();
   return r->status == 200 ? Status::ok() : server_error(*r);
 }
 
 Status HttpClient::del(std::string_view key) const {
-  auto r = http::http_request(addr_, "DELETE", key_path(key), "", timeout_ms_);
+  auto r = http::http_request(addr_, "DELETE", key_path(key), "", timeout_ms_,
+                              {authorization_, ca_file_});
   if (!r) return r.status();
   return r->status == 200 ? Status::ok() : server_error(*r);
 }
@@ -85,14 +97,15 @@ Result<ScanPage> HttpClient::scan(std::string_view prefix, std::string_view star
   std::string target =
       "/v1/kv?limit=" + std::to_string(limit) + "&prefix=" + http::percent_encode(prefix);
   if (!start.empty()) target += "&start=" + http::percent_encode(start);
-  auto r = http::http_request(addr_, "GET", target, "", timeout_ms_);
+  auto r = http::http_request(addr_, "GET", target, "", timeout_ms_, {authorization_, ca_file_});
   if (!r) return r.status();
   if (r->status != 200) return server_error(*r);
   return parse_page(r->body);
 }
 
 Result<std::string> HttpClient::status_json() const {
-  auto r = http::http_request(addr_, "GET", "/v1/status", "", timeout_ms_);
+  auto r =
+      http::http_request(addr_, "GET", "/v1/status", "", timeout_ms_, {authorization_, ca_file_});
   if (!r) return r.status();
   if (r->status != 200) return server_error(*r);
   return std::move(r->body);

@@ -394,6 +394,14 @@ asio::awaitable<void> HttpServer::Impl::serve(std::shared_ptr<Conn> c) {
       auto event = parser.event();
       if (event == HttpRequestParser::Event::kNeedMore) continue;
       if (event == HttpRequestParser::Event::kContinue) {
+        // No body is asked for from a client that could not send the request.
+        if (auth->enabled()) {
+          auto who = co_await authenticate(*c, parser.request());
+          if (auto* refusal = std::get_if<Reply>(&who)) {
+            if (co_await send_reply(*c, *refusal, false)) co_await linger_close(*c);
+            break;
+          }
+        }
         if (!co_await write(*c, "HTTP/1.1 100 Continue\r\n\r\n")) break;
         continue;
       }

@@ -339,6 +339,9 @@ void cmd_select(Exec& e) {
 void cmd_auth(Exec& e) {
   if (!e.ctx.auth_enabled) {
     if (e.args.size() > 3) return e.syntax_error();
+    // As Redis without passwords: the default user takes any password.
+    if (e.args.size() == 3)
+      return e.args[1] == auth::kDefaultUser ? e.ok() : e.error(auth::kWrongPassMessage);
     return e.error(
         "ERR AUTH <password> called without any password configured for the default user. Are "
         "you sure your configuration is correct?");

@@ -58,6 +58,10 @@ class RequestParser {
  public:
   explicit RequestParser(RequestLimits limits = {});
 
+  // Limits for the requests that start from now on (a connection that has
+  // logged in gets more room than a stranger).
+  void set_limits(const RequestLimits& limits) { limits_ = limits; }
+
   // Appends bytes read from the connection. Bytes that belong to a request
   // being skipped are dropped here, never buffered.
   void feed(std::string_view bytes);

@@ -33,6 +33,18 @@ namespace {
 // Bytes read from a socket at a time.
 constexpr size_t kReadChunkBytes = 64 * 1024;
 
+// What a connection that has not logged in may send per request (as Redis
+// bounds unauthenticated clients): enough for AUTH and HELLO, not for
+// strangers to make the server buffer 256 MiB each.
+resp::RequestLimits stranger_limits(const resp::RequestLimits& full) {
+  resp::RequestLimits l = full;
+  l.max_bulk_bytes = std::min<uint64_t>(l.max_bulk_bytes, 16 * 1024);
+  l.max_array_elements = std::min<uint64_t>(l.max_array_elements, 16);
+  l.max_inline_bytes = std::min<uint64_t>(l.max_inline_bytes, 16 * 1024);
+  l.max_request_bytes = std::min<uint64_t>(l.max_request_bytes, 64 * 1024);
+  return l;
+}
+
 // Lets one conditional write (SET NX/XX/GET) run at a time across the server:
 // from its check until its write completed. Ops queue in arrival order.
 class SerialGate {
@@ -151,6 +163,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (!shared_->auth->enabled()) {
       session_.identity = resp::default_identity();
       socket_.authenticated();
+    } else {
+      parser_.set_limits(stranger_limits(shared_->config.limits));
     }
   }
 
@@ -278,6 +292,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void start_auth(std::vector<std::string> args, resp::Credentials creds) {
     uint64_t slot = push_pending();
     ++serialized_in_flight_;
+    auth_in_flight_ = true;        // the next request is parsed with the limits the outcome sets
     shared_->begin_store_write();  // the callback posts to the io_context
     auto done = [self = shared_from_this(), slot,
                  args = std::move(args)](Result<auth::Identity> r) mutable {
@@ -295,16 +310,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
       shared_->end_store_write();
       std::string reply;
       resp::write_error(reply, "ERR too many log-ins in progress, try again later");
+      auth_in_flight_ = false;
       complete(slot, std::move(reply), true);
     }
   }
 
   void finish_auth(uint64_t slot, const std::vector<std::string>& args, Result<auth::Identity> r) {
     std::string reply;
+    auth_in_flight_ = false;
     if (r) {
       // A failed AUTH leaves the session as it was; a good one replaces it.
       session_.identity = std::move(*r);
       socket_.authenticated();
+      parser_.set_limits(shared_->config.limits);
       session_.credentials_verified = true;
       reply = run(args).reply;
       session_.credentials_verified = false;
@@ -365,7 +383,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   awaitable<void> read_loop() {
     std::vector<char> buf(kReadChunkBytes);
     while (!dead_ && !closing_) {
-      if (backpressured()) {
+      if (backpressured() || auth_in_flight_) {
         co_await wait(reader_wake_);
         continue;
       }
@@ -432,6 +450,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t ready_bytes_ = 0;           // in ready slots, not yet taken by the writer
   uint32_t writes_in_flight_ = 0;      // pending slots: store writes and serialized ops
   uint32_t serialized_in_flight_ = 0;  // of which serialized ops
+  bool auth_in_flight_ = false;        // a password check runs: parse nothing more until it ends
   bool closing_ = false;               // no more requests: send what is pending, then close
   bool dead_ = false;                  // the socket is closed
 };
