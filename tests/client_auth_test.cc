@@ -776,10 +776,10 @@ TEST(ClientExposureTest, NodeStartRefusesAnExposedPortAndReloadsCredentials) {
   EXPECT_EQ(r.call({"AUTH", "bob", "bpw"}).substr(0, 17), "(error) WRONGPASS");
   write_users(dir.path(), "[[user]]\nname = \"bob\"\nrole = \"read\"\npassword = \"" +
                               fast_hash("bpw") + "\"\n");
-  EXPECT_TRUE((*node)->reload_client_credentials().is_ok());
+  EXPECT_TRUE((*node)->reload_credentials().is_ok());
   EXPECT_EQ(r.call({"AUTH", "bob", "bpw"}), "OK");
   std::ofstream(f.users_file) << "garbage";
-  EXPECT_FALSE((*node)->reload_client_credentials().is_ok());
+  EXPECT_FALSE((*node)->reload_credentials().is_ok());
   EXPECT_EQ(r.call({"AUTH", "bob", "bpw"}), "OK");  // the old users stay
   EXPECT_TRUE((*node)->stop().is_ok());
 }
