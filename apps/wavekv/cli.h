@@ -53,7 +53,8 @@ struct ServeOptions {
   uint32_t fanout = 3;
   uint64_t tombstone_grace_ms = 3600ull * 1000;
   uint64_t member_expiry_ms = 24ull * 3600 * 1000;
-  std::string ready_file;  // written once every listener is bound (listening.h); empty: none
+  size_t keep_retired = 2;  // copies a re-bootstrap moves aside (retired/)
+  std::string ready_file;   // written once every listener is bound (listening.h); empty: none
 };
 // Runs a node until SIGINT/SIGTERM; returns the exit code.
 int run_serve(const ServeOptions& options);

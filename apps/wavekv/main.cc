@@ -343,6 +343,11 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& so, std::string& serve_
       ->add_option("--member-expiry-ms", so.member_expiry_ms,
                    "Evict a member not heard from for this long (0: never)")
       ->capture_default_str();
+  serve
+      ->add_option("--keep-retired", so.keep_retired,
+                   "Copies of the data directory a re-bootstrap moves aside to "
+                   "DATA_DIR/retired/ and keeps (0: delete instead)")
+      ->capture_default_str();
   return serve;
 }
 

@@ -65,6 +65,7 @@ int run_serve(const ServeOptions& o) {
   hooks.announce = [&](Node& n) { return announce(n, *peer_listener, o.ready_file, config); };
   hooks.stop = [&] { return node->stop(); };
   hooks.data_dir = config.store.data_dir;
+  hooks.keep_retired = o.keep_retired;
   hooks.component = "serve";
   hooks.log = config.log;
 

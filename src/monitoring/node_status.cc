@@ -58,6 +58,9 @@ const StatusField kFields[] = {
     {kStorage, "recovery_clean", "wavekv_recovery_clean",
      "1 if opening the store found no damage, else 0.", kGauge, FIGURE(store.recovery.clean())},
     // The node.
+    {kNode, "retired_data_dirs", "wavekv_retired_data_dirs",
+     "Copies of the data directory a re-bootstrap moved aside (retired/).", kGauge,
+     FIGURE(retired_data_dirs.size())},
     {kNode, "poisoned_keys", "wavekv_poisoned_keys",
      "Keys stamped further ahead of this clock than the drift bound.", kGauge,
      FIGURE(poisoned_keys)},
@@ -240,6 +243,7 @@ nlohmann::json to_json(const NodeStatus& s) {
     for (const auto& [code, n] : s.http->responses) by_code[code] = n;
   }
   if (is_node(s)) {
+    j["retired_data_dir_paths"] = s.retired_data_dirs;
     j["members"] = nlohmann::json::array();
     for (const MemberStatus& m : s.members) j["members"].push_back(member_json(m));
   }
