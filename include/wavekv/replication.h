@@ -52,6 +52,13 @@ struct ReplicaStats {
   uint64_t members_evicted = 0;
   uint64_t rebootstraps_sent = 0;    // replies to an evicted member
   uint64_t rebootstraps_needed = 0;  // a peer had collected tombstones we missed
+  // Checked claims (docs/PROTOCOL.md, "Checked claims"): a Rebootstrap this
+  // node could refute (an unknown sender, or one that heard from this
+  // incarnation within the member expiry), and first pages whose horizon the
+  // sender could not have (beyond its own covers, or beyond our own stream).
+  // Refused: no wipe, no adoption.
+  uint64_t rebootstraps_refused = 0;
+  uint64_t claims_refused = 0;
 };
 
 }  // namespace wavekv

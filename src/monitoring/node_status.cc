@@ -100,6 +100,13 @@ const StatusField kFields[] = {
     {kRepl, "rebootstraps_needed", "wavekv_rebootstraps_needed_total",
      "Times this node had to wipe and bootstrap again (below a peer's collected horizon).",
      kCounter, FIGURE(replication.rebootstraps_needed)},
+    {kRepl, "rebootstraps_refused", "wavekv_rebootstraps_refused_total",
+     "Rebootstrap requests refused: the sender was no member, or heard from this incarnation "
+     "within the member expiry.",
+     kCounter, FIGURE(replication.rebootstraps_refused)},
+    {kRepl, "claims_refused", "wavekv_claims_refused_total",
+     "Sync claims refused: a collected horizon beyond the sender's own covers or our own stream.",
+     kCounter, FIGURE(replication.claims_refused)},
     {kRepl, "decode_errors", "wavekv_frames_decode_errors_total",
      "Peer frames that failed to decode.", kCounter, FIGURE(driver.decode_errors)},
     {kRepl, "persist_errors", "wavekv_persist_errors_total",

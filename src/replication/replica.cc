@@ -112,6 +112,8 @@ void Replica::note_sender(const State& state, const Message& m, uint64_t now_ms,
         if (it->second.address == address) return;
         meta.acked = it->second.acked;
       }
+    } else {
+      runtime_[id].known_since_ms = now_ms;
     }
     fx.persist.emplace_back(std::in_place_type<OpSetPeer>, id, std::move(meta));
   };
@@ -432,6 +434,7 @@ void Replica::run_round(const State& state, const PeerList& peers, uint64_t now_
     const auto& [id, address] = peers[rng.next() % peers.size()];
     uint64_t nonce = rng.next() | 1;
     runtime_[id].digest_nonce = nonce;
+    runtime_[id].digest_sent_ms = now_ms;
     fx.send.push_back({id, address, envelope(state, DigestRequest{nonce})});
   }
 }
@@ -532,6 +535,9 @@ void Replica::on_sync_page(Incoming& in, const SyncPage& page) {
   Session& s = it->second;
   if (s.peer == 0) s.peer = in.m.from;  // a seed answered: now we know its id
   if (s.peer != in.m.from) return;
+  // It answered a request of ours sent no earlier than progress_ms.
+  auto& heard = runtime_[in.m.from].heard_us_ms;
+  heard = std::max(heard, s.progress_ms);
   if (!s.got_first_page && !take_first_page(in, page, s)) {
     sessions_.erase(it);
     return;
@@ -568,6 +574,12 @@ bool Replica::take_first_page(Incoming& in, const SyncPage& page, Session& s) {
   s.epoch = page.epoch;
   s.claim = OpAdoptAcks{page.covers, page.collected, page.collected_before, page.clock};
   s.got_first_page = true;
+  if (!possible_claim(in.state, page)) {
+    // A claim no correct node can make: a wipe on its word would destroy data
+    // (a buggy or compromised member). Not adopted, and nothing wiped.
+    stats_.claims_refused++;
+    return false;
+  }
   record_coverage(in.state, in.m.from, page.covers, in.now_ms, in.fx);
   if (!covers_all(in.state.acks(), page.collected) &&
       in.state.holds_version_stamped_by(page.collected_before)) {
@@ -606,6 +618,7 @@ void Replica::on_digest_reply(Incoming& in, const DigestReply& reply) {
   // Only an answer to our own fresh nonce counts; anything else proves nothing.
   if (rt.digest_nonce == 0 || reply.nonce != rt.digest_nonce) return;
   rt.digest_nonce = 0;
+  rt.heard_us_ms = std::max(rt.heard_us_ms, rt.digest_sent_ms);
   record_coverage(in.state, in.m.from, reply.covers, in.now_ms, in.fx);
   if (reply.covers != in.state.acks()) return;  // still catching up: not comparable
   BucketRequest req;
@@ -635,6 +648,38 @@ void Replica::on_bucket_reply(Incoming& in, const BucketReply& reply) {
   if (!back.entries.empty()) in.reply(envelope(in.state, std::move(back)));
 }
 
-void Replica::on_rebootstrap(Incoming& in, const Rebootstrap&) { in.fx.rebootstrap = true; }
+// A collected horizon only ever covers what its holder covers: a node drops a
+// tombstone only at or below its GC floor, which is at most its own vector,
+// and adopts a horizon only with the claim that covers it. And no one covers
+// seqs of our own stream that we never issued.
+bool Replica::possible_claim(const State& state, const SyncPage& page) {
+  if (!covers_all(page.covers, page.collected)) return false;
+  auto own = page.collected.find(state.stream());
+  return own == page.collected.end() || own->second < state.next_seq();
+}
+
+// The protocol sends Rebootstrap only to an incarnation the sender evicted,
+// which it does only after not hearing from it for member_expiry_ms
+// (docs/PROTOCOL.md, "Eviction", "Checked claims"). So it is honoured only
+// from a sender we knew as a member before this message, that we have known
+// for at least the expiry (or since before this process started), and that
+// has not answered a request of this incarnation's within the expiry: an
+// answer proves it heard from us.
+void Replica::on_rebootstrap(Incoming& in, const Rebootstrap&) {
+  // A member expiry of 0 here means this cluster evicts no one.
+  const uint64_t expiry = config_.member_expiry_ms == 0 ? UINT64_MAX : config_.member_expiry_ms;
+  auto within_expiry = [&](uint64_t since) {
+    return since != 0 && (expiry == UINT64_MAX || in.now_ms < since + expiry);
+  };
+  bool refutable = in.state.peers().count(in.m.from) == 0;
+  if (auto rt = runtime_.find(in.m.from); rt != runtime_.end())
+    refutable = refutable || within_expiry(rt->second.heard_us_ms) ||
+                within_expiry(rt->second.known_since_ms);
+  if (refutable) {
+    stats_.rebootstraps_refused++;
+    return;
+  }
+  in.fx.rebootstrap = true;
+}
 
 }  // namespace wavekv

@@ -70,7 +70,16 @@ class Replica {
   };
   struct PeerRuntime {
     uint64_t last_seen_ms = 0;
-    uint64_t digest_nonce = 0;       // outstanding divergence check, 0 if none
+    uint64_t digest_nonce = 0;    // outstanding divergence check, 0 if none
+    uint64_t digest_sent_ms = 0;  // when it was sent
+    // The latest now_ms at which it certainly heard from this incarnation: when
+    // we sent a request it answered (it echoed our fresh session id or nonce).
+    // Its Rebootstrap is refused within member_expiry_ms of it.
+    uint64_t heard_us_ms = 0;
+    // When this process learned of it (0: it was a member when we started).
+    // Its Rebootstrap is refused within member_expiry_ms of it: a member that
+    // only just appeared cannot have gone that long without hearing from us.
+    uint64_t known_since_ms = 0;
     uint64_t acked_recorded_ms = 0;  // when its coverage was last persisted
     // The `stable` vector it last sent, and from which incarnation of it.
     VersionVector stable;
@@ -91,8 +100,12 @@ class Replica {
   // One handler per body type (on_message dispatches with std::visit).
   void on_sync_request(Incoming& in, const SyncRequest& req);
   void on_sync_page(Incoming& in, const SyncPage& page);
-  // Takes the claim of a session's first page; false if we must re-bootstrap.
+  // Takes the claim of a session's first page; false if the session ends
+  // here: we must re-bootstrap, or the claim is one no correct node makes.
   bool take_first_page(Incoming& in, const SyncPage& page, Session& s);
+  // False for a first page's claim its sender cannot make (docs/PROTOCOL.md,
+  // "Checked claims").
+  static bool possible_claim(const State& state, const SyncPage& page);
   void on_push(Incoming& in, const Push& push);
   void on_digest_request(Incoming& in, const DigestRequest& req);
   void on_digest_reply(Incoming& in, const DigestReply& reply);
