@@ -309,5 +309,45 @@ TEST_F(CheckedClaims, AHorizonOverOurOwnStreamBeyondItsNextSeqIsRefused) {
   EXPECT_EQ(r->stats().claims_refused, 1u);
 }
 
+// An entry too large for this node's limits, in a page with an ordinary one:
+// quarantined (skipped, counted), and the session still adopts the claim
+// that covers it; one the node could store but that fails admission (a 0
+// seq) still blocks adoption.
+TEST(Replica, AnEntryTooLargeForUsIsQuarantinedAndDoesNotBlockAdoption) {
+  for (bool too_large : {true, false}) {
+    State s(20, 20);
+    ReplicaConfig rc;
+    rc.address = "us";
+    rc.seeds = {"ten"};
+    rc.max_value_bytes = 100;
+    Replica r(20, 20, rc);
+    Effects open = r.on_tick(s, kNow, 1);
+    ASSERT_EQ(open.send.size(), 1u);
+    SyncPage p;
+    p.session = std::get<SyncRequest>(open.send[0].message.body).session;
+    p.covers = {{10, 2}};
+    p.epoch = 9;
+    p.entries.push_back({"small", Entry{"v", false, Meta{10, 1, at(kNow - 10), 10}}});
+    Entry big{std::string(too_large ? 101 : 100, 'b'), false, Meta{10, 2, at(kNow - 5), 10}};
+    if (!too_large) big.meta.seq = 0;  // storable, but malformed: a real rejection
+    p.entries.push_back({"big\x01", big});
+    Effects fx = deliver(r, s, from(10, "ten", p));
+    EXPECT_EQ(s.kv().count("small"), 1u);
+    EXPECT_EQ(s.kv().count("big\x01"), 0u);
+    if (too_large) {
+      EXPECT_TRUE(adopted(fx)) << "a version we can never store must not stall the pair";
+      EXPECT_EQ(s.acks().at(10), 2u);
+      EXPECT_EQ(r.stats().entries_quarantined, 1u);
+      EXPECT_EQ(r.stats().entries_rejected, 0u);
+      ASSERT_EQ(r.quarantined_keys().size(), 1u);
+      EXPECT_EQ(r.quarantined_keys().back(), "big\\x01") << "shown printable";
+    } else {
+      EXPECT_FALSE(adopted(fx));
+      EXPECT_EQ(r.stats().entries_rejected, 1u);
+      EXPECT_EQ(r.stats().entries_quarantined, 0u);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace wavekv

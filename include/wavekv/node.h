@@ -88,6 +88,9 @@ struct NodeStatus {
   uint64_t poisoned_keys = 0;
   // Copies of this data directory a re-bootstrap moved aside, oldest first.
   std::vector<std::string> retired_data_dirs;
+  // The last few keys whose replicated versions were too large for this
+  // node's limits (replication.entries_quarantined counts them).
+  std::vector<std::string> quarantined_keys;
   ReplicaStats replication;
   DriverStats driver;
   TransportStats transport;

@@ -45,6 +45,11 @@ struct ReplicaStats {
   uint64_t entries_received = 0;
   uint64_t entries_merged = 0;  // received and newer than what we had
   uint64_t entries_rejected = 0;
+  // Entries whose key or value is larger than this node's limits: never
+  // storable here, so not a rejection (which would block ack adoption with
+  // every peer that holds one, for good) but quarantined: skipped, counted,
+  // and covered (docs/PROTOCOL.md, "Admission").
+  uint64_t entries_quarantined = 0;
   uint64_t pushes_sent = 0;
   uint64_t digest_mismatches = 0;
   uint64_t repairs = 0;  // entries merged by bucket repair

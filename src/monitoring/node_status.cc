@@ -83,6 +83,9 @@ const StatusField kFields[] = {
      kCounter, FIGURE(replication.entries_merged)},
     {kRepl, "entries_rejected", "wavekv_entries_rejected_total",
      "Replicated entries refused by admission.", kCounter, FIGURE(replication.entries_rejected)},
+    {kRepl, "entries_quarantined", "wavekv_entries_quarantined_total",
+     "Replicated entries too large for this node's limits: skipped, and not blocking acks.",
+     kCounter, FIGURE(replication.entries_quarantined)},
     {kRepl, "pushes_sent", "wavekv_pushes_sent_total", "Push messages sent.", kCounter,
      FIGURE(replication.pushes_sent)},
     {kRepl, "digest_mismatches", "wavekv_digest_mismatches_total",
@@ -251,6 +254,7 @@ nlohmann::json to_json(const NodeStatus& s) {
   }
   if (is_node(s)) {
     j["retired_data_dir_paths"] = s.retired_data_dirs;
+    j["quarantined_keys"] = s.quarantined_keys;
     j["members"] = nlohmann::json::array();
     for (const MemberStatus& m : s.members) j["members"].push_back(member_json(m));
   }

@@ -41,6 +41,22 @@ std::vector<T> sample(std::vector<T> from, size_t k, Rng& rng) {
   return from;
 }
 
+// A key as status shows it: printable ASCII as is, every other byte \xNN.
+std::string printable(std::string_view key) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : key) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
 constexpr size_t kMembersPerMessage = 32;
 constexpr uint64_t kSessionTimeoutRounds = 5;
 
@@ -168,8 +184,14 @@ uint64_t Replica::merge(const State& state, const std::vector<WireEntry>& entrie
   for (const auto& e : entries) {
     stats_.entries_received++;
     const Meta& meta = e.entry.meta;
-    if (e.key.size() > config_.max_key_bytes || e.entry.value.size() > config_.max_value_bytes ||
-        meta.node == 0 || meta.incarnation == 0 || meta.seq == 0 ||
+    if (e.key.size() > config_.max_key_bytes || e.entry.value.size() > config_.max_value_bytes) {
+      // Never storable here, whoever sends it and however often: rejecting
+      // it would block ack adoption with every peer that holds it, for good.
+      // Skipped, and covered like a version we merged and lost by LWW.
+      quarantine(e);
+      continue;
+    }
+    if (meta.node == 0 || meta.incarnation == 0 || meta.seq == 0 ||
         timestamp_millis(meta.timestamp) > horizon_ms ||
         (e.entry.tombstone && !e.entry.value.empty()) ||
         (!sender_clean && meta.timestamp <= state.collected_before())) {
@@ -206,6 +228,44 @@ uint64_t Replica::merge(const State& state, const std::vector<WireEntry>& entrie
   return merged;
 }
 
+void Replica::quarantine(const WireEntry& e) {
+  stats_.entries_quarantined++;
+  quarantined_keys_.push_back(printable(std::string_view(e.key).substr(0, 64)));
+  if (quarantined_keys_.size() > kQuarantinedKeysShown) quarantined_keys_.pop_front();
+  const Meta& meta = e.entry.meta;
+  auto& seqs = quarantined_[meta.incarnation];
+  if (seqs.count(meta.seq)) return;
+  // The key is kept whole: a cut one would not find its newer versions.
+  seqs.emplace(meta.seq, std::make_pair(e.key.size() <= 4096 ? e.key : std::string(), meta));
+  if (++quarantined_count_ <= kMaxQuarantined) return;
+  auto highest = std::max_element(quarantined_.begin(), quarantined_.end(), [](auto& a, auto& b) {
+    return (a.second.empty() ? 0 : a.second.rbegin()->first) <
+           (b.second.empty() ? 0 : b.second.rbegin()->first);
+  });
+  highest->second.erase(std::prev(highest->second.end()));
+  quarantined_count_--;
+}
+
+VersionVector Replica::served_covers(const State& state) const {
+  VersionVector out = state.acks();
+  for (const auto& [stream, seqs] : quarantined_) {
+    auto c = out.find(stream);
+    if (c == out.end()) continue;
+    for (const auto& [seq, version] : seqs) {
+      if (seq > c->second) break;
+      auto held = state.kv().find(version.first);
+      // A newer version of the key here stands in for it, as for any version
+      // we lost by LWW (a key too long to keep never does).
+      if (!version.first.empty() && held != state.kv().end() &&
+          !lww_less(held->second.meta, version.second))
+        continue;
+      c->second = seq - 1;
+      break;
+    }
+  }
+  return out;
+}
+
 // Every current version in `buckets`, up to a bound (repair resumes at the
 // next check). A scan of the whole map: repair is rare.
 std::vector<WireEntry> Replica::entries_in_buckets(const State& state,
@@ -225,7 +285,7 @@ std::vector<WireEntry> Replica::entries_in_buckets(const State& state,
 SyncPage Replica::build_page(const State& state, const SyncRequest& req) const {
   SyncPage page;
   page.session = req.session;
-  page.covers = state.acks();
+  page.covers = served_covers(state);
   if (req.cursor == Cursor{}) page.stable = stable(state);  // read from first pages only
   page.collected = state.collected();
   page.collected_before = state.collected_before();
@@ -607,7 +667,7 @@ void Replica::on_push(Incoming& in, const Push& push) {
 void Replica::on_digest_request(Incoming& in, const DigestRequest& req) {
   DigestReply reply;
   reply.nonce = req.nonce;
-  reply.covers = in.state.acks();
+  reply.covers = served_covers(in.state);
   for (size_t i = 0; i < kDigestBuckets; i++)
     reply.buckets[i] = keyed_bucket(req.nonce, in.state.digest()[i]);
   in.reply(envelope(in.state, std::move(reply)));
@@ -620,7 +680,7 @@ void Replica::on_digest_reply(Incoming& in, const DigestReply& reply) {
   rt.digest_nonce = 0;
   rt.heard_us_ms = std::max(rt.heard_us_ms, rt.digest_sent_ms);
   record_coverage(in.state, in.m.from, reply.covers, in.now_ms, in.fx);
-  if (reply.covers != in.state.acks()) return;  // still catching up: not comparable
+  if (reply.covers != served_covers(in.state)) return;  // still catching up: not comparable
   BucketRequest req;
   for (size_t i = 0; i < kDigestBuckets; i++) {
     if (reply.buckets[i] != keyed_bucket(reply.nonce, in.state.digest()[i]) &&

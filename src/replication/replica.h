@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -52,6 +53,10 @@ class Replica {
     return out;
   }
   NodeId self() const { return self_; }
+  // The keys of the last few quarantined entries (cut to 64 bytes), oldest
+  // first.
+  const std::deque<std::string>& quarantined_keys() const { return quarantined_keys_; }
+  static constexpr size_t kQuarantinedKeysShown = 8;
 
  private:
   struct Session {
@@ -166,6 +171,18 @@ class Replica {
   uint64_t pushed_upto_ = 0;  // own seqs already pushed
   std::map<uint64_t, Session> sessions_;
   std::map<NodeId, PeerRuntime> runtime_;
+  std::deque<std::string> quarantined_keys_;
+  // Quarantined versions, per stream by seq: what we cover but do not hold.
+  // What we serve as `covers` stops below the lowest one we hold no newer
+  // version of, so no one adopts from us a claim over a version we lack.
+  // At most kMaxQuarantined (the highest seqs go first: what is kept still
+  // lowers the claim at least as far).
+  static constexpr size_t kMaxQuarantined = 1024;
+  std::map<StreamId, std::map<uint64_t, std::pair<std::string, Meta>>> quarantined_;
+  size_t quarantined_count_ = 0;
+  void quarantine(const WireEntry& e);
+  // acks() lowered below every quarantined version we hold nothing newer of.
+  VersionVector served_covers(const State& state) const;
 };
 
 }  // namespace wavekv
