@@ -349,5 +349,42 @@ TEST(Replica, AnEntryTooLargeForUsIsQuarantinedAndDoesNotBlockAdoption) {
   }
 }
 
+// docs/PROTOCOL.md, "Membership and discovery": four frames from one sender
+// list 20,000 made-up members. Each interval learns at most
+// max_new_members_per_sender of them, the table never passes max_members,
+// further unknown senders are not heard, and a round's work stays a fanout.
+TEST(Replica, MadeUpMembersAreBoundedByRateAndTableSize) {
+  State s(20, 20);
+  ReplicaConfig rc;
+  rc.address = "us";
+  rc.max_members = 100;
+  rc.max_new_members_per_sender = 10;
+  Replica r(20, 20, rc);
+  (void)r.on_tick(s, kNow, 1);
+  std::vector<Member> fake;
+  for (NodeId id = 1'000'000; id < 1'020'000; id++)
+    fake.push_back({id, id, "fake-" + std::to_string(id)});
+  auto frame = [&](size_t part) {
+    Message m = from(10, "ten", DigestRequest{part + 1});
+    m.members.assign(fake.begin() + static_cast<ptrdiff_t>(part * 5000),
+                     fake.begin() + static_cast<ptrdiff_t>((part + 1) * 5000));
+    return m;
+  };
+  for (size_t part = 0; part < 4; part++) (void)deliver(r, s, frame(part));
+  EXPECT_EQ(s.peers().size(), 1u + 10u) << "the sender and one interval's worth of gossip";
+  for (uint64_t round = 1; round <= 50; round++) {
+    Effects fx = r.on_message(s, frame(round % 4), kNow + round * rc.sync_interval_ms);
+    for (const auto& op : fx.persist) (void)s.apply(op);
+    ASSERT_LE(s.peers().size(), rc.max_members);
+  }
+  EXPECT_EQ(s.peers().size(), rc.max_members);
+  EXPECT_GT(r.stats().members_refused, 20'000u);
+  // A new sender is not heard while the table is full.
+  Effects stranger = r.on_message(s, from(7, "seven", DigestRequest{9}), kNow + 60'000);
+  EXPECT_TRUE(stranger.send.empty() && stranger.persist.empty());
+  Effects tick = r.on_tick(s, kNow + 100'000, 3);
+  EXPECT_LE(tick.send.size(), rc.fanout + 1u) << "a round starts a fanout of sessions (+ a digest)";
+}
+
 }  // namespace
 }  // namespace wavekv

@@ -34,6 +34,13 @@ struct ReplicaConfig {
   bool collect_tombstones = true;
   uint64_t tombstone_grace_ms = 3600ull * 1000;
   uint32_t max_tombstones_dropped_per_round = 4096;
+  // Bounded membership (docs/PROTOCOL.md, "Membership and discovery"): at most
+  // this many members are known; a message from an unknown sender beyond it
+  // is ignored, and gossip beyond it is not learned (members_refused).
+  uint32_t max_members = 1024;
+  // New members learned from one sender's gossip per sync interval; the rest
+  // waits for the next interval (members_refused).
+  uint32_t max_new_members_per_sender = 64;
 };
 
 struct ReplicaStats {
@@ -55,6 +62,7 @@ struct ReplicaStats {
   uint64_t repairs = 0;  // entries merged by bucket repair
   uint64_t tombstones_dropped = 0;
   uint64_t members_evicted = 0;
+  uint64_t members_refused = 0;      // not learned: max_members or the per-sender rate
   uint64_t rebootstraps_sent = 0;    // replies to an evicted member
   uint64_t rebootstraps_needed = 0;  // a peer had collected tombstones we missed
   // Checked claims (docs/PROTOCOL.md, "Checked claims"): a Rebootstrap this

@@ -112,7 +112,14 @@ Message Replica::envelope(const State& state, Body body) const {
 }
 
 void Replica::note_sender(const State& state, const Message& m, uint64_t now_ms, Effects& fx) {
-  runtime_[m.from].last_seen_ms = now_ms;
+  auto& sender = runtime_[m.from];
+  sender.last_seen_ms = now_ms;
+  if (now_ms >= sender.gossip_window_ms + config_.sync_interval_ms) {
+    sender.gossip_window_ms = now_ms;
+    sender.gossip_learned = 0;
+  }
+  // New members in this message, against max_members and the sender's rate.
+  size_t added = 0;
   // Whom we know: the sender speaks for itself (a new incarnation replaces the
   // old, whose progress is void); gossip only adds ids we do not know, since
   // incarnation ids carry no order and a stale rumour must not undo news.
@@ -129,6 +136,13 @@ void Replica::note_sender(const State& state, const Message& m, uint64_t now_ms,
         meta.acked = it->second.acked;
       }
     } else {
+      if (state.peers().size() + added >= config_.max_members ||
+          (!direct && sender.gossip_learned >= config_.max_new_members_per_sender)) {
+        stats_.members_refused++;
+        return;
+      }
+      added++;
+      if (!direct) sender.gossip_learned++;
       runtime_[id].known_since_ms = now_ms;
     }
     fx.persist.emplace_back(std::in_place_type<OpSetPeer>, id, std::move(meta));
@@ -560,6 +574,11 @@ Effects Replica::on_message(const State& state, const Message& m, uint64_t now_m
                          envelope(state, Rebootstrap{"this incarnation was evicted after being "
                                                      "unreachable; wipe and bootstrap again"})});
     }
+    return fx;
+  }
+  if (state.peers().count(m.from) == 0 && state.peers().size() >= config_.max_members) {
+    // A full table: an unknown sender is not heard (nor remembered) at all.
+    stats_.members_refused++;
     return fx;
   }
   note_sender(state, m, now_ms, fx);

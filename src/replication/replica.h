@@ -85,6 +85,9 @@ class Replica {
     // Its Rebootstrap is refused within member_expiry_ms of it: a member that
     // only just appeared cannot have gone that long without hearing from us.
     uint64_t known_since_ms = 0;
+    // Its gossip: new members learned from it in the current window.
+    uint64_t gossip_window_ms = 0;
+    uint32_t gossip_learned = 0;
     uint64_t acked_recorded_ms = 0;  // when its coverage was last persisted
     // The `stable` vector it last sent, and from which incarnation of it.
     VersionVector stable;
