@@ -17,6 +17,7 @@
 #include "filesync/index.h"
 #include "filesync/manifest.h"
 #include "filesync/mirror.h"
+#include "filesync/transfer.h"
 #include "filesync/tree.h"
 #include "support/test_util.h"
 
@@ -327,6 +328,38 @@ TEST_F(Mirrors, AReplicatedPathNeverLeadsThroughASymlinkOutOfTheTree) {
   EXPECT_FALSE(fs::exists(base_ / "outside/x")) << "a file was written outside the tree";
   EXPECT_GE(a->stats().conflicts, 1u);
   EXPECT_TRUE(fs::is_symlink(base_ / "a/link"));
+}
+
+TEST(FilesyncModes, AManifestsSpecialBitsNeverReachTheFile) {
+  EXPECT_EQ(materialized_mode(07777, 022), 0755u);
+  EXPECT_EQ(materialized_mode(04755, 0), 0755u);
+  EXPECT_EQ(materialized_mode(02644, 077), 0600u);
+  EXPECT_EQ(materialized_mode(0640, 022), 0640u);
+}
+
+TEST_F(Mirrors, ACraftedManifestMakesNoSetuidSetgidOrStickyFile) {
+  auto a = start("a", {});
+  auto b = start("b", {a->node().peer_address()});
+  ASSERT_TRUE(a && b);
+  // What a compromised member could write straight into the store: a
+  // manifest asking for every special bit.
+  const std::string bytes = "#!/bin/sh\necho owned\n";
+  Manifest m;
+  m.mode = 07777;
+  m.size = bytes.size();
+  m.chunks.push_back({hash_chunk(bytes), static_cast<uint32_t>(bytes.size())});
+  ASSERT_TRUE(a->node().store().put(chunk_key(m.chunks[0].hash), bytes).is_ok());
+  ASSERT_TRUE(a->node().store().put(manifest_key("evil"), encode_manifest(m)).is_ok());
+  ASSERT_TRUE(eventually([&] { return fs::exists(base_ / "b/evil"); }));
+  struct stat st {};
+  ASSERT_EQ(::lstat((base_ / "b/evil").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  unsigned mask = 022;  // read without setting it: other threads create files
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (std::sscanf(line.c_str(), "Umask: %o", &mask) == 1) break;
+  EXPECT_EQ(st.st_mode & 07777, 0777u & ~mask);
+  EXPECT_EQ(st.st_mode & 07000, 0u) << "setuid, setgid or sticky from a replicated manifest";
 }
 
 TEST_F(Mirrors, ASmallChangeToALargeFileSendsOnlyTheChangedChunks) {

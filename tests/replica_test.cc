@@ -196,5 +196,195 @@ TEST(Replica, AMembersReportedStableVectorPinsTombstones) {
   EXPECT_EQ(drops(r.on_tick(s, kNow + rc.sync_interval_ms, 2)), 1);
 }
 
+// Checked claims (docs/PROTOCOL.md): node 20 knows node 10 as a member and
+// syncs with it. Each fixture pair differs in exactly the fact checked.
+struct CheckedClaims : ::testing::Test {
+  State s{20, 20};
+  ReplicaConfig rc;
+  std::unique_ptr<Replica> r;
+  uint64_t session = 0;
+
+  void SetUp() override {
+    // Our own writes 20:1..3, stamped a minute ago.
+    for (uint64_t i = 1; i <= 3; i++)
+      (void)s.apply(version("own" + std::to_string(i), "v", 20, i, kNow - 60'000));
+    PeerMeta peer;
+    peer.address = "ten";
+    peer.incarnation = 10;
+    (void)s.apply(OpSetPeer{10, peer});
+    rc.address = "us";
+    rc.fanout = 1;
+    rc.digest_every_rounds = 0;
+    rc.member_expiry_ms = 60'000;
+    r = std::make_unique<Replica>(20, 20, rc);
+  }
+  // Opens a session to node 10 at `now`; its id.
+  uint64_t open_session(uint64_t now) {
+    Effects fx = r->on_tick(s, now, 5);
+    for (const auto& out : fx.send)
+      if (const auto* q = std::get_if<SyncRequest>(&out.message.body)) return q->session;
+    ADD_FAILURE() << "no session opened";
+    return 0;
+  }
+  // Node 10's answer: a one-page delta claiming `covers` and a horizon.
+  Message page(uint64_t id, VersionVector covers, VersionVector collected, Timestamp before) {
+    SyncPage p;
+    p.session = id;
+    p.covers = std::move(covers);
+    p.collected = std::move(collected);
+    p.collected_before = before;
+    p.clock = before;
+    p.epoch = 77;
+    return from(10, "ten", p);
+  }
+  Message rebootstrap(NodeId sender) { return from(sender, "ten", Rebootstrap{"evicted"}); }
+  Effects deliver_at(const Message& m, uint64_t now) {
+    Effects fx = r->on_message(s, m, now);
+    for (const auto& op : fx.persist) (void)s.apply(op);
+    return fx;
+  }
+};
+
+TEST_F(CheckedClaims, ARebootstrapFromAPeerThatAnsweredUsWithinTheExpiryIsRefused) {
+  const uint64_t id = open_session(kNow);
+  (void)deliver_at(page(id, {{20, 3}}, {}, 0), kNow + 10);  // it heard from us at kNow
+  Effects early = deliver_at(rebootstrap(10), kNow + rc.member_expiry_ms - 1);
+  EXPECT_FALSE(early.rebootstrap) << "it answered us less than the expiry ago: a lie";
+  EXPECT_EQ(r->stats().rebootstraps_refused, 1u);
+  Effects due = deliver_at(rebootstrap(10), kNow + rc.member_expiry_ms);
+  EXPECT_TRUE(due.rebootstrap) << "silent for the whole expiry: it may have evicted us";
+  EXPECT_EQ(r->stats().rebootstraps_refused, 1u);
+}
+
+TEST_F(CheckedClaims, ARebootstrapIsHonouredOnlyFromAKnownMember) {
+  Effects stranger = deliver_at(rebootstrap(99), kNow);
+  EXPECT_FALSE(stranger.rebootstrap);
+  EXPECT_EQ(r->stats().rebootstraps_refused, 1u);
+  // The same message from the member we know, never heard from: nothing
+  // refutes it.
+  Effects member = deliver_at(rebootstrap(10), kNow);
+  EXPECT_TRUE(member.rebootstrap);
+  // A stranger that registered itself with a message first is still refused:
+  // membership is what this node knew before the Rebootstrap came.
+  Message hello = from(98, "elsewhere", DigestRequest{1});
+  (void)deliver_at(hello, kNow);
+  ASSERT_EQ(s.peers().count(98), 1u);
+  EXPECT_FALSE(deliver_at(rebootstrap(98), kNow + rc.member_expiry_ms - 1).rebootstrap)
+      << "known for less than the expiry: it cannot have missed us for that long";
+  EXPECT_EQ(r->stats().rebootstraps_refused, 2u);
+  EXPECT_TRUE(deliver_at(rebootstrap(98), kNow + rc.member_expiry_ms).rebootstrap);
+}
+
+TEST_F(CheckedClaims, AHorizonBeyondTheSendersOwnCoversIsRefusedNotWipedFor) {
+  const Timestamp t = at(kNow - 30'000);  // after our versions: we hold older ones
+  // Legitimate: node 10 covers 5:3 and forgot tombstones up to 5:3. We do not
+  // cover 5:3 and hold versions stamped before T: we must start over.
+  const uint64_t id = open_session(kNow);
+  Effects legit = deliver_at(page(id, {{5, 3}, {20, 3}}, {{5, 3}}, t), kNow + 10);
+  EXPECT_TRUE(legit.rebootstrap);
+  EXPECT_EQ(r->stats().claims_refused, 0u);
+  // Forged: the same horizon from a node that claims to cover only 5:2.
+  SetUp();
+  const uint64_t id2 = open_session(kNow);
+  Effects forged = deliver_at(page(id2, {{5, 2}, {20, 3}}, {{5, 3}}, t), kNow + 10);
+  EXPECT_FALSE(forged.rebootstrap);
+  EXPECT_FALSE(adopted(forged));
+  EXPECT_EQ(r->stats().claims_refused, 1u);
+  EXPECT_EQ(s.live_keys(), 3u) << "nothing dropped";
+}
+
+TEST_F(CheckedClaims, AHorizonOverOurOwnStreamBeyondItsNextSeqIsRefused) {
+  const Timestamp t = at(kNow - 30'000);
+  // Our stream is 20:1..3 (next_seq 4). A horizon up to 20:3 is one a peer
+  // can hold; one up to 20:4 covers a write we never issued.
+  const uint64_t id = open_session(kNow);
+  Effects ok = deliver_at(page(id, {{20, 3}}, {{20, 3}}, t), kNow + 10);
+  EXPECT_TRUE(adopted(ok));
+  EXPECT_EQ(r->stats().claims_refused, 0u);
+  SetUp();
+  const uint64_t id2 = open_session(kNow);
+  Effects forged = deliver_at(page(id2, {{20, 4}}, {{20, 4}}, t), kNow + 10);
+  EXPECT_FALSE(adopted(forged));
+  EXPECT_FALSE(forged.rebootstrap);
+  EXPECT_EQ(r->stats().claims_refused, 1u);
+}
+
+// An entry too large for this node's limits, in a page with an ordinary one:
+// quarantined (skipped, counted), and the session still adopts the claim
+// that covers it; one the node could store but that fails admission (a 0
+// seq) still blocks adoption.
+TEST(Replica, AnEntryTooLargeForUsIsQuarantinedAndDoesNotBlockAdoption) {
+  for (bool too_large : {true, false}) {
+    State s(20, 20);
+    ReplicaConfig rc;
+    rc.address = "us";
+    rc.seeds = {"ten"};
+    rc.max_value_bytes = 100;
+    Replica r(20, 20, rc);
+    Effects open = r.on_tick(s, kNow, 1);
+    ASSERT_EQ(open.send.size(), 1u);
+    SyncPage p;
+    p.session = std::get<SyncRequest>(open.send[0].message.body).session;
+    p.covers = {{10, 2}};
+    p.epoch = 9;
+    p.entries.push_back({"small", Entry{"v", false, Meta{10, 1, at(kNow - 10), 10}}});
+    Entry big{std::string(too_large ? 101 : 100, 'b'), false, Meta{10, 2, at(kNow - 5), 10}};
+    if (!too_large) big.meta.seq = 0;  // storable, but malformed: a real rejection
+    p.entries.push_back({"big\x01", big});
+    Effects fx = deliver(r, s, from(10, "ten", p));
+    EXPECT_EQ(s.kv().count("small"), 1u);
+    EXPECT_EQ(s.kv().count("big\x01"), 0u);
+    if (too_large) {
+      EXPECT_TRUE(adopted(fx)) << "a version we can never store must not stall the pair";
+      EXPECT_EQ(s.acks().at(10), 2u);
+      EXPECT_EQ(r.stats().entries_quarantined, 1u);
+      EXPECT_EQ(r.stats().entries_rejected, 0u);
+      ASSERT_EQ(r.quarantined_keys().size(), 1u);
+      EXPECT_EQ(r.quarantined_keys().back(), "big\\x01") << "shown printable";
+    } else {
+      EXPECT_FALSE(adopted(fx));
+      EXPECT_EQ(r.stats().entries_rejected, 1u);
+      EXPECT_EQ(r.stats().entries_quarantined, 0u);
+    }
+  }
+}
+
+// docs/PROTOCOL.md, "Membership and discovery": four frames from one sender
+// list 20,000 made-up members. Each interval learns at most
+// max_new_members_per_sender of them, the table never passes max_members,
+// further unknown senders are not heard, and a round's work stays a fanout.
+TEST(Replica, MadeUpMembersAreBoundedByRateAndTableSize) {
+  State s(20, 20);
+  ReplicaConfig rc;
+  rc.address = "us";
+  rc.max_members = 100;
+  rc.max_new_members_per_sender = 10;
+  Replica r(20, 20, rc);
+  (void)r.on_tick(s, kNow, 1);
+  std::vector<Member> fake;
+  for (NodeId id = 1'000'000; id < 1'020'000; id++)
+    fake.push_back({id, id, "fake-" + std::to_string(id)});
+  auto frame = [&](size_t part) {
+    Message m = from(10, "ten", DigestRequest{part + 1});
+    m.members.assign(fake.begin() + static_cast<ptrdiff_t>(part * 5000),
+                     fake.begin() + static_cast<ptrdiff_t>((part + 1) * 5000));
+    return m;
+  };
+  for (size_t part = 0; part < 4; part++) (void)deliver(r, s, frame(part));
+  EXPECT_EQ(s.peers().size(), 1u + 10u) << "the sender and one interval's worth of gossip";
+  for (uint64_t round = 1; round <= 50; round++) {
+    Effects fx = r.on_message(s, frame(round % 4), kNow + round * rc.sync_interval_ms);
+    for (const auto& op : fx.persist) (void)s.apply(op);
+    ASSERT_LE(s.peers().size(), rc.max_members);
+  }
+  EXPECT_EQ(s.peers().size(), rc.max_members);
+  EXPECT_GT(r.stats().members_refused, 20'000u);
+  // A new sender is not heard while the table is full.
+  Effects stranger = r.on_message(s, from(7, "seven", DigestRequest{9}), kNow + 60'000);
+  EXPECT_TRUE(stranger.send.empty() && stranger.persist.empty());
+  Effects tick = r.on_tick(s, kNow + 100'000, 3);
+  EXPECT_LE(tick.send.size(), rc.fanout + 1u) << "a round starts a fanout of sessions (+ a digest)";
+}
+
 }  // namespace
 }  // namespace wavekv

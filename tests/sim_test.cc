@@ -255,6 +255,47 @@ namespace {
 // synced with every peer would send at least 3x. Idle, a node sends its
 // request, answers one, and a digest check every 5 rounds: 2.4 messages per
 // round whatever the size.
+// docs/PROTOCOL.md, "Admission": node 1 takes values of at most 1 KiB, node 0
+// writes one of 4 KiB among ordinary writes. Node 1 quarantines that one
+// version (it can never store it) instead of rejecting it, so its sessions
+// with nodes that hold it still adopt their claims: every other key
+// converges, its acks reach every write, and node 2 gets the big value.
+TEST(Sim, AnEntryTooLargeForOneNodeDoesNotStallItsAcks) {
+  SimOptions o = quiet(3);
+  o.max_value_bytes[1] = 1024;
+  Cluster c(o);
+  ASSERT_TRUE(c.put(0, "big", std::string(4096, 'b')));
+  for (int i = 0; i < 30; i++) ASSERT_TRUE(c.put(i % 3, "k" + std::to_string(i), "v"));
+  c.run_for(3'000);
+  ASSERT_TRUE(c.put(0, "after", "x"));  // a write after the big one, in the same stream
+  c.run_for(3'000);
+  // Node 0's stream and its last write, from the version it wrote last.
+  StreamId stream0 = 0;
+  uint64_t last0 = 0;
+  c.store(0).read_state([&](const State& s) {
+    stream0 = s.kv().at("after").meta.incarnation;
+    last0 = s.kv().at("after").meta.seq;
+    EXPECT_EQ(s.kv().at("big").meta.incarnation, stream0);
+  });
+  c.store(1).read_state([&](const State& s) {
+    EXPECT_EQ(s.kv().count("big"), 0u);
+    for (int i = 0; i < 30; i++) EXPECT_EQ(s.kv().count("k" + std::to_string(i)), 1u) << i;
+    EXPECT_EQ(s.kv().count("after"), 1u);
+    const VersionVector acks = s.acks();
+    auto a = acks.find(stream0);
+    ASSERT_NE(a, acks.end());
+    EXPECT_EQ(a->second, last0) << "node 1's claim covers all of node 0's writes";
+  });
+  c.store(2).read_state([&](const State& s) {
+    ASSERT_EQ(s.kv().count("big"), 1u);
+    EXPECT_EQ(s.kv().at("big").value.size(), 4096u);
+  });
+  EXPECT_GT(c.stats(1).replica.entries_quarantined, 0u);
+  EXPECT_EQ(c.stats(1).replica.entries_rejected, 0u);
+  EXPECT_EQ(c.stats(1).decode_errors, 0u) << "the frame with the big entry decoded";
+  EXPECT_EQ(c.stats(1).quarantined_keys.back(), "big");
+}
+
 TEST(Sim, ScaleExperimentConvergesAndPerNodeCostDoesNotGrowWithClusterSize) {
   auto run = [](int nodes) {
     ScaleOptions o;

@@ -114,8 +114,73 @@ TEST_F(Supervise, EachRebootstrapStopsWipesAndStartsAgain) {
   EXPECT_EQ(starts_, 3);
   EXPECT_EQ(announces_, 3) << "every run announces (the ready file is rewritten)";
   EXPECT_EQ(stops_, 3);
-  EXPECT_FALSE(marker()) << "the data directory was wiped";
+  EXPECT_FALSE(marker()) << "the data directory was emptied";
   EXPECT_TRUE(std::filesystem::is_directory(dir_ + "/data")) << "but kept";
+  // Its contents were moved aside, not deleted: the first run's marker is in
+  // the older copy, and the second copy is of the (empty) second run.
+  auto retired = retired_data_dirs(dir_ + "/data");
+  ASSERT_EQ(retired.size(), 2u);
+  EXPECT_TRUE(std::filesystem::exists(retired[0] + "/marker"));
+  EXPECT_FALSE(std::filesystem::exists(retired[1] + "/marker"));
+  EXPECT_NE(retired[0].find("/data/retired/rebootstrap-"), std::string::npos) << retired[0];
+}
+
+TEST_F(Supervise, RetiredCopiesAreBoundedOldestGoingFirst) {
+  const std::string data = dir_ + "/data";
+  std::vector<std::string> made;
+  for (int i = 0; i < 4; i++) {
+    std::ofstream(data + "/run") << i;
+    std::filesystem::create_directories(data + "/sub");
+    std::ofstream(data + "/sub/file") << i;
+    auto copy = retire_data_dir(data, 2, 1'764'000'000'000 + i);
+    ASSERT_TRUE(copy) << copy.status().to_string();
+    made.push_back(*copy);
+    // Only `retired/` is left in the data directory.
+    size_t entries = 0;
+    for (const auto& e : std::filesystem::directory_iterator(data)) {
+      entries++;
+      EXPECT_EQ(e.path().filename(), kRetiredDir);
+    }
+    EXPECT_EQ(entries, 1u);
+  }
+  auto retired = retired_data_dirs(data);
+  ASSERT_EQ(retired, (std::vector<std::string>{made[2], made[3]}));
+  std::ifstream in(made[3] + "/sub/file");
+  std::string text;
+  in >> text;
+  EXPECT_EQ(text, "3") << "the newest copy holds the last run's files";
+  EXPECT_NE(made[0].find("rebootstrap-20251124T"), std::string::npos) << made[0];
+  // keep 0 is the old wipe: nothing is moved, copies are gone.
+  std::ofstream(data + "/run") << "x";
+  auto none = retire_data_dir(data, 0, 1);
+  ASSERT_TRUE(none);
+  EXPECT_EQ(*none, "");
+  EXPECT_TRUE(std::filesystem::is_empty(data));
+}
+
+TEST_F(Supervise, ARetiredCopyIsNotReplayedAsLiveData) {
+  Config c;
+  c.data_dir = dir_ + "/data";
+  {
+    auto s = Store::open(c);
+    ASSERT_TRUE(s) << s.status().to_string();
+    ASSERT_TRUE((*s)->put("k", "v").is_ok());
+    ASSERT_TRUE((*s)->close().is_ok());
+  }
+  ASSERT_TRUE(retire_data_dir(c.data_dir, 2, 1'764'000'000'000));
+  auto s = Store::open(c);
+  ASSERT_TRUE(s) << s.status().to_string();
+  EXPECT_FALSE((*s)->get("k")) << "the retired store came back as live data";
+  ASSERT_TRUE((*s)->close().is_ok());
+  // And the copy still opens on its own, with its data.
+  Config old = c;
+  old.data_dir = retired_data_dirs(c.data_dir).at(0);
+  auto o = Store::open(old);
+  ASSERT_TRUE(o) << o.status().to_string();
+  auto v = (*o)->get("k");
+  ASSERT_TRUE(v) << v.status().to_string();
+  EXPECT_EQ(*v, "v");
+  ASSERT_TRUE((*o)->close().is_ok());
 }
 
 // SIGHUP (reload_requests() moves): the running node reloads its

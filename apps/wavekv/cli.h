@@ -57,6 +57,7 @@ struct ServeOptions {
   uint32_t fanout = 3;
   uint64_t tombstone_grace_ms = 3600ull * 1000;
   uint64_t member_expiry_ms = 24ull * 3600 * 1000;
+  size_t keep_retired = 2;     // copies a re-bootstrap moves aside (retired/)
   std::string ready_file;      // written once every listener is bound (listening.h); empty: none
   PeerSecurityFlags security;  // ../common/peer_security.h (with --insecure)
   ClientSecurity clients;  // --tls-cert-file, --tls-key-file, --tls-client-ca-file, --users-file

@@ -71,6 +71,7 @@ int run_serve(const ServeOptions& o) {
   hooks.stop = [&] { return node->stop(); };
   hooks.reload_requests = &reload_requests();  // SIGHUP
   hooks.data_dir = config.store.data_dir;
+  hooks.keep_retired = o.keep_retired;
   hooks.component = "serve";
   hooks.log = config.log;
 

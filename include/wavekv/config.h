@@ -41,6 +41,12 @@ struct Config {
   uint64_t max_key_bytes = 64 * 1024;
   uint64_t max_value_bytes = 64ull * 1024 * 1024;
 
+  // How far one replicated batch (one peer message) may move this node's
+  // clock past max(its clock, the wall clock); 0: no bound. A write of a key
+  // is still stamped after the version of it held here (docs/PROTOCOL.md,
+  // "Clock step bound").
+  uint64_t max_clock_step_ms = 1000;
+
   // WAL segments are preallocated to this size; a record larger than it gets a
   // segment of its own.
   uint64_t wal_segment_bytes = 64ull * 1024 * 1024;

@@ -118,6 +118,11 @@ struct NodeStatus {
   // Keys stamped further ahead of this clock than the drift bound: peers
   // refuse them (docs/PROTOCOL.md, "Future timestamps").
   uint64_t poisoned_keys = 0;
+  // Copies of this data directory a re-bootstrap moved aside, oldest first.
+  std::vector<std::string> retired_data_dirs;
+  // The last few keys whose replicated versions were too large for this
+  // node's limits (replication.entries_quarantined counts them).
+  std::vector<std::string> quarantined_keys;
   ReplicaStats replication;
   DriverStats driver;
   TransportStats transport;
@@ -175,9 +180,21 @@ const std::atomic<int>& catch_stop_signals();
 // How many SIGHUPs catch_stop_signals() caught (0 if it was never called).
 const std::atomic<uint64_t>& reload_requests();
 
-// Removes the files of a data directory (for a re-bootstrap); keeps the
-// directory itself.
+// Removes the files of a data directory; keeps the directory itself.
 Status wipe_data_dir(const std::string& dir);
+
+// Where a re-bootstrap puts a data directory's old contents:
+// <dir>/retired/rebootstrap-<UTC yyyymmddThhmmssZ>-<n>/, n counting up. The
+// store never reads a subdirectory, so a retired copy is not live data.
+constexpr char kRetiredDir[] = "retired";
+// Moves every entry of `dir` (but `retired/`) into a new retired copy, then
+// deletes the oldest copies beyond `keep` (0: keeps none, the old wipe).
+// Returns the new copy's path ("" if keep is 0). A re-bootstrap never deletes
+// the data it replaces outright: a forged or mistaken request costs disk, not
+// data (docs/SECURITY.md, "Re-bootstrap").
+Result<std::string> retire_data_dir(const std::string& dir, size_t keep, uint64_t wall_ms);
+// The retired copies under `dir`, oldest first.
+std::vector<std::string> retired_data_dirs(const std::string& dir);
 
 // What differs between the programs supervise() runs (`wavekv serve` runs a
 // Node, `filesync run` a Mirror around one). The hooks are called from the
@@ -196,9 +213,10 @@ struct SuperviseHooks {
   // reloads its credentials (Node::reload_credentials) and the result is
   // logged; the node keeps serving either way. Null: never.
   const std::atomic<uint64_t>* reload_requests = nullptr;
-  std::string data_dir;   // the store's directory, wiped on a re-bootstrap
-  std::string component;  // of the log lines ("serve", "filesync")
-  LogSink log;            // empty: logfmt on stderr
+  std::string data_dir;     // the store's directory, retired on a re-bootstrap
+  size_t keep_retired = 2;  // retired copies kept (retire_data_dir)
+  std::string component;    // of the log lines ("serve", "filesync")
+  LogSink log;              // empty: logfmt on stderr
 };
 
 // How supervise() ended.
@@ -207,7 +225,7 @@ struct SuperviseEnd {
     kNothing,  // a signal ended it
     kStart,    // a start or an announce: the program could not serve
     kClose,    // stopping a run: closing its store
-    kWipe,     // wiping the data directory for a re-bootstrap
+    kWipe,     // retiring the data directory for a re-bootstrap
   };
   Failed failed = Failed::kNothing;
   Status error;    // what failed; ok when a signal ended it
@@ -216,8 +234,8 @@ struct SuperviseEnd {
 
 // The life of a program around one node: start, announce, wait until
 // `stop_signal` is set (catch_stop_signals()) or a peer asks for a
-// re-bootstrap; then stop, and on a re-bootstrap wipe `data_dir` and start
-// again (a new incarnation), for as long as it takes.
+// re-bootstrap; then stop, and on a re-bootstrap retire `data_dir`'s contents
+// (retire_data_dir) and start again (a new incarnation), for as long as it takes.
 SuperviseEnd supervise(const SuperviseHooks& hooks, const std::atomic<int>& stop_signal);
 
 }  // namespace wavekv

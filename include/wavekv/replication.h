@@ -34,6 +34,13 @@ struct ReplicaConfig {
   bool collect_tombstones = true;
   uint64_t tombstone_grace_ms = 3600ull * 1000;
   uint32_t max_tombstones_dropped_per_round = 4096;
+  // Bounded membership (docs/PROTOCOL.md, "Membership and discovery"): at most
+  // this many members are known; a message from an unknown sender beyond it
+  // is ignored, and gossip beyond it is not learned (members_refused).
+  uint32_t max_members = 1024;
+  // New members learned from one sender's gossip per sync interval; the rest
+  // waits for the next interval (members_refused).
+  uint32_t max_new_members_per_sender = 64;
 };
 
 struct ReplicaStats {
@@ -45,13 +52,26 @@ struct ReplicaStats {
   uint64_t entries_received = 0;
   uint64_t entries_merged = 0;  // received and newer than what we had
   uint64_t entries_rejected = 0;
+  // Entries whose key or value is larger than this node's limits: never
+  // storable here, so not a rejection (which would block ack adoption with
+  // every peer that holds one, for good) but quarantined: skipped, counted,
+  // and covered (docs/PROTOCOL.md, "Admission").
+  uint64_t entries_quarantined = 0;
   uint64_t pushes_sent = 0;
   uint64_t digest_mismatches = 0;
   uint64_t repairs = 0;  // entries merged by bucket repair
   uint64_t tombstones_dropped = 0;
   uint64_t members_evicted = 0;
+  uint64_t members_refused = 0;      // not learned: max_members or the per-sender rate
   uint64_t rebootstraps_sent = 0;    // replies to an evicted member
   uint64_t rebootstraps_needed = 0;  // a peer had collected tombstones we missed
+  // Checked claims (docs/PROTOCOL.md, "Checked claims"): a Rebootstrap this
+  // node could refute (an unknown sender, or one that heard from this
+  // incarnation within the member expiry), and first pages whose horizon the
+  // sender could not have (beyond its own covers, or beyond our own stream).
+  // Refused: no wipe, no adoption.
+  uint64_t rebootstraps_refused = 0;
+  uint64_t claims_refused = 0;
 };
 
 }  // namespace wavekv

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,22 @@ std::string parent_of(const std::string& rel) {
   return slash == std::string::npos ? std::string() : rel.substr(0, slash);
 }
 
+// The process's umask, read once without changing it (umask(2) can only be
+// read by setting it, which would race with the other threads' creates).
+uint32_t process_umask() {
+  static const uint32_t mask = [] {
+    uint32_t m = 022;
+    if (FILE* f = std::fopen("/proc/self/status", "r")) {
+      char line[256];
+      while (std::fgets(line, sizeof line, f))
+        if (std::sscanf(line, "Umask: %o", &m) == 1) break;
+      std::fclose(f);
+    }
+    return m & 0777;
+  }();
+  return mask;
+}
+
 Outcome outcome(Outcome::Kind kind, bool error = false) {
   Outcome o;
   o.kind = kind;
@@ -29,6 +46,10 @@ Outcome outcome(Outcome::Kind kind, bool error = false) {
 }
 
 }  // namespace
+
+uint32_t materialized_mode(uint32_t manifest_mode, uint32_t umask) {
+  return manifest_mode & 0777 & ~umask;
+}
 
 // The chunks of one file on their way into the store: those the store lacks
 // are batched, up to kMaxBatchBytes per write.
@@ -248,7 +269,10 @@ Outcome Transfer::materialize(const std::string& rel, const Manifest& m, const C
     log_(LogLevel::kError, "creating " + temp + ": " + strerror(errno));
     return outcome(Outcome::kFailed, true);
   }
-  bool ok = write_chunks(fd, temp, m) && ::fchmod(fd, m.mode) == 0 && ::fsync(fd) == 0;
+  // A peer's manifest never makes a setuid, setgid or sticky file here, nor
+  // one wider than this process's umask allows (docs/SECURITY.md).
+  const uint32_t mode = materialized_mode(m.mode, process_umask());
+  bool ok = write_chunks(fd, temp, m) && ::fchmod(fd, mode) == 0 && ::fsync(fd) == 0;
   ::close(fd);
   // Last look before the rename: if the file changed here since we decided,
   // the local change is newer; handle it instead.

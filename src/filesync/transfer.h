@@ -37,6 +37,11 @@ struct Outcome {
   uint64_t chunks_reused = 0;   // publish: chunks the store had already
 };
 
+// The permission bits a file materialized from a replicated manifest gets:
+// its rwx bits only (never setuid, setgid or sticky), narrowed by `umask`.
+// Only regular files are ever created from a manifest.
+uint32_t materialized_mode(uint32_t manifest_mode, uint32_t umask);
+
 class Transfer {
  public:
   Transfer(std::string root, Store& store, ChunkerLimits chunker, Logger log);

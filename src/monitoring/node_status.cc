@@ -58,6 +58,9 @@ const StatusField kFields[] = {
     {kStorage, "recovery_clean", "wavekv_recovery_clean",
      "1 if opening the store found no damage, else 0.", kGauge, FIGURE(store.recovery.clean())},
     // The node.
+    {kNode, "retired_data_dirs", "wavekv_retired_data_dirs",
+     "Copies of the data directory a re-bootstrap moved aside (retired/).", kGauge,
+     FIGURE(retired_data_dirs.size())},
     {kNode, "poisoned_keys", "wavekv_poisoned_keys",
      "Keys stamped further ahead of this clock than the drift bound.", kGauge,
      FIGURE(poisoned_keys)},
@@ -80,6 +83,9 @@ const StatusField kFields[] = {
      kCounter, FIGURE(replication.entries_merged)},
     {kRepl, "entries_rejected", "wavekv_entries_rejected_total",
      "Replicated entries refused by admission.", kCounter, FIGURE(replication.entries_rejected)},
+    {kRepl, "entries_quarantined", "wavekv_entries_quarantined_total",
+     "Replicated entries too large for this node's limits: skipped, and not blocking acks.",
+     kCounter, FIGURE(replication.entries_quarantined)},
     {kRepl, "pushes_sent", "wavekv_pushes_sent_total", "Push messages sent.", kCounter,
      FIGURE(replication.pushes_sent)},
     {kRepl, "digest_mismatches", "wavekv_digest_mismatches_total",
@@ -89,6 +95,9 @@ const StatusField kFields[] = {
      FIGURE(replication.repairs)},
     {kRepl, "members_evicted", "wavekv_members_evicted_total", "Members evicted after the expiry.",
      kCounter, FIGURE(replication.members_evicted)},
+    {kRepl, "members_refused", "wavekv_members_refused_total",
+     "Members not learned: the table was at max_members, or a sender's gossip over its rate.",
+     kCounter, FIGURE(replication.members_refused)},
     {kRepl, "tombstones_dropped", "wavekv_tombstones_dropped_total",
      "Tombstones collected by tombstone GC.", kCounter, FIGURE(replication.tombstones_dropped)},
     {kRepl, "rebootstraps_sent", "wavekv_rebootstraps_sent_total",
@@ -97,6 +106,13 @@ const StatusField kFields[] = {
     {kRepl, "rebootstraps_needed", "wavekv_rebootstraps_needed_total",
      "Times this node had to wipe and bootstrap again (below a peer's collected horizon).",
      kCounter, FIGURE(replication.rebootstraps_needed)},
+    {kRepl, "rebootstraps_refused", "wavekv_rebootstraps_refused_total",
+     "Rebootstrap requests refused: the sender was no member, or heard from this incarnation "
+     "within the member expiry.",
+     kCounter, FIGURE(replication.rebootstraps_refused)},
+    {kRepl, "claims_refused", "wavekv_claims_refused_total",
+     "Sync claims refused: a collected horizon beyond the sender's own covers or our own stream.",
+     kCounter, FIGURE(replication.claims_refused)},
     {kRepl, "decode_errors", "wavekv_frames_decode_errors_total",
      "Peer frames that failed to decode.", kCounter, FIGURE(driver.decode_errors)},
     {kRepl, "persist_errors", "wavekv_persist_errors_total",
@@ -255,6 +271,8 @@ nlohmann::json to_json(const NodeStatus& s) {
     for (const auto& [code, n] : s.http->responses) by_code[code] = n;
   }
   if (is_node(s)) {
+    j["retired_data_dir_paths"] = s.retired_data_dirs;
+    j["quarantined_keys"] = s.quarantined_keys;
     j["members"] = nlohmann::json::array();
     for (const MemberStatus& m : s.members) j["members"].push_back(member_json(m));
   }

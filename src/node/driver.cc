@@ -7,12 +7,13 @@
 namespace wavekv {
 namespace {
 
-// The decoder refuses what the replica would refuse anyway, before it is
-// copied out of the frame.
+// The wire's limits (at least this node's own): an entry larger than this
+// node takes must not fail the whole frame, with every other entry and the
+// session's progress in it; the replica quarantines that one entry.
 DecodeLimits decode_limits(const ReplicaConfig& rc) {
   DecodeLimits limits;
-  limits.max_key_bytes = rc.max_key_bytes;
-  limits.max_value_bytes = rc.max_value_bytes;
+  limits.max_key_bytes = std::max(limits.max_key_bytes, rc.max_key_bytes);
+  limits.max_value_bytes = std::max(limits.max_value_bytes, rc.max_value_bytes);
   return limits;
 }
 
@@ -79,6 +80,8 @@ StepResult Driver::step(uint64_t now_ms, uint64_t random) {
 
   std::lock_guard lock(mu_);
   report_.replica = replica_.stats();
+  report_.quarantined_keys.assign(replica_.quarantined_keys().begin(),
+                                  replica_.quarantined_keys().end());
   report_.last_seen = replica_.last_seen();
   report_.decode_errors = decode_errors_;
   report_.persist_errors = persist_errors_;

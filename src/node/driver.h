@@ -42,10 +42,11 @@ struct DriverConfig {
 // The driver's counters, copied at the end of each step().
 struct DriverReport {
   ReplicaStats replica;
-  std::map<NodeId, uint64_t> last_seen;  // when each peer was last heard from
-  uint64_t decode_errors = 0;            // peer frames that failed to decode
-  uint64_t persist_errors = 0;           // effects whose persist failed (nothing sent)
-  uint64_t inbound_dropped = 0;          // frames refused by a full inbound queue
+  std::map<NodeId, uint64_t> last_seen;       // when each peer was last heard from
+  uint64_t decode_errors = 0;                 // peer frames that failed to decode
+  uint64_t persist_errors = 0;                // effects whose persist failed (nothing sent)
+  uint64_t inbound_dropped = 0;               // frames refused by a full inbound queue
+  std::vector<std::string> quarantined_keys;  // the last few (Replica::quarantined_keys)
   // Frames whose `from` is not the node id the sender's certificate binds
   // (mutual TLS): refused whole.
   uint64_t impersonations_refused = 0;

@@ -118,6 +118,8 @@ class NodeImpl final : public Node {
       out.poisoned_keys = poisoned_keys(state, now);
       out.members = members(state, report.last_seen, now);
     });
+    out.retired_data_dirs = retired_data_dirs(config_.store.data_dir);
+    out.quarantined_keys = report.quarantined_keys;
     out.transport = transport_->stats();
     if (http_) out.http = http_->stats();
     return out;

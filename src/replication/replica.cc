@@ -41,6 +41,22 @@ std::vector<T> sample(std::vector<T> from, size_t k, Rng& rng) {
   return from;
 }
 
+// A key as status shows it: printable ASCII as is, every other byte \xNN.
+std::string printable(std::string_view key) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : key) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
 constexpr size_t kMembersPerMessage = 32;
 constexpr uint64_t kSessionTimeoutRounds = 5;
 
@@ -96,7 +112,14 @@ Message Replica::envelope(const State& state, Body body) const {
 }
 
 void Replica::note_sender(const State& state, const Message& m, uint64_t now_ms, Effects& fx) {
-  runtime_[m.from].last_seen_ms = now_ms;
+  auto& sender = runtime_[m.from];
+  sender.last_seen_ms = now_ms;
+  if (now_ms >= sender.gossip_window_ms + config_.sync_interval_ms) {
+    sender.gossip_window_ms = now_ms;
+    sender.gossip_learned = 0;
+  }
+  // New members in this message, against max_members and the sender's rate.
+  size_t added = 0;
   // Whom we know: the sender speaks for itself (a new incarnation replaces the
   // old, whose progress is void); gossip only adds ids we do not know, since
   // incarnation ids carry no order and a stale rumour must not undo news.
@@ -112,6 +135,15 @@ void Replica::note_sender(const State& state, const Message& m, uint64_t now_ms,
         if (it->second.address == address) return;
         meta.acked = it->second.acked;
       }
+    } else {
+      if (state.peers().size() + added >= config_.max_members ||
+          (!direct && sender.gossip_learned >= config_.max_new_members_per_sender)) {
+        stats_.members_refused++;
+        return;
+      }
+      added++;
+      if (!direct) sender.gossip_learned++;
+      runtime_[id].known_since_ms = now_ms;
     }
     fx.persist.emplace_back(std::in_place_type<OpSetPeer>, id, std::move(meta));
   };
@@ -166,8 +198,14 @@ uint64_t Replica::merge(const State& state, const std::vector<WireEntry>& entrie
   for (const auto& e : entries) {
     stats_.entries_received++;
     const Meta& meta = e.entry.meta;
-    if (e.key.size() > config_.max_key_bytes || e.entry.value.size() > config_.max_value_bytes ||
-        meta.node == 0 || meta.incarnation == 0 || meta.seq == 0 ||
+    if (e.key.size() > config_.max_key_bytes || e.entry.value.size() > config_.max_value_bytes) {
+      // Never storable here, whoever sends it and however often: rejecting
+      // it would block ack adoption with every peer that holds it, for good.
+      // Skipped, and covered like a version we merged and lost by LWW.
+      quarantine(e);
+      continue;
+    }
+    if (meta.node == 0 || meta.incarnation == 0 || meta.seq == 0 ||
         timestamp_millis(meta.timestamp) > horizon_ms ||
         (e.entry.tombstone && !e.entry.value.empty()) ||
         (!sender_clean && meta.timestamp <= state.collected_before())) {
@@ -204,6 +242,44 @@ uint64_t Replica::merge(const State& state, const std::vector<WireEntry>& entrie
   return merged;
 }
 
+void Replica::quarantine(const WireEntry& e) {
+  stats_.entries_quarantined++;
+  quarantined_keys_.push_back(printable(std::string_view(e.key).substr(0, 64)));
+  if (quarantined_keys_.size() > kQuarantinedKeysShown) quarantined_keys_.pop_front();
+  const Meta& meta = e.entry.meta;
+  auto& seqs = quarantined_[meta.incarnation];
+  if (seqs.count(meta.seq)) return;
+  // The key is kept whole: a cut one would not find its newer versions.
+  seqs.emplace(meta.seq, std::make_pair(e.key.size() <= 4096 ? e.key : std::string(), meta));
+  if (++quarantined_count_ <= kMaxQuarantined) return;
+  auto highest = std::max_element(quarantined_.begin(), quarantined_.end(), [](auto& a, auto& b) {
+    return (a.second.empty() ? 0 : a.second.rbegin()->first) <
+           (b.second.empty() ? 0 : b.second.rbegin()->first);
+  });
+  highest->second.erase(std::prev(highest->second.end()));
+  quarantined_count_--;
+}
+
+VersionVector Replica::served_covers(const State& state) const {
+  VersionVector out = state.acks();
+  for (const auto& [stream, seqs] : quarantined_) {
+    auto c = out.find(stream);
+    if (c == out.end()) continue;
+    for (const auto& [seq, version] : seqs) {
+      if (seq > c->second) break;
+      auto held = state.kv().find(version.first);
+      // A newer version of the key here stands in for it, as for any version
+      // we lost by LWW (a key too long to keep never does).
+      if (!version.first.empty() && held != state.kv().end() &&
+          !lww_less(held->second.meta, version.second))
+        continue;
+      c->second = seq - 1;
+      break;
+    }
+  }
+  return out;
+}
+
 // Every current version in `buckets`, up to a bound (repair resumes at the
 // next check). A scan of the whole map: repair is rare.
 std::vector<WireEntry> Replica::entries_in_buckets(const State& state,
@@ -223,7 +299,7 @@ std::vector<WireEntry> Replica::entries_in_buckets(const State& state,
 SyncPage Replica::build_page(const State& state, const SyncRequest& req) const {
   SyncPage page;
   page.session = req.session;
-  page.covers = state.acks();
+  page.covers = served_covers(state);
   if (req.cursor == Cursor{}) page.stable = stable(state);  // read from first pages only
   page.collected = state.collected();
   page.collected_before = state.collected_before();
@@ -432,6 +508,7 @@ void Replica::run_round(const State& state, const PeerList& peers, uint64_t now_
     const auto& [id, address] = peers[rng.next() % peers.size()];
     uint64_t nonce = rng.next() | 1;
     runtime_[id].digest_nonce = nonce;
+    runtime_[id].digest_sent_ms = now_ms;
     fx.send.push_back({id, address, envelope(state, DigestRequest{nonce})});
   }
 }
@@ -499,6 +576,11 @@ Effects Replica::on_message(const State& state, const Message& m, uint64_t now_m
     }
     return fx;
   }
+  if (state.peers().count(m.from) == 0 && state.peers().size() >= config_.max_members) {
+    // A full table: an unknown sender is not heard (nor remembered) at all.
+    stats_.members_refused++;
+    return fx;
+  }
   note_sender(state, m, now_ms, fx);
   Incoming in{state, m, now_ms, fx};
   std::visit(Overloaded{
@@ -532,6 +614,9 @@ void Replica::on_sync_page(Incoming& in, const SyncPage& page) {
   Session& s = it->second;
   if (s.peer == 0) s.peer = in.m.from;  // a seed answered: now we know its id
   if (s.peer != in.m.from) return;
+  // It answered a request of ours sent no earlier than progress_ms.
+  auto& heard = runtime_[in.m.from].heard_us_ms;
+  heard = std::max(heard, s.progress_ms);
   if (!s.got_first_page && !take_first_page(in, page, s)) {
     sessions_.erase(it);
     return;
@@ -568,6 +653,12 @@ bool Replica::take_first_page(Incoming& in, const SyncPage& page, Session& s) {
   s.epoch = page.epoch;
   s.claim = OpAdoptAcks{page.covers, page.collected, page.collected_before, page.clock};
   s.got_first_page = true;
+  if (!possible_claim(in.state, page)) {
+    // A claim no correct node can make: a wipe on its word would destroy data
+    // (a buggy or compromised member). Not adopted, and nothing wiped.
+    stats_.claims_refused++;
+    return false;
+  }
   record_coverage(in.state, in.m.from, page.covers, in.now_ms, in.fx);
   if (!covers_all(in.state.acks(), page.collected) &&
       in.state.holds_version_stamped_by(page.collected_before)) {
@@ -595,7 +686,7 @@ void Replica::on_push(Incoming& in, const Push& push) {
 void Replica::on_digest_request(Incoming& in, const DigestRequest& req) {
   DigestReply reply;
   reply.nonce = req.nonce;
-  reply.covers = in.state.acks();
+  reply.covers = served_covers(in.state);
   for (size_t i = 0; i < kDigestBuckets; i++)
     reply.buckets[i] = keyed_bucket(req.nonce, in.state.digest()[i]);
   in.reply(envelope(in.state, std::move(reply)));
@@ -606,8 +697,9 @@ void Replica::on_digest_reply(Incoming& in, const DigestReply& reply) {
   // Only an answer to our own fresh nonce counts; anything else proves nothing.
   if (rt.digest_nonce == 0 || reply.nonce != rt.digest_nonce) return;
   rt.digest_nonce = 0;
+  rt.heard_us_ms = std::max(rt.heard_us_ms, rt.digest_sent_ms);
   record_coverage(in.state, in.m.from, reply.covers, in.now_ms, in.fx);
-  if (reply.covers != in.state.acks()) return;  // still catching up: not comparable
+  if (reply.covers != served_covers(in.state)) return;  // still catching up: not comparable
   BucketRequest req;
   for (size_t i = 0; i < kDigestBuckets; i++) {
     if (reply.buckets[i] != keyed_bucket(reply.nonce, in.state.digest()[i]) &&
@@ -635,6 +727,38 @@ void Replica::on_bucket_reply(Incoming& in, const BucketReply& reply) {
   if (!back.entries.empty()) in.reply(envelope(in.state, std::move(back)));
 }
 
-void Replica::on_rebootstrap(Incoming& in, const Rebootstrap&) { in.fx.rebootstrap = true; }
+// A collected horizon only ever covers what its holder covers: a node drops a
+// tombstone only at or below its GC floor, which is at most its own vector,
+// and adopts a horizon only with the claim that covers it. And no one covers
+// seqs of our own stream that we never issued.
+bool Replica::possible_claim(const State& state, const SyncPage& page) {
+  if (!covers_all(page.covers, page.collected)) return false;
+  auto own = page.collected.find(state.stream());
+  return own == page.collected.end() || own->second < state.next_seq();
+}
+
+// The protocol sends Rebootstrap only to an incarnation the sender evicted,
+// which it does only after not hearing from it for member_expiry_ms
+// (docs/PROTOCOL.md, "Eviction", "Checked claims"). So it is honoured only
+// from a sender we knew as a member before this message, that we have known
+// for at least the expiry (or since before this process started), and that
+// has not answered a request of this incarnation's within the expiry: an
+// answer proves it heard from us.
+void Replica::on_rebootstrap(Incoming& in, const Rebootstrap&) {
+  // A member expiry of 0 here means this cluster evicts no one.
+  const uint64_t expiry = config_.member_expiry_ms == 0 ? UINT64_MAX : config_.member_expiry_ms;
+  auto within_expiry = [&](uint64_t since) {
+    return since != 0 && (expiry == UINT64_MAX || in.now_ms < since + expiry);
+  };
+  bool refutable = in.state.peers().count(in.m.from) == 0;
+  if (auto rt = runtime_.find(in.m.from); rt != runtime_.end())
+    refutable = refutable || within_expiry(rt->second.heard_us_ms) ||
+                within_expiry(rt->second.known_since_ms);
+  if (refutable) {
+    stats_.rebootstraps_refused++;
+    return;
+  }
+  in.fx.rebootstrap = true;
+}
 
 }  // namespace wavekv

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -52,6 +53,10 @@ class Replica {
     return out;
   }
   NodeId self() const { return self_; }
+  // The keys of the last few quarantined entries (cut to 64 bytes), oldest
+  // first.
+  const std::deque<std::string>& quarantined_keys() const { return quarantined_keys_; }
+  static constexpr size_t kQuarantinedKeysShown = 8;
 
  private:
   struct Session {
@@ -70,7 +75,19 @@ class Replica {
   };
   struct PeerRuntime {
     uint64_t last_seen_ms = 0;
-    uint64_t digest_nonce = 0;       // outstanding divergence check, 0 if none
+    uint64_t digest_nonce = 0;    // outstanding divergence check, 0 if none
+    uint64_t digest_sent_ms = 0;  // when it was sent
+    // The latest now_ms at which it certainly heard from this incarnation: when
+    // we sent a request it answered (it echoed our fresh session id or nonce).
+    // Its Rebootstrap is refused within member_expiry_ms of it.
+    uint64_t heard_us_ms = 0;
+    // When this process learned of it (0: it was a member when we started).
+    // Its Rebootstrap is refused within member_expiry_ms of it: a member that
+    // only just appeared cannot have gone that long without hearing from us.
+    uint64_t known_since_ms = 0;
+    // Its gossip: new members learned from it in the current window.
+    uint64_t gossip_window_ms = 0;
+    uint32_t gossip_learned = 0;
     uint64_t acked_recorded_ms = 0;  // when its coverage was last persisted
     // The `stable` vector it last sent, and from which incarnation of it.
     VersionVector stable;
@@ -91,8 +108,12 @@ class Replica {
   // One handler per body type (on_message dispatches with std::visit).
   void on_sync_request(Incoming& in, const SyncRequest& req);
   void on_sync_page(Incoming& in, const SyncPage& page);
-  // Takes the claim of a session's first page; false if we must re-bootstrap.
+  // Takes the claim of a session's first page; false if the session ends
+  // here: we must re-bootstrap, or the claim is one no correct node makes.
   bool take_first_page(Incoming& in, const SyncPage& page, Session& s);
+  // False for a first page's claim its sender cannot make (docs/PROTOCOL.md,
+  // "Checked claims").
+  static bool possible_claim(const State& state, const SyncPage& page);
   void on_push(Incoming& in, const Push& push);
   void on_digest_request(Incoming& in, const DigestRequest& req);
   void on_digest_reply(Incoming& in, const DigestReply& reply);
@@ -153,6 +174,18 @@ class Replica {
   uint64_t pushed_upto_ = 0;  // own seqs already pushed
   std::map<uint64_t, Session> sessions_;
   std::map<NodeId, PeerRuntime> runtime_;
+  std::deque<std::string> quarantined_keys_;
+  // Quarantined versions, per stream by seq: what we cover but do not hold.
+  // What we serve as `covers` stops below the lowest one we hold no newer
+  // version of, so no one adopts from us a claim over a version we lack.
+  // At most kMaxQuarantined (the highest seqs go first: what is kept still
+  // lowers the claim at least as far).
+  static constexpr size_t kMaxQuarantined = 1024;
+  std::map<StreamId, std::map<uint64_t, std::pair<std::string, Meta>>> quarantined_;
+  size_t quarantined_count_ = 0;
+  void quarantine(const WireEntry& e);
+  // acks() lowered below every quarantined version we hold nothing newer of.
+  VersionVector served_covers(const State& state) const;
 };
 
 }  // namespace wavekv

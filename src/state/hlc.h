@@ -18,6 +18,14 @@ class HybridClock {
   }
   // Remembers a timestamp seen elsewhere (a replicated entry, a recovered one).
   void observe(Timestamp ts) { last_ = std::max(last_, ts); }
+  // The same, but moving the clock at most `step_ms` past the later of its
+  // own time and the wall clock (0: no bound).
+  void observe_bounded(Timestamp ts, uint64_t wall_ms, uint64_t step_ms) {
+    if (step_ms != 0)
+      ts = std::min(
+          ts, std::max(last_, timestamp_from_millis(wall_ms)) + timestamp_from_millis(step_ms));
+    observe(ts);
+  }
   Timestamp last() const { return last_; }
   // Forgets a clock that ran ahead: the next timestamp follows `ts` (or the
   // wall clock). Only for the operator repair of future timestamps, after

@@ -383,21 +383,41 @@ class StoreImpl final : public ReplicatedStore {
     next_seq_ = std::max(next_seq_, state_.next_seq());
     std::vector<StateOp> ops;
     for (const auto& req : group) {
+      // One replicated batch (one peer message) moves the clock at most
+      // max_clock_step_ms: a peer's timestamp, however far ahead within the
+      // drift bound, does not drag every later local write along.
+      Timestamp seen = 0;
       for (const auto& op : req->raw_ops) {
-        if (const auto* e = std::get_if<OpSetEntry>(&op)) hlc_.observe(e->entry.meta.timestamp);
-        if (const auto* a = std::get_if<OpAdoptAcks>(&op)) hlc_.observe(a->clock);
+        if (const auto* e = std::get_if<OpSetEntry>(&op))
+          seen = std::max(seen, e->entry.meta.timestamp);
+        if (const auto* a = std::get_if<OpAdoptAcks>(&op)) seen = std::max(seen, a->clock);
         ops.push_back(op);
       }
+      if (seen != 0) hlc_.observe_bounded(seen, wall, config_.max_clock_step_ms);
       for (const auto& item : req->batch().items()) {
         OpSetEntry op;
         op.key = item.key;
         op.entry.value = item.value;
         op.entry.tombstone = item.tombstone;
-        op.entry.meta = Meta{identity_.node, next_seq_++, hlc_.now(wall), identity_.incarnation};
+        op.entry.meta =
+            Meta{identity_.node, next_seq_++, stamp_for(item.key, wall), identity_.incarnation};
         ops.emplace_back(std::move(op));
       }
     }
     return persist(ops, group.size());
+  }
+
+  // A local write's timestamp: the clock's, but after the version of the key
+  // held here (or, for a key not held, after every collected tombstone), so
+  // a write always wins over what this node held when it was made, even a
+  // version stamped further ahead than the clock may step (docs/PROTOCOL.md,
+  // "Clock step bound"). Commit thread only.
+  Timestamp stamp_for(std::string_view key, uint64_t wall) {
+    Timestamp ts = hlc_.now(wall);
+    auto held = state_.kv().find(key);
+    const Timestamp floor =
+        held != state_.kv().end() ? held->second.meta.timestamp : state_.collected_before();
+    return std::max(ts, floor + 1);
   }
 
   // Commit thread only: appends `ops` as one WAL record (fsynced with

@@ -74,6 +74,8 @@ void Cluster::open(int i) {
   c.wal_preallocate = false;
   c.checkpoint_ops = 2000;
   c.random = [this] { return rng_(); };  // new incarnations replay from the seed
+  if (auto limit = options_.max_value_bytes.find(i); limit != options_.max_value_bytes.end())
+    c.max_value_bytes = limit->second;
   auto s = open_replicated(c);
   if (!s) {
     std::fprintf(stderr, "sim: node %d failed to open: %s\n", i, s.status().to_string().c_str());

@@ -28,9 +28,10 @@ struct SimOptions {
   double drop = 0.0;       // probability a message is lost
   double duplicate = 0.0;  // probability a message is delivered twice
   uint64_t min_delay_ms = 1;
-  uint64_t max_delay_ms = 20;  // uniform; reordering follows from it
-  ReplicaConfig replica;       // address and seeds are filled per node
-  bool chain_seeds = true;     // node i knows only node i-1 at start
+  uint64_t max_delay_ms = 20;               // uniform; reordering follows from it
+  ReplicaConfig replica;                    // address and seeds are filled per node
+  bool chain_seeds = true;                  // node i knows only node i-1 at start
+  std::map<int, uint64_t> max_value_bytes;  // per node, where not the store's default
 };
 
 struct AckedWrite {
