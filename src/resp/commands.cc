@@ -85,6 +85,27 @@ struct Exec {
   void bulk(std::string_view s) { write_bulk(out.reply, s); }
   void integer(int64_t v) { write_integer(out.reply, v); }
   void syntax_error() { error("ERR syntax error"); }
+
+  // Memory for `bytes` more of reply (ReplyBudget); false: stop now, having
+  // done nothing (Outcome::stopped says why).
+  bool reserve(uint64_t bytes) {
+    if (ctx.budget == nullptr) return true;
+    switch (ctx.budget->reserve(bytes)) {
+      case ReplyBudget::Grant::kYes: return true;
+      case ReplyBudget::Grant::kLater: out.stopped = Outcome::Stopped::kLater; break;
+      case ReplyBudget::Grant::kNever:
+        out.stopped = Outcome::Stopped::kTooLarge;
+        out.reply_bytes = bytes;
+        break;
+    }
+    return false;
+  }
+  // A bulk reply's bytes: header, body and CRLF.
+  static uint64_t bulk_bytes(uint64_t n) {
+    uint64_t digits = 1;
+    for (uint64_t v = n; v >= 10; v /= 10) ++digits;
+    return 1 + digits + 2 + n + 2;  // "$<n>\r\n<body>\r\n"
+  }
 };
 
 using Handler = void (*)(Exec&);
@@ -103,23 +124,42 @@ struct CommandSpec {
 
 void cmd_ping(Exec& e) {
   if (e.args.size() > 2) return e.error("ERR wrong number of arguments for 'ping' command");
-  if (e.args.size() == 2) return e.bulk(e.args[1]);
+  if (e.args.size() == 2) {
+    if (!e.reserve(Exec::bulk_bytes(e.args[1].size()))) return;
+    return e.bulk(e.args[1]);
+  }
   write_simple(e.out.reply, "PONG");
 }
 
-void cmd_echo(Exec& e) { e.bulk(e.args[1]); }
+void cmd_echo(Exec& e) {
+  if (!e.reserve(Exec::bulk_bytes(e.args[1].size()))) return;
+  e.bulk(e.args[1]);
+}
 
 void cmd_quit(Exec& e) {
   e.ok();
   e.out.close = true;
 }
 
-void cmd_get(Exec& e) {
-  auto v = e.ctx.store.get(e.args[1]);
-  if (v) return e.bulk(*v);
-  if (v.status().code() == Code::kNotFound) return e.null();
-  e.error(store_error(v.status()));
+// Appends the value of `key` as a bulk string, or null if absent. The value
+// is sized before it is copied: false if its memory was refused (the reply
+// is then incomplete and e.out.stopped says why).
+bool value_reply(Exec& e, const std::string& key, bool errors_are_null) {
+  bool granted = true;
+  Status st = e.ctx.store.view(key, [&](std::string_view v) {
+    granted = e.reserve(Exec::bulk_bytes(v.size()));
+    if (granted) e.bulk(v);
+  });
+  if (!granted) return false;
+  if (st.is_ok()) return true;
+  if (st.code() == Code::kNotFound || errors_are_null)
+    e.null();
+  else
+    e.error(store_error(st));
+  return true;
 }
+
+void cmd_get(Exec& e) { value_reply(e, e.args[1], false); }
 
 struct SetOptions {
   bool nx = false, xx = false, get = false;
@@ -160,6 +200,7 @@ void cmd_set(Exec& e) {
     auto old = e.ctx.store.get(key);
     if (!old && old.status().code() != Code::kNotFound) return e.error(store_error(old.status()));
     bool exists = old.is_ok();
+    if (opts->get && exists && !e.reserve(Exec::bulk_bytes(old->size()))) return;
     if ((opts->nx && exists) || (opts->xx && !exists)) {
       if (opts->get && exists) return e.bulk(*old);
       return e.null();
@@ -215,13 +256,9 @@ void cmd_exists(Exec& e) {
 
 void cmd_mget(Exec& e) {
   write_array(e.out.reply, e.args.size() - 1);
-  for (size_t i = 1; i < e.args.size(); ++i) {
-    auto v = e.ctx.store.get(e.args[i]);
-    if (v)
-      e.bulk(*v);
-    else
-      e.null();  // errors too: MGET has no per-key errors
-  }
+  for (size_t i = 1; i < e.args.size(); ++i)
+    if (!value_reply(e, e.args[i], true))
+      return;  // errors too are null: MGET has no per-key errors
 }
 
 void cmd_keys(Exec& e) {
@@ -243,6 +280,9 @@ void cmd_keys(Exec& e) {
     from = page.back().key;
     from.push_back('\0');  // the smallest key after it
   }
+  uint64_t bytes = 0;
+  for (const auto& k : keys) bytes += Exec::bulk_bytes(k.size());
+  if (!e.reserve(bytes)) return;
   write_array(e.out.reply, keys.size());
   for (const auto& k : keys) e.bulk(k);
 }
@@ -282,13 +322,19 @@ void cmd_scan(Exec& e) {
   if (from < prefix) from = prefix;
   std::vector<KeyValue> page;
   if (end.empty() || from < end) page = e.ctx.store.scan_range(from, end, count);
+  std::vector<const std::string*> keys;
+  uint64_t bytes = 0;
+  for (const auto& kv : page) {
+    if (strings_only_type_ok && (!pattern || glob_match(*pattern, kv.key))) {
+      keys.push_back(&kv.key);
+      bytes += Exec::bulk_bytes(kv.key.size());
+    }
+  }
+  if (!e.reserve(bytes)) return;  // before a cursor is opened: a retry does the same
   uint64_t next = 0;
   if (page.size() == count) next = e.ctx.cursors.open(page.back().key);
   write_array(e.out.reply, 2);
   e.bulk(std::to_string(next));
-  std::vector<const std::string*> keys;
-  for (const auto& kv : page)
-    if (strings_only_type_ok && (!pattern || glob_match(*pattern, kv.key))) keys.push_back(&kv.key);
   write_array(e.out.reply, keys.size());
   for (const auto* k : keys) e.bulk(*k);
 }
@@ -676,6 +722,14 @@ Outcome execute(CommandContext& ctx, Session& session, const std::vector<std::st
     return out;
   }
   c->handler(e);
+  return out;
+}
+
+std::string too_large_reply(uint64_t bytes, uint64_t limit) {
+  std::string out;
+  write_error(out, "ERR reply of " + std::to_string(bytes) +
+                       " bytes exceeds the client output limit of " + std::to_string(limit) +
+                       " bytes (max_output_bytes); ask for less at a time");
   return out;
 }
 
