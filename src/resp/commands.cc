@@ -77,6 +77,7 @@ struct Exec {
   Session& session;
   const std::vector<std::string>& args;
   Outcome& out;
+  uint64_t asked = 0;  // reply bytes reserve() was asked for
 
   Protocol proto() const { return session.protocol; }
   void ok() { write_simple(out.reply, "OK"); }
@@ -90,12 +91,13 @@ struct Exec {
   // done nothing (Outcome::stopped says why).
   bool reserve(uint64_t bytes) {
     if (ctx.budget == nullptr) return true;
+    asked += bytes;
     switch (ctx.budget->reserve(bytes)) {
       case ReplyBudget::Grant::kYes: return true;
       case ReplyBudget::Grant::kLater: out.stopped = Outcome::Stopped::kLater; break;
       case ReplyBudget::Grant::kNever:
         out.stopped = Outcome::Stopped::kTooLarge;
-        out.reply_bytes = bytes;
+        out.reply_bytes = asked;
         break;
     }
     return false;
@@ -409,13 +411,21 @@ void cmd_info(Exec& e) {
     info_section(out, "Clients",
                  {{"connected_clients", std::to_string(stats.connected_clients.load())},
                   {"maxclients", std::to_string(e.ctx.config.max_connections)},
-                  {"blocked_clients", "0"}});
+                  {"blocked_clients", "0"},
+                  // Redis's names where it has them (maxmemory-clients).
+                  {"mem_clients_normal", std::to_string(stats.memory.used())},
+                  {"mem_clients_peak", std::to_string(stats.memory.peak())},
+                  {"maxmemory_clients", std::to_string(stats.memory.limit())},
+                  {"paused_clients", std::to_string(stats.paused_clients.load())}});
   }
   if (wanted.count("stats")) {
     InfoLines lines = {
         {"total_connections_received", std::to_string(stats.total_connections.load())},
         {"total_commands_processed", std::to_string(stats.total_commands.load())},
-        {"rejected_connections", std::to_string(stats.rejected_connections.load())}};
+        {"rejected_connections", std::to_string(stats.rejected_connections.load())},
+        {"client_memory_pauses", std::to_string(stats.client_pauses.load())},
+        {"replies_too_large", std::to_string(stats.replies_too_large.load())},
+        {"idle_timeouts", std::to_string(stats.idle_timeouts.load())}};
     monitoring::append_info(status, InfoSection::kStats, lines);
     info_section(out, "Stats", lines);
   }

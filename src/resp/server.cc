@@ -232,6 +232,11 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
 
   bool backpressured() const { return slots_.size() >= shared_->config.max_pending_commands; }
 
+  void arm_idle() {
+    if (shared_->config.idle_timeout_ms > 0)
+      idle_.arm(std::chrono::milliseconds(shared_->config.idle_timeout_ms));
+  }
+
   // ---- memory ----
 
   resp::ClientMemory& memory() { return shared_->stats.memory; }
@@ -493,12 +498,14 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
         co_await pause();
         continue;
       }
-      const bool idle = slots_.empty() && !writing_ && !parser_.in_request();
-      if (idle && shared_->config.idle_timeout_ms > 0)
-        idle_.arm(std::chrono::milliseconds(shared_->config.idle_timeout_ms));
+      // Waiting for a request, not inside one: the idle clock runs (replies
+      // still going out push it back, as in Redis: progress either way).
+      awaiting_request_ = !parser_.in_request();
+      if (awaiting_request_) arm_idle();
       asio::error_code ec;
       size_t n = co_await socket_.async_read_some(asio::buffer(buf),
                                                   asio::redirect_error(use_awaitable, ec));
+      awaiting_request_ = false;
       idle_.disarm();
       if (ec || dead_) break;  // EOF or error: answer what is pending, then close
       parser_.feed(std::string_view(buf.data(), n));
@@ -535,13 +542,12 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
       buffers.clear();
       for (const auto& p : pieces) buffers.emplace_back(asio::buffer(p));
       asio::error_code ec;
-      writing_ = true;
       co_await asio::async_write(socket_, buffers, asio::redirect_error(use_awaitable, ec));
-      writing_ = false;
       // The bytes stay charged until the socket took them.
       pieces.clear();
       give_reply(bytes);
       reader_wake_.cancel();
+      if (awaiting_request_) arm_idle();
       if (ec) break;
     }
   }
@@ -586,7 +592,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
   uint64_t first_slot_ = 0;
   uint32_t writes_in_flight_ = 0;      // pending slots: store writes and serialized ops
   uint32_t serialized_in_flight_ = 0;  // of which serialized ops
-  bool writing_ = false;               // the writer has bytes in the socket's hands
+  bool awaiting_request_ = false;      // the reader waits for a request's first bytes
   bool closing_ = false;               // no more requests: send what is pending, then close
   bool dead_ = false;                  // the socket is closed
   bool finished_ = false;              // finish() ran: completions give back on their own
@@ -688,6 +694,13 @@ void RespServer::stop() {
 }
 
 uint16_t RespServer::port() const { return shared_->port; }
+
+RespMemoryStats RespServer::memory_stats() const {
+  const resp::ServerStats& s = shared_->stats;
+  return {s.memory.used(),         s.memory.peak(),        s.memory.limit(),
+          s.paused_clients.load(), s.client_pauses.load(), s.replies_too_large.load(),
+          s.idle_timeouts.load()};
+}
 std::string RespServer::address() const { return shared_->address; }
 
 Result<std::unique_ptr<RespServerThread>> RespServerThread::start(Store& store, RespConfig config,

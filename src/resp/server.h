@@ -70,6 +70,17 @@ struct RespConfig {
   Status validate() const;
 };
 
+// The server's memory figures (also in INFO: clients and stats sections).
+struct RespMemoryStats {
+  uint64_t client_memory_bytes = 0;       // held for clients now (requests and replies)
+  uint64_t client_memory_peak_bytes = 0;  // the most ever held at once
+  uint64_t client_memory_limit_bytes = 0;
+  uint64_t paused_clients = 0;     // connections waiting for memory now
+  uint64_t client_pauses = 0;      // times a connection waited for memory
+  uint64_t replies_too_large = 0;  // replies refused: larger than max_output_bytes
+  uint64_t idle_timeouts = 0;      // connections closed after idle_timeout_ms
+};
+
 // What the embedding node reports for INFO (rendered by monitoring/node_status.h).
 // Null: the store's figures only.
 using RespStatusFn = std::function<NodeStatus()>;
@@ -89,6 +100,7 @@ class RespServer {
   // The bound port (useful with port 0) and "host:port"; valid after start().
   uint16_t port() const;
   std::string address() const;
+  RespMemoryStats memory_stats() const;
 
   struct Shared;  // state shared with the connections (resp_server.cc)
 
