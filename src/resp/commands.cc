@@ -472,7 +472,8 @@ void cmd_config(Exec& e) {
       {"maxmemory-policy", "noeviction"},
       {"maxclients", std::to_string(c.max_connections)},
       {"port", std::to_string(e.ctx.port)},
-      {"timeout", "0"},
+      {"timeout", std::to_string(c.idle_timeout_ms / 1000)},  // Redis counts seconds
+      {"maxmemory-clients", std::to_string(c.max_client_memory_bytes)},
       {"proto-max-bulk-len", std::to_string(c.limits.max_bulk_bytes)},
       {"client-query-buffer-limit", std::to_string(c.limits.max_request_bytes)},
       {"cluster-enabled", "no"},
