@@ -135,6 +135,39 @@ TEST(RespParser, OversizedBulkIsSkippedWithoutBeingBuffered) {
   EXPECT_EQ(got[1], "C:GET|k");
 }
 
+// A length line is a claim, not memory owed: the buffer grows as the bytes
+// arrive, and a maximal value ends up in a buffer of its size, not twice it
+// (std::string's doubling took 128 MiB for a 64 MiB value).
+TEST(RespParser, BufferGrowsOnlyAsBytesArriveAndNotPastTheValue) {
+  constexpr size_t kValue = 64 * 1024 * 1024;
+  RequestParser p;
+  p.feed("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$" + std::to_string(kValue) + "\r\n0123456789");
+  EXPECT_FALSE(p.next().has_value());
+  EXPECT_TRUE(p.in_request());
+  EXPECT_LE(p.memory_bytes(), 128u * 1024) << "a header reserved what it announced";
+  const std::string chunk(64 * 1024, 'v');
+  size_t sent = 10;
+  while (sent + chunk.size() <= kValue) {
+    ASSERT_LE(p.memory_bound_after_feed(chunk.size()), 3 * (sent + chunk.size()) + 256 * 1024);
+    p.feed(chunk);
+    sent += chunk.size();
+    ASSERT_LE(p.memory_bytes(), 2 * sent + 128 * 1024) << sent;
+    ASSERT_FALSE(p.next().has_value());
+  }
+  p.feed(std::string(kValue - sent, 'v') + "\r\n");
+  EXPECT_LE(p.memory_bytes(), kValue + 128 * 1024) << "not twice the value";
+  auto r = p.next();
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->args.size(), 3u);
+  EXPECT_EQ(r->args[2].size(), kValue);
+  EXPECT_EQ(r->args[2].substr(0, 12), "0123456789vv");
+  EXPECT_LE(r->args[2].capacity(), kValue + 128 * 1024)
+      << "moved out, not copied into a larger one";
+  p.shrink();
+  EXPECT_LE(p.memory_bytes(), 64u * 1024);
+  EXPECT_FALSE(p.in_request());
+}
+
 TEST(RespParser, ArrayElementsAtTheLimitPassOneOverIsRefused) {
   RequestLimits limits;
   limits.max_array_elements = 3;

@@ -492,6 +492,46 @@ TEST_F(TcpTimeoutTest, StalledPeersAreClosed) {
   expect_server_healthy();
 }
 
+// Half-sent frames: once 8 connections announcing 64 MiB frames pinned
+// 544 MiB. A frame's buffer grows only as its bytes arrive, and all of them
+// together stay within max_inbound_buffer_bytes: a connection whose frame
+// would go past it is closed.
+class TcpInboundBufferTest : public TcpTransportTest {
+ protected:
+  static constexpr uint64_t kMiB = 1 << 20;
+  TransportConfig config() override {
+    TransportConfig c = test_config();
+    c.max_frame_bytes = 64 * kMiB;
+    c.max_queued_bytes = 64 * kMiB;
+    c.max_inbound_buffer_bytes = 64 * kMiB;
+    return c;
+  }
+};
+
+TEST_F(TcpInboundBufferTest, HalfSentFramesGrowAsBytesArriveAndAreBoundedInAll) {
+  constexpr int kConns = 8;
+  std::vector<std::unique_ptr<RawClient>> raws;
+  for (int i = 0; i < kConns; ++i) {
+    raws.push_back(std::make_unique<RawClient>(server_->local_address()));
+    raws.back()->write(preface() + le32(64 * kMiB) + std::string(kMiB, 'x'));
+  }
+  // 8 MiB arrived: what is held follows the bytes, not the headers.
+  ASSERT_TRUE(eventually([&] { return server_->stats().inbound_buffered_bytes >= kConns * kMiB; }));
+  EXPECT_LE(server_->stats().inbound_buffered_bytes, 2 * kConns * kMiB);
+  // Trickling on toward 8 x 16 MiB, more than the bound: some are closed,
+  // and what is held never passes the bound.
+  for (int round = 0; round < 15; ++round) {
+    for (auto& raw : raws) raw->write(std::string(kMiB, 'x'));
+    EXPECT_LE(server_->stats().inbound_buffered_bytes, 64 * kMiB) << "round " << round;
+  }
+  EXPECT_TRUE(eventually([&] { return server_->stats().frames_refused > 0; }));
+  EXPECT_LE(server_->stats().inbound_buffered_bytes, 64 * kMiB);
+  EXPECT_EQ(inbox_.size(), 0u);
+  expect_server_healthy();
+  raws.clear();
+  EXPECT_TRUE(eventually([&] { return server_->stats().inbound_buffered_bytes == 0; }));
+}
+
 TEST(TcpTransport, ReusesOneConnectionAndReopensAfterIdle) {
   TransportConfig c = test_config();
   Inbox in_a, in_b;

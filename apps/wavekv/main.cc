@@ -331,6 +331,16 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& so, std::string& serve_
       ->delimiter(',');
   serve->add_option("--resp", so.resp, "Redis-compatible HOST:PORT ('' disables, port 0: any)")
       ->capture_default_str();
+  serve
+      ->add_option("--resp-max-client-memory-bytes", so.resp_max_client_memory_bytes,
+                   "Memory for every RESP client's requests and replies together; beyond it "
+                   "clients wait (docs/RESP.md, Memory)")
+      ->capture_default_str();
+  serve
+      ->add_option("--resp-idle-timeout-ms", so.resp_idle_timeout_ms,
+                   "Close a RESP connection that sent nothing this long with nothing in "
+                   "progress (0: never)")
+      ->capture_default_str();
   serve->add_option("--http", so.http, "HTTP API HOST:PORT ('' disables, port 0: any)")
       ->capture_default_str();
   serve->add_option("--ready-file", so.ready_file,

@@ -60,9 +60,13 @@ struct NodeConfig {
   std::string advertise;                  // what peers dial; empty: the bound listen address
   std::vector<std::string> peers;         // seeds: any member's peer address
   std::string resp_listen;                // Redis-compatible port; empty: off
-  std::string http_listen;                // HTTP/JSON API; empty: off
-  uint64_t tick_ms = 10;                  // the replica's clock granularity (push latency)
-  size_t max_inbound_frames = 4096;       // frames waiting for the worker; beyond: dropped
+  // The RESP port's memory for all its clients' requests and replies, and
+  // its idle timeout (0: none); docs/RESP.md "Memory" and "Limits".
+  uint64_t resp_max_client_memory_bytes = 512ull << 20;
+  uint64_t resp_idle_timeout_ms = 0;
+  std::string http_listen;           // HTTP/JSON API; empty: off
+  uint64_t tick_ms = 10;             // the replica's clock granularity (push latency)
+  size_t max_inbound_frames = 4096;  // frames waiting for the worker; beyond: dropped
   // transport.security: how peers authenticate (docs/SECURITY.md, "Peers").
   TransportConfig transport;
   ClientSecurity clients;  // the RESP and HTTP ports

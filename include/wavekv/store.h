@@ -111,6 +111,15 @@ class Store {
 
   // The value, or kNotFound if the key is absent or deleted.
   virtual Result<std::string> get(std::string_view key) = 0;
+  // Calls `fn` with the value, without copying it first (a server learns
+  // the size of a reply before building it), or returns kNotFound. `fn` runs
+  // under the store's read lock: it must be short and must not call the store.
+  virtual Status view(std::string_view key, const std::function<void(std::string_view)>& fn) {
+    auto v = get(key);
+    if (!v) return v.status();
+    fn(*v);
+    return Status::ok();
+  }
   // The current version including tombstones, or nullopt if never written
   // (or its tombstone was collected).
   virtual std::optional<Entry> get_entry(std::string_view key) = 0;

@@ -74,6 +74,11 @@ struct TransportConfig {
   size_t max_destinations = 1024;
   // Accepted connections beyond this are closed at once.
   size_t max_incoming_connections = 1024;
+  // The buffers of frames being received, over all incoming connections: a
+  // frame's buffer grows only as its bytes arrive, and a connection whose
+  // frame would take the total past this is closed (frames_refused). At
+  // least max_frame_bytes.
+  uint64_t max_inbound_buffer_bytes = 256ull << 20;
 
   PeerSecurity security;
   // With security on: an accepted connection whose TLS handshake has not
@@ -110,6 +115,7 @@ struct TransportStats {
   uint64_t connections_open = 0;     // outgoing + incoming, now
   uint64_t frames_queued = 0;        // waiting to be sent, now, over all destinations
   uint64_t bytes_queued = 0;
+  uint64_t inbound_buffered_bytes = 0;  // buffers of frames being received, now
 };
 
 class Transport {

@@ -159,6 +159,9 @@ const StatusField kFields[] = {
      "Peer frames waiting to be sent.", kGauge, FIGURE(transport.frames_queued)},
     {kTransport, "bytes_queued", "wavekv_transport_bytes_queued",
      "Peer frame bytes waiting to be sent.", kGauge, FIGURE(transport.bytes_queued)},
+    {kTransport, "inbound_buffered_bytes", "wavekv_transport_inbound_buffered_bytes",
+     "Buffers of peer frames being received (max_inbound_buffer_bytes).", kGauge,
+     FIGURE(transport.inbound_buffered_bytes)},
     // The HTTP API (when on; see shown()).
     {kHttp, "connections", "wavekv_http_connections", "Open HTTP connections.", kGauge,
      FIGURE(http->connections)},

@@ -208,6 +208,7 @@ TransportStats TcpTransport::stats() const {
   s.connect_failures = connect_failures_;
   s.connections_open = connections_open_;
   s.dial_handshake_failures = dial_handshake_failures_;
+  s.inbound_buffered_bytes = inbound_buffered_;
   std::lock_guard lock(mu_);
   s.frames_queued = frames_queued_;
   s.bytes_queued = bytes_queued_;
@@ -521,11 +522,37 @@ asio::awaitable<void> TcpTransport::read_frames(Conn& conn, PeerIdentity from) {
       ++frames_refused_;
       co_return;
     }
+    // The frame's buffer grows as its bytes arrive (doubling, capped at the
+    // announced length), and every capacity it takes is charged to the
+    // transport-wide max_inbound_buffer_bytes first: a connection whose
+    // frame would go past it is closed (counted as refused).
     std::string frame;
-    frame.reserve(std::min<size_t>(length, kReadChunkBytes));
+    uint64_t charged = 0;
+    struct Release {
+      std::atomic<uint64_t>& total;
+      uint64_t& n;
+      ~Release() { total -= n; }
+    } release{inbound_buffered_, charged};
     while (frame.size() < length) {
       const size_t old_size = frame.size();
       const size_t chunk = std::min<size_t>(length - old_size, kReadChunkBytes);
+      if (old_size + chunk > frame.capacity()) {
+        const size_t cap =
+            std::min<size_t>(length, std::max(old_size + chunk, 2 * frame.capacity()));
+        uint64_t cur = inbound_buffered_.load();
+        const uint64_t more = cap - charged;
+        do {
+          if (cur + more > config_.max_inbound_buffer_bytes) {
+            ++frames_refused_;
+            co_return;
+          }
+        } while (!inbound_buffered_.compare_exchange_weak(cur, cur + more));
+        charged = cap;
+        std::string grown;
+        grown.reserve(cap);  // exactly `cap`: a fresh string does not round up
+        grown.append(frame);
+        frame.swap(grown);
+      }
       frame.resize(old_size + chunk);
       conn.arm(config_.io_timeout_ms);
       size_t n = co_await conn.socket.async_read_some(asio::buffer(frame.data() + old_size, chunk),

@@ -90,6 +90,9 @@ class TcpTransport final : public Transport {
   std::atomic<uint64_t> frames_sent_{0}, frames_received_{0}, bytes_sent_{0}, bytes_received_{0},
       frames_dropped_{0}, frames_refused_{0}, protocol_errors_{0}, connect_failures_{0},
       connections_open_{0}, dial_handshake_failures_{0};
+  // Capacity of the frames being read on incoming connections, all together
+  // (bounded by TransportConfig::max_inbound_buffer_bytes).
+  std::atomic<uint64_t> inbound_buffered_{0};
 };
 
 }  // namespace wavekv::net

@@ -41,6 +41,8 @@ Status TransportConfig::validate() const {
   if (max_queued_frames == 0) return Status::invalid("max_queued_frames must be positive");
   if (max_queued_bytes < max_frame_bytes)
     return Status::invalid("max_queued_bytes must be at least max_frame_bytes");
+  if (max_inbound_buffer_bytes < max_frame_bytes)
+    return Status::invalid("max_inbound_buffer_bytes must be at least max_frame_bytes");
   if (max_destinations == 0) return Status::invalid("max_destinations must be positive");
   if (max_incoming_connections == 0)
     return Status::invalid("max_incoming_connections must be positive");

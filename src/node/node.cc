@@ -71,6 +71,8 @@ class NodeImpl final : public Node {
       resp::RespConfig resp;
       resp.listen_address = config_.resp_listen;
       resp.security = config_.clients;
+      resp.max_client_memory_bytes = config_.resp_max_client_memory_bytes;
+      resp.idle_timeout_ms = config_.resp_idle_timeout_ms;
       resp_ = std::make_unique<resp::RespServer>(io_, *store_, resp, [this] { return status(); });
       WAVEKV_RETURN_IF_ERROR(resp_->start());
     }

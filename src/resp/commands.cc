@@ -78,6 +78,7 @@ struct Exec {
   Session& session;
   const std::vector<std::string>& args;
   Outcome& out;
+  uint64_t asked = 0;  // reply bytes reserve() was asked for
 
   Protocol proto() const { return session.protocol; }
   void ok() { write_simple(out.reply, "OK"); }
@@ -86,6 +87,28 @@ struct Exec {
   void bulk(std::string_view s) { write_bulk(out.reply, s); }
   void integer(int64_t v) { write_integer(out.reply, v); }
   void syntax_error() { error("ERR syntax error"); }
+
+  // Memory for `bytes` more of reply (ReplyBudget); false: stop now, having
+  // done nothing (Outcome::stopped says why).
+  bool reserve(uint64_t bytes) {
+    if (ctx.budget == nullptr) return true;
+    asked += bytes;
+    switch (ctx.budget->reserve(bytes)) {
+      case ReplyBudget::Grant::kYes: return true;
+      case ReplyBudget::Grant::kLater: out.stopped = Outcome::Stopped::kLater; break;
+      case ReplyBudget::Grant::kNever:
+        out.stopped = Outcome::Stopped::kTooLarge;
+        out.reply_bytes = asked;
+        break;
+    }
+    return false;
+  }
+  // A bulk reply's bytes: header, body and CRLF.
+  static uint64_t bulk_bytes(uint64_t n) {
+    uint64_t digits = 1;
+    for (uint64_t v = n; v >= 10; v /= 10) ++digits;
+    return 1 + digits + 2 + n + 2;  // "$<n>\r\n<body>\r\n"
+  }
 };
 
 using Handler = void (*)(Exec&);
@@ -128,23 +151,42 @@ Filter listing_filter(const Exec& e, std::string_view prefix) {
 
 void cmd_ping(Exec& e) {
   if (e.args.size() > 2) return e.error("ERR wrong number of arguments for 'ping' command");
-  if (e.args.size() == 2) return e.bulk(e.args[1]);
+  if (e.args.size() == 2) {
+    if (!e.reserve(Exec::bulk_bytes(e.args[1].size()))) return;
+    return e.bulk(e.args[1]);
+  }
   write_simple(e.out.reply, "PONG");
 }
 
-void cmd_echo(Exec& e) { e.bulk(e.args[1]); }
+void cmd_echo(Exec& e) {
+  if (!e.reserve(Exec::bulk_bytes(e.args[1].size()))) return;
+  e.bulk(e.args[1]);
+}
 
 void cmd_quit(Exec& e) {
   e.ok();
   e.out.close = true;
 }
 
-void cmd_get(Exec& e) {
-  auto v = e.ctx.store.get(e.args[1]);
-  if (v) return e.bulk(*v);
-  if (v.status().code() == Code::kNotFound) return e.null();
-  e.error(store_error(v.status()));
+// Appends the value of `key` as a bulk string, or null if absent. The value
+// is sized before it is copied: false if its memory was refused (the reply
+// is then incomplete and e.out.stopped says why).
+bool value_reply(Exec& e, const std::string& key, bool errors_are_null) {
+  bool granted = true;
+  Status st = e.ctx.store.view(key, [&](std::string_view v) {
+    granted = e.reserve(Exec::bulk_bytes(v.size()));
+    if (granted) e.bulk(v);
+  });
+  if (!granted) return false;
+  if (st.is_ok()) return true;
+  if (st.code() == Code::kNotFound || errors_are_null)
+    e.null();
+  else
+    e.error(store_error(st));
+  return true;
 }
+
+void cmd_get(Exec& e) { value_reply(e, e.args[1], false); }
 
 struct SetOptions {
   bool nx = false, xx = false, get = false;
@@ -185,6 +227,7 @@ void cmd_set(Exec& e) {
     auto old = e.ctx.store.get(key);
     if (!old && old.status().code() != Code::kNotFound) return e.error(store_error(old.status()));
     bool exists = old.is_ok();
+    if (opts->get && exists && !e.reserve(Exec::bulk_bytes(old->size()))) return;
     if ((opts->nx && exists) || (opts->xx && !exists)) {
       if (opts->get && exists) return e.bulk(*old);
       return e.null();
@@ -240,13 +283,9 @@ void cmd_exists(Exec& e) {
 
 void cmd_mget(Exec& e) {
   write_array(e.out.reply, e.args.size() - 1);
-  for (size_t i = 1; i < e.args.size(); ++i) {
-    auto v = e.ctx.store.get(e.args[i]);
-    if (v)
-      e.bulk(*v);
-    else
-      e.null();  // errors too: MGET has no per-key errors
-  }
+  for (size_t i = 1; i < e.args.size(); ++i)
+    if (!value_reply(e, e.args[i], true))
+      return;  // errors too are null: MGET has no per-key errors
 }
 
 void cmd_keys(Exec& e) {
@@ -271,6 +310,9 @@ void cmd_keys(Exec& e) {
     from = page.back().key;
     from.push_back('\0');  // the smallest key after it
   }
+  uint64_t bytes = 0;
+  for (const auto& k : keys) bytes += Exec::bulk_bytes(k.size());
+  if (!e.reserve(bytes)) return;
   write_array(e.out.reply, keys.size());
   for (const auto& k : keys) e.bulk(k);
 }
@@ -314,15 +356,20 @@ void cmd_scan(Exec& e) {
   std::vector<KeyValue> page;
   if (filter != Filter::kNone && (end.empty() || from < end))
     page = e.ctx.store.scan_range(from, end, count);
+  std::vector<const std::string*> keys;
+  uint64_t bytes = 0;
+  for (const auto& kv : page) {
+    if (strings_only_type_ok && (!pattern || glob_match(*pattern, kv.key)) &&
+        (filter == Filter::kAll || visible(e, kv.key))) {
+      keys.push_back(&kv.key);
+      bytes += Exec::bulk_bytes(kv.key.size());
+    }
+  }
+  if (!e.reserve(bytes)) return;  // before a cursor is opened: a retry does the same
   uint64_t next = 0;
   if (page.size() == count) next = e.ctx.cursors.open(page.back().key);
   write_array(e.out.reply, 2);
   e.bulk(std::to_string(next));
-  std::vector<const std::string*> keys;
-  for (const auto& kv : page)
-    if (strings_only_type_ok && (!pattern || glob_match(*pattern, kv.key)) &&
-        (filter == Filter::kAll || visible(e, kv.key)))
-      keys.push_back(&kv.key);
   write_array(e.out.reply, keys.size());
   for (const auto* k : keys) e.bulk(*k);
 }
@@ -419,13 +466,21 @@ void cmd_info(Exec& e) {
     info_section(out, "Clients",
                  {{"connected_clients", std::to_string(stats.connected_clients.load())},
                   {"maxclients", std::to_string(e.ctx.config.max_connections)},
-                  {"blocked_clients", "0"}});
+                  {"blocked_clients", "0"},
+                  // Redis's names where it has them (maxmemory-clients).
+                  {"mem_clients_normal", std::to_string(stats.memory.used())},
+                  {"mem_clients_peak", std::to_string(stats.memory.peak())},
+                  {"maxmemory_clients", std::to_string(stats.memory.limit())},
+                  {"paused_clients", std::to_string(stats.paused_clients.load())}});
   }
   if (wanted.count("stats")) {
     InfoLines lines = {
         {"total_connections_received", std::to_string(stats.total_connections.load())},
         {"total_commands_processed", std::to_string(stats.total_commands.load())},
-        {"rejected_connections", std::to_string(stats.rejected_connections.load())}};
+        {"rejected_connections", std::to_string(stats.rejected_connections.load())},
+        {"client_memory_pauses", std::to_string(stats.client_pauses.load())},
+        {"replies_too_large", std::to_string(stats.replies_too_large.load())},
+        {"idle_timeouts", std::to_string(stats.idle_timeouts.load())}};
     monitoring::append_info(status, InfoSection::kStats, lines);
     info_section(out, "Stats", lines);
   }
@@ -472,7 +527,8 @@ void cmd_config(Exec& e) {
       {"maxmemory-policy", "noeviction"},
       {"maxclients", std::to_string(c.max_connections)},
       {"port", std::to_string(e.ctx.port)},
-      {"timeout", "0"},
+      {"timeout", std::to_string(c.idle_timeout_ms / 1000)},  // Redis counts seconds
+      {"maxmemory-clients", std::to_string(c.max_client_memory_bytes)},
       {"proto-max-bulk-len", std::to_string(c.limits.max_bulk_bytes)},
       {"client-query-buffer-limit", std::to_string(c.limits.max_request_bytes)},
       {"cluster-enabled", "no"},
@@ -861,6 +917,14 @@ Outcome execute(CommandContext& ctx, Session& session, const std::vector<std::st
     }
   }
   c->handler(e);
+  return out;
+}
+
+std::string too_large_reply(uint64_t bytes, uint64_t limit) {
+  std::string out;
+  write_error(out, "ERR reply of " + std::to_string(bytes) +
+                       " bytes exceeds the client output limit of " + std::to_string(limit) +
+                       " bytes (max_output_bytes); ask for less at a time");
   return out;
 }
 

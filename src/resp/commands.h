@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "auth/users.h"
+#include "resp/client_memory.h"
 #include "resp/protocol.h"
 #include "resp/server.h"
 #include "wavekv/store.h"
@@ -48,8 +49,37 @@ struct ServerStats {
   std::atomic<uint64_t> rejected_connections{0};
   std::atomic<uint64_t> total_commands{0};
   std::atomic<uint64_t> next_client_id{1};
+  // Request and reply bytes held for every connection, against
+  // RespConfig::max_client_memory_bytes.
+  ClientMemory memory;
+  std::atomic<uint64_t> paused_clients{0};     // waiting for memory now
+  std::atomic<uint64_t> client_pauses{0};      // times a connection waited for memory
+  std::atomic<uint64_t> replies_too_large{0};  // answered with too_large_reply()
+  std::atomic<uint64_t> idle_timeouts{0};      // closed after idle_timeout_ms
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
+
+// Memory for a command's reply, asked for before the reply is built (the
+// server's client memory budget, RespConfig::max_client_memory_bytes). A
+// command asks for each data-sized part of its reply (a value, a key list)
+// before it copies it; fixed small replies are covered by what the server
+// reserves for every command (kBaseReplyBytes).
+class ReplyBudget {
+ public:
+  enum class Grant {
+    kYes,    // reserved: build it
+    kLater,  // no room now: the command must stop; the server runs it again later
+    kNever,  // larger than the connection may ever hold: the command must stop
+  };
+  virtual Grant reserve(uint64_t bytes) = 0;
+
+ protected:
+  ~ReplyBudget() = default;
+};
+
+// What the server reserves for any command's reply before running it; a
+// reply with no data-sized part (INFO, COMMAND, an error) stays below it.
+inline constexpr uint64_t kBaseReplyBytes = 64 * 1024;
 
 // What commands may use of the server.
 struct CommandContext {
@@ -62,6 +92,7 @@ struct CommandContext {
   // A users file is on: a session must log in, and then may do what its
   // identity allows. Off: every session is kDefaultUser with every right.
   bool auth_enabled = false;
+  ReplyBudget* budget = nullptr;  // null: no limit
 };
 
 // One connection's state as commands see it.
@@ -109,6 +140,13 @@ struct Outcome {
   std::string reply;
   std::optional<WriteBatch> write;
   bool close = false;  // QUIT: close after this reply
+  // The command stopped because its reply did not get memory (ReplyBudget):
+  // it did nothing (no write, no session change); `reply` is to be dropped.
+  // kLater: run it again once memory frees; kTooLarge: answer
+  // too_large_reply(reply_bytes) instead.
+  enum class Stopped { kNo, kLater, kTooLarge };
+  Stopped stopped = Stopped::kNo;
+  uint64_t reply_bytes = 0;  // kTooLarge: what the reply would have taken
 };
 
 // Runs one command. With auth on it first checks that the session logged in
@@ -120,5 +158,8 @@ Outcome execute(CommandContext& ctx, Session& session, const std::vector<std::st
 
 // The error reply for a write the store refused or failed.
 std::string write_error_reply(const Status& status);
+// The error reply for a command whose reply exceeds what a connection may
+// hold (`limit`: the effective max_output_bytes).
+std::string too_large_reply(uint64_t bytes, uint64_t limit);
 
 }  // namespace wavekv::resp

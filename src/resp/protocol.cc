@@ -14,6 +14,11 @@ constexpr size_t kMaxLengthLineBytes = 32;
 // Parsed bytes are dropped from the front of the buffer once there are this
 // many of them (and they are at least half of it), so compaction is amortized.
 constexpr size_t kCompactBytes = 4096;
+// The buffer's smallest capacity once it grows, and the size kept by shrink().
+constexpr size_t kMinCapacityBytes = 64 * 1024;
+// A bulk string this large that starts at the front of the buffer becomes its
+// argument by moving the buffer, not by a copy.
+constexpr size_t kMoveBulkBytes = 64 * 1024;
 
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
@@ -82,7 +87,47 @@ void RequestParser::feed(std::string_view bytes) {
     }
   }
   compact();
+  if (buf_.size() + bytes.size() > buf_.capacity()) {
+    // Grow to a capacity chosen here (std::string would double its own):
+    // the live bytes move to the front of a buffer sized by capacity_for().
+    std::string grown;
+    grown.reserve(capacity_for(bytes.size()));
+    grown.append(buf_, pos_, std::string::npos);
+    buf_.swap(grown);
+    pos_ = 0;
+  }
   buf_.append(bytes);
+}
+
+size_t RequestParser::capacity_for(size_t n) const {
+  const size_t live = buf_.size() - pos_;
+  const size_t need = live + n;
+  // Geometric growth, relative to the bytes held (not to what a length line
+  // announced), so reallocations stay amortized...
+  size_t target = std::max({need, 2 * live, kMinCapacityBytes});
+  // ...but never past the end of the bulk string being read, when the bytes
+  // fed do not reach beyond it: a maximal value gets a buffer of its size,
+  // not twice that.
+  if (state_ == State::kBulkBody) {
+    const uint64_t end = bulk_len_ + 2;  // from pos_: the body and its CRLF
+    if (need <= end) target = static_cast<size_t>(std::min<uint64_t>(target, end));
+  }
+  return target;
+}
+
+size_t RequestParser::memory_bound_after_feed(size_t n) const {
+  size_t cap = buf_.capacity();
+  if (buf_.size() - pos_ + n > cap) cap = std::max(cap, capacity_for(n));
+  // Parsing may copy up to every buffered byte into arguments (a bulk
+  // string of kMoveBulkBytes or more moves out of the buffer instead).
+  return cap + args_bytes_ + (buf_.size() - pos_) + n;
+}
+
+void RequestParser::shrink() {
+  if (pos_ == buf_.size() && buf_.capacity() > kMinCapacityBytes) {
+    std::string().swap(buf_);
+    pos_ = 0;
+  }
 }
 
 void RequestParser::compact() {
@@ -100,6 +145,7 @@ void RequestParser::reset_request() {
   bulk_len_ = 0;
   request_bytes_ = 0;
   args_.clear();
+  args_bytes_ = 0;
   skip_error_.clear();
   skip_bytes_left_ = 0;
 }
@@ -261,15 +307,24 @@ RequestParser::Step RequestParser::read_bulk_header(size_t avail) {
 }
 
 RequestParser::Step RequestParser::read_bulk_body(size_t avail) {
-  if (avail < bulk_len_ + 2) {
-    if (buf_.capacity() < pos_ + bulk_len_ + 2) buf_.reserve(pos_ + bulk_len_ + 2);
-    return need_bytes();
-  }
+  // The buffer grows in feed() as bytes arrive; a length line reserves nothing.
+  if (avail < bulk_len_ + 2) return need_bytes();
   const char* body = buf_.data() + pos_;
   if (body[bulk_len_] != '\r' || body[bulk_len_ + 1] != '\n')
     return done(fatal("bulk string not terminated by CRLF"));
-  args_.emplace_back(body, bulk_len_);
-  pos_ += bulk_len_ + 2;
+  const size_t len = static_cast<size_t>(bulk_len_);
+  if (pos_ == 0 && len >= kMoveBulkBytes) {
+    // feed() grew the buffer with this body at its front: hand the buffer
+    // over as the argument and keep only what follows it.
+    std::string rest(buf_, len + 2);
+    buf_.resize(len);
+    args_.push_back(std::move(buf_));
+    buf_ = std::move(rest);
+  } else {
+    args_.emplace_back(body, len);
+    pos_ += len + 2;
+  }
+  args_bytes_ += args_.back().capacity();
   --elements_left_;
   state_ = State::kBulkHeader;
   return go_on();

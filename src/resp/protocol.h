@@ -70,7 +70,20 @@ class RequestParser {
 
   // Bytes held for requests not yet complete.
   size_t buffered_bytes() const { return buf_.size() - pos_; }
+  // The memory the parser holds: its buffer's capacity and the arguments of
+  // the request being parsed. The buffer grows only as bytes arrive (never
+  // by what a length line announces), to at most twice the bytes buffered
+  // plus the bytes fed at once.
+  size_t memory_bytes() const { return buf_.capacity() + args_bytes_; }
+  // What memory_bytes() can be at most after feed() of `n` bytes and the
+  // next() calls that follow: a bound a server reserves before it reads.
+  size_t memory_bound_after_feed(size_t n) const;
+  // Gives back the buffer's memory beyond what it holds (after a large
+  // request, so an idle connection keeps no large buffer).
+  void shrink();
   bool failed() const { return state_ == State::kFatal; }
+  // Bytes of a request that is not complete yet are held (or being skipped).
+  bool in_request() const { return state_ != State::kStart || pos_ < buf_.size(); }
 
  private:
   enum class State {
@@ -109,6 +122,8 @@ class RequestParser {
   Request fatal(std::string message);
   void reset_request();
   void compact();
+  // The capacity feed() gives the buffer for `n` more bytes (after compaction).
+  size_t capacity_for(size_t n) const;
 
   RequestLimits limits_;
   State state_ = State::kStart;
@@ -120,6 +135,7 @@ class RequestParser {
   uint64_t bulk_len_ = 0;
   uint64_t request_bytes_ = 0;
   std::vector<std::string> args_;
+  uint64_t args_bytes_ = 0;  // the bytes of args_
   // Set when the current request is being skipped: what to reply once it ends.
   std::string skip_error_;
   uint64_t skip_bytes_left_ = 0;

@@ -20,6 +20,7 @@
 #include "auth/authenticator.h"
 #include "net/address.h"
 #include "net/listener.h"
+#include "resp/client_memory.h"
 #include "resp/commands.h"
 
 namespace wavekv::resp {
@@ -32,6 +33,9 @@ namespace {
 
 // Bytes read from a socket at a time.
 constexpr size_t kReadChunkBytes = 64 * 1024;
+// The smallest client memory budget: room for a read and a small reply of a
+// few connections.
+constexpr uint64_t kMinClientMemoryBytes = 1024 * 1024;
 
 // What a connection that has not logged in may send per request (as Redis
 // bounds unauthenticated clients): enough for AUTH and HELLO, not for
@@ -98,7 +102,9 @@ struct RespServer::Shared {
         store(s),
         config(std::move(c)),
         status(std::move(f)),
-        cursors(config.max_scan_cursors) {}
+        cursors(config.max_scan_cursors) {
+    stats.memory.set_limit(config.max_client_memory_bytes);
+  }
 
   resp::CommandContext context() {
     return {store, config, status, cursors, stats, port, auth && auth->enabled()};
@@ -148,16 +154,36 @@ namespace {
 
 using Shared = RespServer::Shared;
 
+// The bytes a request's arguments hold.
+uint64_t request_bytes(const std::vector<std::string>& args) {
+  uint64_t n = 0;
+  for (const auto& a : args) n += a.capacity();
+  return n;
+}
+
+// Most replies one socket write gathers; small replies are coalesced into
+// pieces of about kCoalesceBytes, larger ones are written from where they are.
+constexpr size_t kMaxWriteBuffers = 64;
+constexpr size_t kCoalesceBytes = 64 * 1024;
+
 // One client connection. Everything in it runs on its strand (the socket's
 // executor): the reader coroutine, the writer coroutine, and the completions
 // of its store writes, which are posted there.
-class Connection : public std::enable_shared_from_this<Connection> {
+//
+// Memory (docs/RESP.md, "Memory"): every byte the connection holds for its
+// client is charged to the server's ClientMemory: the parser's buffer and
+// partial request, parsed requests until their command is done (a write's
+// until the store has it committed), and replies from before they are built
+// until the socket took them. reply_charge_ and request_charge_ are what it
+// holds; both go back in finish().
+class Connection : public std::enable_shared_from_this<Connection>, public resp::ReplyBudget {
  public:
   Connection(std::shared_ptr<Shared> shared, net::Stream socket, uint64_t id)
       : shared_(std::move(shared)),
         socket_(std::move(socket)),
         reader_wake_(socket_.get_executor()),
         writer_wake_(socket_.get_executor()),
+        idle_(socket_.get_executor()),
         parser_(shared_->config.limits) {
     session_.id = id;
     if (!shared_->auth->enabled()) {
@@ -166,6 +192,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     } else {
       parser_.set_limits(stranger_limits(shared_->config.limits));
     }
+    output_cap_ =
+        std::min(shared_->config.max_output_bytes, shared_->config.max_client_memory_bytes);
   }
 
   // The connection's whole life: the reader runs beside, the writer here.
@@ -173,6 +201,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // server's books.
   awaitable<void> run() {
     auto self = shared_from_this();
+    if (shared_->config.idle_timeout_ms > 0) {
+      idle_.start(self, [self] {
+        ++self->shared_->stats.idle_timeouts;
+        self->abort();
+      });
+    }
     asio::co_spawn(socket_.get_executor(), read_loop(), [self](std::exception_ptr e) {
       if (e) self->abort();  // an exception escaped (e.g. bad_alloc): drop the connection
     });
@@ -189,10 +223,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->abort(); });
   }
 
+  // ReplyBudget: memory for `bytes` more of the running command's reply.
+  // The command's reservation is max(its base, the data parts it asked for).
+  Grant reserve(uint64_t bytes) override {
+    if (!budget_on_) return Grant::kYes;
+    cmd_parts_ += bytes;
+    if (cmd_parts_ > output_cap_) return Grant::kNever;
+    return cmd_parts_ <= cmd_reserved_ ? Grant::kYes : take_reply(cmd_parts_ - cmd_reserved_);
+  }
+
  private:
   struct Slot {
     bool ready = false;
     std::string reply;
+    uint64_t request_bytes = 0;  // a pending write's request, held until it completes
   };
 
   void abort() {
@@ -200,6 +244,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     socket_.close();
     reader_wake_.cancel();
     writer_wake_.cancel();
+    idle_.stop();
   }
 
   // Suspends until the timer is cancelled by a wake_*(). All conditions are
@@ -210,19 +255,96 @@ class Connection : public std::enable_shared_from_this<Connection> {
     co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
   }
 
-  bool backpressured() const {
-    return slots_.size() >= shared_->config.max_pending_commands ||
-           ready_bytes_ > shared_->config.max_output_bytes;
+  bool backpressured() const { return slots_.size() >= shared_->config.max_pending_commands; }
+
+  void arm_idle() {
+    if (shared_->config.idle_timeout_ms > 0)
+      idle_.arm(std::chrono::milliseconds(shared_->config.idle_timeout_ms));
   }
 
+  // ---- memory ----
+
+  resp::ClientMemory& memory() { return shared_->stats.memory; }
+
+  // Reply memory for the running command: within this connection's cap
+  // (else it waits for its own writer) and the server's budget (else for
+  // room anywhere).
+  Grant take_reply(uint64_t n) {
+    if (reply_charge_ + n > output_cap_) {
+      wait_for_ = WaitFor::kOwnOutput;
+      return Grant::kLater;
+    }
+    if (!memory().try_take(n)) {
+      wait_for_ = WaitFor::kServer;
+      wait_bytes_ = n;
+      return Grant::kLater;
+    }
+    reply_charge_ += n;
+    cmd_reserved_ += n;
+    return Grant::kYes;
+  }
+
+  // The running command is done with its reservation: what it built stays
+  // charged (a little more than reserved is taken as it is: fixed parts).
+  void settle_reply(uint64_t built) {
+    if (built < cmd_reserved_) {
+      memory().give(cmd_reserved_ - built);
+      reply_charge_ -= cmd_reserved_ - built;
+    } else if (built > cmd_reserved_) {
+      memory().take(built - cmd_reserved_);
+      reply_charge_ += built - cmd_reserved_;
+    }
+    cmd_reserved_ = 0;
+    cmd_parts_ = 0;
+  }
+
+  void give_reply(uint64_t n) {
+    reply_charge_ -= n;
+    memory().give(n);
+  }
+
+  // Request memory: the parser's and the requests it handed out that are
+  // not done; charged as it is (see read_loop for when reading waits).
+  void settle_requests() {
+    uint64_t want = parser_.memory_bytes() + held_requests_;
+    if (want > request_charge_)
+      memory().take(want - request_charge_);
+    else
+      memory().give(request_charge_ - want);
+    request_charge_ = want;
+  }
+  void release_request(uint64_t n) {
+    held_requests_ -= n;
+    settle_requests();
+  }
+
+  // Waits until the reason of the last kLater may be gone: this connection's
+  // writer made progress, or the server gave memory back.
+  awaitable<void> pause() {
+    ++shared_->stats.client_pauses;
+    ++shared_->stats.paused_clients;
+    if (wait_for_ == WaitFor::kServer) {
+      std::weak_ptr<Connection> weak = shared_from_this();
+      auto wake = [weak] {
+        if (auto c = weak.lock())
+          asio::post(c->socket_.get_executor(), [c] { c->reader_wake_.cancel(); });
+      };
+      if (memory().wait_for_room(wait_bytes_, std::move(wake))) co_await wait(reader_wake_);
+    } else if (reply_charge_ > 0) {
+      co_await wait(reader_wake_);  // the writer wakes us as it sends
+    }
+    --shared_->stats.paused_clients;
+  }
+
+  // ---- replies ----
+
   void push_ready(std::string reply) {
-    ready_bytes_ += reply.size();
-    slots_.push_back({true, std::move(reply)});
+    slots_.push_back({true, std::move(reply), 0});
     writer_wake_.cancel();
   }
 
-  uint64_t push_pending() {
-    slots_.push_back({false, {}});
+  uint64_t push_pending(uint64_t request_bytes) {
+    slots_.push_back({false, {}, request_bytes});
     ++writes_in_flight_;
     return first_slot_ + slots_.size() - 1;
   }
@@ -230,9 +352,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // A write (or serialized op) finished: its reply can go out.
   void complete(uint64_t slot, std::string reply, bool serialized) {
     Slot& s = slots_[static_cast<size_t>(slot - first_slot_)];
+    if (finished_) {
+      // Nobody will send it: only the request's bytes are still ours.
+      memory().give(s.request_bytes);
+      s.request_bytes = 0;
+      return;
+    }
     s.ready = true;
     s.reply = std::move(reply);
-    ready_bytes_ += s.reply.size();
+    // A write's reply ("+OK", an error) is small: charged as it is.
+    memory().take(s.reply.size());
+    reply_charge_ += s.reply.size();
+    release_request(s.request_bytes);
+    s.request_bytes = 0;
     --writes_in_flight_;
     if (serialized) --serialized_in_flight_;
     writer_wake_.cancel();
@@ -263,8 +395,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     shared_->store.write_async(std::move(batch), std::move(done));
   }
 
-  resp::Outcome run(const std::vector<std::string>& args) {
+  resp::Outcome run(const std::vector<std::string>& args, bool budgeted) {
     auto ctx = shared_->context();
+    ctx.budget = this;
+    budget_on_ = budgeted;
     try {
       return resp::execute(ctx, session_, args);
     } catch (const std::exception& e) {
@@ -274,10 +408,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
   }
 
-  // A check-then-write command, run when the server-wide gate is ours.
+  // A check-then-write command, run when the server-wide gate is ours. It
+  // cannot wait for memory while it holds the gate: its reply is charged as
+  // built (the gate runs one such command at a time server-wide, so this
+  // exceeds the budget by at most one value).
   void run_serialized(uint64_t slot, const std::vector<std::string>& args) {
     resp::Outcome o;
-    if (!dead_) o = run(args);
+    if (!dead_) o = run(args, false);
     if (o.write) {
       submit_write(slot, std::move(*o.write), std::move(o.reply), true);
     } else {
@@ -289,8 +426,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // AUTH or HELLO ... AUTH: the password check runs on the authenticator's
   // threads; the reply waits in its slot, and every later command waits
   // for it (it counts as a serialized op), so they see the new identity.
-  void start_auth(std::vector<std::string> args, resp::Credentials creds) {
-    uint64_t slot = push_pending();
+  void start_auth(std::vector<std::string> args, resp::Credentials creds, uint64_t req_bytes) {
+    uint64_t slot = push_pending(req_bytes);
     ++serialized_in_flight_;
     auth_in_flight_ = true;        // the next request is parsed with the limits the outcome sets
     shared_->begin_store_write();  // the callback posts to the io_context
@@ -324,7 +461,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       socket_.authenticated();
       parser_.set_limits(shared_->config.limits);
       session_.credentials_verified = true;
-      reply = run(args).reply;
+      reply = run(args, false).reply;  // a small reply (+OK, HELLO's map)
       session_.credentials_verified = false;
     } else if (r.status().code() == Code::kClosed) {
       resp::write_error(reply, "ERR the server is shutting down");
@@ -334,21 +471,52 @@ class Connection : public std::enable_shared_from_this<Connection> {
     complete(slot, std::move(reply), true);
   }
 
-  // Executes one parsed request, in order. Suspends while ordering requires.
+  // Runs a command that is not check-then-write: its reply's memory is
+  // reserved before it is built, waiting for room as needed.
+  awaitable<resp::Outcome> run_budgeted(const std::vector<std::string>& args) {
+    for (;;) {
+      cmd_parts_ = 0;
+      Grant base = take_reply(std::min(resp::kBaseReplyBytes, output_cap_));
+      resp::Outcome o;
+      if (base == Grant::kYes) o = run(args, true);
+      if (base == Grant::kYes && o.stopped == resp::Outcome::Stopped::kNo) {
+        settle_reply(o.reply.size());
+        co_return o;
+      }
+      settle_reply(0);
+      if (base == Grant::kYes && o.stopped == resp::Outcome::Stopped::kTooLarge) {
+        ++shared_->stats.replies_too_large;
+        resp::Outcome err;
+        err.reply = resp::too_large_reply(o.reply_bytes, output_cap_);
+        settle_reply(err.reply.size());
+        co_return err;
+      }
+      co_await pause();
+      if (dead_) co_return resp::Outcome{};
+    }
+  }
+
+  // Executes one parsed request, in order. Suspends while ordering or
+  // memory requires.
   awaitable<void> dispatch(resp::Request r) {
     if (r.kind != resp::Request::Kind::kCommand) {
       std::string reply;
       resp::write_error(reply, r.error);
+      memory().take(reply.size());
+      reply_charge_ += reply.size();
       push_ready(std::move(reply));
       if (r.kind == resp::Request::Kind::kFatal) closing_ = true;
       co_return;
     }
     ++shared_->stats.total_commands;
+    const uint64_t req_bytes = request_bytes(r.args);
+    held_requests_ += req_bytes;  // moved out of the parser: still ours
+    settle_requests();
     resp::Ordering ord = resp::ordering_of(r.args);
     // Read-your-writes: whatever reads waits for this connection's writes;
     // a blind write waits only for a check-then-write before it.
     for (;;) {
-      if (dead_) co_return;
+      if (dead_) co_return;  // finish() gives back what is held
       bool wait_needed =
           ord == resp::Ordering::kBlindWrite ? serialized_in_flight_ > 0 : writes_in_flight_ > 0;
       if (!wait_needed) break;
@@ -356,12 +524,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     if (shared_->auth->enabled()) {
       if (auto creds = resp::credentials_of(r.args)) {
-        start_auth(std::move(r.args), std::move(*creds));
+        start_auth(std::move(r.args), std::move(*creds), req_bytes);
         co_return;
       }
     }
     if (ord == resp::Ordering::kSerialized) {
-      uint64_t slot = push_pending();
+      uint64_t slot = push_pending(req_bytes);
       ++serialized_in_flight_;
       auto self = shared_from_this();
       shared_->gate.submit([self, slot, args = std::move(r.args)] {
@@ -370,11 +538,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
       });
       co_return;
     }
-    resp::Outcome o = run(r.args);
+    resp::Outcome o = co_await run_budgeted(r.args);
+    if (dead_) co_return;
     if (o.write) {
-      uint64_t slot = push_pending();
+      // Its reply is charged again when the write completes.
+      give_reply(o.reply.size());
+      uint64_t slot = push_pending(req_bytes);
+      r.args.clear();
+      r.args.shrink_to_fit();
       submit_write(slot, std::move(*o.write), std::move(o.reply), false);
     } else {
+      release_request(req_bytes);
       push_ready(std::move(o.reply));
     }
     if (o.close) closing_ = true;
@@ -392,67 +566,127 @@ class Connection : public std::enable_shared_from_this<Connection> {
         co_await dispatch(std::move(*r));
         continue;
       }
+      parser_.shrink();
+      settle_requests();
+      // Between requests, a connection reads only while the server has
+      // room. Inside a request it reads on to the request's end (bounded by
+      // the request limits), so two large uploads never wait on each other.
+      if (!parser_.in_request() && memory().used() + kReadChunkBytes > memory().limit()) {
+        wait_for_ = WaitFor::kServer;
+        wait_bytes_ = kReadChunkBytes;
+        co_await pause();
+        continue;
+      }
+      // Waiting for a request, not inside one: the idle clock runs (replies
+      // still going out push it back, as in Redis: progress either way).
+      awaiting_request_ = !parser_.in_request();
+      if (awaiting_request_) arm_idle();
       asio::error_code ec;
       size_t n = co_await socket_.async_read_some(asio::buffer(buf),
                                                   asio::redirect_error(use_awaitable, ec));
-      if (ec) break;  // EOF or error: answer what is pending, then close
+      awaiting_request_ = false;
+      idle_.disarm();
+      if (ec || dead_) break;  // EOF or error: answer what is pending, then close
       parser_.feed(std::string_view(buf.data(), n));
+      settle_requests();
     }
     closing_ = true;
     writer_wake_.cancel();
   }
 
   awaitable<void> write_loop() {
-    std::string out;
+    std::vector<std::string> pieces;
+    std::vector<asio::const_buffer> buffers;
     for (;;) {
-      // Coalesce every reply that is ready, in request order, into one write.
-      out.clear();
-      while (!slots_.empty() && slots_.front().ready) {
-        ready_bytes_ -= slots_.front().reply.size();
-        if (out.empty())
-          out.swap(slots_.front().reply);
+      // Gather the replies that are ready, in request order: small ones
+      // coalesced, large ones written from where they are (no copy).
+      pieces.clear();
+      uint64_t bytes = 0;
+      while (!slots_.empty() && slots_.front().ready && pieces.size() < kMaxWriteBuffers) {
+        std::string& reply = slots_.front().reply;
+        bytes += reply.size();
+        if (!pieces.empty() && pieces.back().size() + reply.size() <= kCoalesceBytes)
+          pieces.back() += reply;
         else
-          out += slots_.front().reply;
+          pieces.push_back(std::move(reply));
         slots_.pop_front();
         ++first_slot_;
       }
-      if (out.empty()) {
+      if (pieces.empty()) {
         if (dead_ || (closing_ && slots_.empty())) break;
         co_await wait(writer_wake_);
         continue;
       }
       reader_wake_.cancel();  // room for more requests
+      buffers.clear();
+      for (const auto& p : pieces) buffers.emplace_back(asio::buffer(p));
       asio::error_code ec;
-      co_await asio::async_write(socket_, asio::buffer(out),
-                                 asio::redirect_error(use_awaitable, ec));
+      co_await asio::async_write(socket_, buffers, asio::redirect_error(use_awaitable, ec));
+      // The bytes stay charged until the socket took them.
+      pieces.clear();
+      give_reply(bytes);
+      reader_wake_.cancel();
+      if (awaiting_request_) arm_idle();
       if (ec) break;
     }
   }
 
-  // The writer is done: close the socket and leave the server's books.
+  // The writer is done: close the socket, give back every byte still held
+  // and leave the server's books.
   void finish() {
     abort();
+    for (auto& s : slots_) {
+      if (s.ready) give_reply(s.reply.size());
+      // A pending write's request stays held by its completion, which runs
+      // later and gives it back.
+    }
+    // Bytes of replies not yet queued (a command stopped mid-way) and of
+    // the parser: what is held beyond the pending writes' requests.
+    uint64_t pending_requests = 0;
+    for (const auto& s : slots_)
+      if (!s.ready) pending_requests += s.request_bytes;
+    memory().give(reply_charge_);
+    reply_charge_ = 0;
+    memory().give(request_charge_ - pending_requests);
+    request_charge_ = pending_requests;
+    held_requests_ = pending_requests;
+    finished_ = true;
     --shared_->stats.connected_clients;
     std::lock_guard lock(shared_->mu);
     shared_->connections.erase(session_.id);
   }
 
+  enum class WaitFor { kOwnOutput, kServer };
+
   std::shared_ptr<Shared> shared_;
   net::Stream socket_;
   asio::steady_timer reader_wake_;
   asio::steady_timer writer_wake_;
+  net::Deadline idle_;  // idle_timeout_ms
   resp::RequestParser parser_;
   resp::Session session_;
 
   // Replies in request order; slot ids count from first_slot_.
   std::deque<Slot> slots_;
   uint64_t first_slot_ = 0;
-  uint64_t ready_bytes_ = 0;           // in ready slots, not yet taken by the writer
   uint32_t writes_in_flight_ = 0;      // pending slots: store writes and serialized ops
   uint32_t serialized_in_flight_ = 0;  // of which serialized ops
   bool auth_in_flight_ = false;        // a password check runs: parse nothing more until it ends
+  bool awaiting_request_ = false;      // the reader waits for a request's first bytes
   bool closing_ = false;               // no more requests: send what is pending, then close
   bool dead_ = false;                  // the socket is closed
+  bool finished_ = false;              // finish() ran: completions give back on their own
+
+  // Memory charged to the server (see the class comment).
+  uint64_t output_cap_ = 0;                 // min(max_output_bytes, max_client_memory_bytes)
+  uint64_t reply_charge_ = 0;               // replies: reserved, queued, being written
+  uint64_t request_charge_ = 0;             // parser_.memory_bytes() + held_requests_
+  uint64_t held_requests_ = 0;              // requests out of the parser, not done
+  uint64_t cmd_reserved_ = 0;               // of reply_charge_: the running command's reservation
+  uint64_t cmd_parts_ = 0;                  // the data parts the running command asked for
+  bool budget_on_ = false;                  // the running command's reserve() calls count
+  WaitFor wait_for_ = WaitFor::kOwnOutput;  // why the last kLater
+  uint64_t wait_bytes_ = 0;                 // kServer: how many bytes it wanted
 };
 
 // A connection the listener admitted: it counts against max_connections
@@ -491,6 +725,9 @@ Status RespConfig::validate() const {
   if (auth_workers == 0) return Status::invalid("auth_workers must be at least 1");
   if (max_pending_commands == 0) return Status::invalid("max_pending_commands must be at least 1");
   if (max_output_bytes == 0) return Status::invalid("max_output_bytes must be at least 1");
+  if (max_client_memory_bytes < kMinClientMemoryBytes)
+    return Status::invalid("max_client_memory_bytes must be at least " +
+                           std::to_string(kMinClientMemoryBytes) + " (1 MiB)");
   if (max_scan_cursors == 0) return Status::invalid("max_scan_cursors must be at least 1");
   if (limits.max_bulk_bytes == 0 || limits.max_array_elements == 0 ||
       limits.max_inline_bytes == 0 || limits.max_request_bytes == 0)
@@ -570,6 +807,13 @@ Status RespServer::reload_security() {
 }
 
 uint16_t RespServer::port() const { return shared_->port; }
+
+RespMemoryStats RespServer::memory_stats() const {
+  const resp::ServerStats& s = shared_->stats;
+  return {s.memory.used(),         s.memory.peak(),        s.memory.limit(),
+          s.paused_clients.load(), s.client_pauses.load(), s.replies_too_large.load(),
+          s.idle_timeouts.load()};
+}
 std::string RespServer::address() const { return shared_->address; }
 
 Result<std::unique_ptr<RespServerThread>> RespServerThread::start(Store& store, RespConfig config,

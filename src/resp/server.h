@@ -45,9 +45,23 @@ struct RespConfig {
   // Requests of one connection parsed but not yet answered; beyond it the
   // connection is not read until replies drain.
   uint32_t max_pending_commands = 1024;
-  // Reply bytes of one connection ready but not yet sent; beyond it the
-  // connection is not read until the client reads. (One reply may exceed it.)
-  uint64_t max_output_bytes = 64ull * 1024 * 1024;
+  // Reply bytes one connection may hold (built, queued or being written).
+  // A command runs only once its reply fits: until then the connection
+  // waits (is not read) for the client to read. A reply that alone exceeds
+  // it (or max_client_memory_bytes) is answered with "-ERR reply of N bytes
+  // exceeds the client output limit". The default fits a GET of the largest
+  // value (64 MiB).
+  uint64_t max_output_bytes = 64ull * 1024 * 1024 + 64 * 1024;
+  // Request and reply bytes of all connections together (Redis's
+  // maxmemory-clients): reply bytes are reserved before a reply is built
+  // (a GET's value is sized before it is copied); a command whose reply
+  // finds no room waits, and a connection between requests stops reading,
+  // until room frees. docs/RESP.md, "Memory".
+  uint64_t max_client_memory_bytes = 512ull * 1024 * 1024;
+  // A connection with nothing in progress (no partial request, no pending
+  // command or reply) that sends nothing for this long is closed (Redis's
+  // `timeout`). 0: never.
+  uint64_t idle_timeout_ms = 0;
   // Open SCAN cursors kept server-wide; the oldest is forgotten beyond it.
   uint32_t max_scan_cursors = 4096;
   // KEYS refuses to reply with more keys than this (use SCAN).
@@ -62,6 +76,17 @@ struct RespConfig {
   uint32_t auth_max_queued = 32;
 
   Status validate() const;
+};
+
+// The server's memory figures (also in INFO: clients and stats sections).
+struct RespMemoryStats {
+  uint64_t client_memory_bytes = 0;       // held for clients now (requests and replies)
+  uint64_t client_memory_peak_bytes = 0;  // the most ever held at once
+  uint64_t client_memory_limit_bytes = 0;
+  uint64_t paused_clients = 0;     // connections waiting for memory now
+  uint64_t client_pauses = 0;      // times a connection waited for memory
+  uint64_t replies_too_large = 0;  // replies refused: larger than max_output_bytes
+  uint64_t idle_timeouts = 0;      // connections closed after idle_timeout_ms
 };
 
 // What the embedding node reports for INFO (rendered by monitoring/node_status.h).
@@ -87,6 +112,7 @@ class RespServer {
   // The bound port (useful with port 0) and "host:port"; valid after start().
   uint16_t port() const;
   std::string address() const;
+  RespMemoryStats memory_stats() const;
 
   struct Shared;  // state shared with the connections (resp_server.cc)
 

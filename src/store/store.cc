@@ -103,6 +103,14 @@ class StoreImpl final : public ReplicatedStore {
     return it->second.value;
   }
 
+  Status view(std::string_view key, const std::function<void(std::string_view)>& fn) override {
+    std::shared_lock lock(state_mu_);
+    auto it = state_.kv().find(key);
+    if (it == state_.kv().end() || it->second.tombstone) return Status::not_found("key not found");
+    fn(it->second.value);
+    return Status::ok();
+  }
+
   std::optional<Entry> get_entry(std::string_view key) override {
     std::shared_lock lock(state_mu_);
     auto it = state_.kv().find(key);
