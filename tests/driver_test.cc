@@ -90,8 +90,13 @@ TEST_F(DriverTest, AValueOneByteOverTheStoresLimitFromAPeerIsNeverStored) {
   EXPECT_FALSE(store_->get_entry("over").has_value()) << "101 bytes over a limit of 100: refused";
   ASSERT_TRUE(store_->get_entry("at").has_value()) << "exactly at the limit: taken";
   EXPECT_EQ(store_->get_entry("at")->value.size(), 100u);
+  // Quarantined, not rejected: a rejected entry would stall acks with every
+  // peer that holds it (docs/PROTOCOL.md, "Admission").
   const DriverReport stats = driver_->report();
-  EXPECT_EQ(stats.decode_errors + stats.replica.entries_rejected, 1u);
+  EXPECT_EQ(stats.decode_errors, 0u);
+  EXPECT_EQ(stats.replica.entries_quarantined, 1u);
+  ASSERT_EQ(stats.quarantined_keys.size(), 1u);
+  EXPECT_EQ(stats.quarantined_keys[0], "over");
 }
 
 TEST(NodeConfigLimits, ReplicaLimitsThatDifferFromTheStoresAreRefusedUntilDerived) {
@@ -170,6 +175,13 @@ TEST_F(DriverTest, ALocalWriteWakesOnceAndTicksBeforeTheTickIsDue) {
 // until it is wiped it must neither merge nor send anything more.
 TEST_F(DriverTest, AfterARebootstrapTheDriverStaysQuiet) {
   open(100);
+  // Peer 30 was a member before this process started and has not answered
+  // this incarnation since: its Rebootstrap is one to honour (an unknown
+  // sender's is refused, tests/replica_test.cc "CheckedClaims").
+  PeerMeta peer;
+  peer.address = "peer";
+  peer.incarnation = 30;
+  ASSERT_TRUE(store_->apply_ops({OpSetPeer{30, peer}}).is_ok());
   ASSERT_TRUE(driver_->enqueue(frame_from_peer(Rebootstrap{"evicted"})));
   ASSERT_TRUE(driver_->enqueue(push_from_peer("same-step", 1, 1)));
   EXPECT_TRUE(driver_->step(kNow, 1).rebootstrap);

@@ -386,5 +386,56 @@ TEST(Replica, MadeUpMembersAreBoundedByRateAndTableSize) {
   EXPECT_LE(tick.send.size(), rc.fanout + 1u) << "a round starts a fanout of sessions (+ a digest)";
 }
 
+// A node that was stopped (SIGSTOP, a paused VM) for longer than the expiry
+// must not evict the members it did not hear from while it was not running:
+// thawed, it reads one member's frame first and, by silence alone, would
+// evict the other. Silence counts only over time it ticked.
+TEST(Eviction, SilenceWhileThisNodeWasPausedDoesNotCount) {
+  State s{20, 20};
+  for (NodeId id : {NodeId{10}, NodeId{30}}) {
+    PeerMeta peer;
+    peer.address = "n" + std::to_string(id);
+    peer.incarnation = id;
+    (void)s.apply(OpSetPeer{id, peer});
+  }
+  ReplicaConfig rc;
+  rc.address = "us";
+  rc.member_expiry_ms = 60'000;
+  rc.sync_interval_ms = 1000;
+  rc.digest_every_rounds = 0;
+  Replica r(20, 20, rc);
+  uint64_t rand = 1;
+  auto evicted_30 = [&](uint64_t now) {
+    Effects fx = r.on_tick(s, now, rand++);
+    bool evicted = false;
+    for (const auto& op : fx.persist) {
+      if (const auto* rm = std::get_if<OpRemovePeer>(&op)) evicted = evicted || rm->peer == 30;
+      (void)s.apply(op);
+    }
+    return evicted;
+  };
+  auto hear = [&](NodeId id, uint64_t now) {
+    Effects fx = r.on_message(s, from(id, "n" + std::to_string(id), DigestRequest{1}), now);
+    for (const auto& op : fx.persist) (void)s.apply(op);
+  };
+  EXPECT_FALSE(evicted_30(kNow));
+  hear(10, kNow);
+  hear(30, kNow);
+  // Stopped for twice the expiry; the first thing read on waking is from 10.
+  const uint64_t thawed = kNow + 2 * rc.member_expiry_ms;
+  hear(10, thawed);
+  EXPECT_FALSE(evicted_30(thawed)) << "30 was silent only while we did not run";
+  // Running again, 30 stays silent: it is evicted once the expiry has passed
+  // in running time (ticks every second, 10 heard from throughout).
+  uint64_t now = thawed;
+  for (; now < thawed + rc.member_expiry_ms - 1000; now += 1000) {
+    hear(10, now);
+    ASSERT_FALSE(evicted_30(now)) << "at +" << now - thawed << " ms";
+  }
+  now = thawed + rc.member_expiry_ms;
+  hear(10, now);
+  EXPECT_TRUE(evicted_30(now));
+}
+
 }  // namespace
 }  // namespace wavekv

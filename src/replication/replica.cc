@@ -466,6 +466,15 @@ void Replica::collect_tombstones(const State& state, uint64_t now_ms, Effects& f
 Effects Replica::on_tick(const State& state, uint64_t now_ms, uint64_t random) {
   Effects fx;
   SplitMix rng(random);
+  // A node that did not run (SIGSTOP, a paused VM, a suspended host) cannot
+  // judge anyone's silence over that time: after a gap between ticks of half
+  // the expiry or more, silence counts afresh from now, as after a start.
+  // Else a node thawed after its peers evicted it would evict the one whose
+  // frame it happened to read last (docs/PROTOCOL.md, "Eviction").
+  if (!first_tick_ && config_.member_expiry_ms != 0 &&
+      now_ms >= last_tick_ms_ + config_.member_expiry_ms / 2)
+    started_ms_ = now_ms;
+  last_tick_ms_ = now_ms;
   PeerList peers;
   for (const auto& [id, meta] : state.peers())
     if (!meta.address.empty()) peers.emplace_back(id, meta.address);

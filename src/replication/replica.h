@@ -168,8 +168,11 @@ class Replica {
   uint64_t next_session_ = 1;
   uint64_t last_round_ms_ = 0;
   bool first_tick_ = true;
-  uint64_t epoch_ = 0;       // names this process in pages; chosen at the first tick
-  uint64_t started_ms_ = 0;  // the first tick: a member unseen since counts from here
+  uint64_t epoch_ = 0;  // names this process in pages; chosen at the first tick
+  // The first tick, or the tick after a pause: a member unseen since counts
+  // from here.
+  uint64_t started_ms_ = 0;
+  uint64_t last_tick_ms_ = 0;
   uint64_t last_push_ms_ = 0;
   uint64_t pushed_upto_ = 0;  // own seqs already pushed
   std::map<uint64_t, Session> sessions_;
