@@ -16,6 +16,7 @@
 #include "http/server.h"
 #include "monitoring/metrics.h"
 #include "net/address.h"
+#include "support/test_util.h"
 #include "testing/mem_fs.h"
 
 namespace wavekv::http {
@@ -623,6 +624,119 @@ TEST(HttpClient, UnreachableNodeIsAnErrorNamingTheAddress) {
   auto r = http_request(addr, "GET", "/healthz", "", 5000);
   ASSERT_FALSE(r);
   EXPECT_NE(r.status().message().find(addr), std::string::npos) << r.status().to_string();
+}
+
+// ---------------------------------------------------------------------------
+// The clients' memory budget (docs/HTTP.md, "Memory")
+
+// A budget of 16 MiB (bodies up to 8 MiB): room for two replies of a 6 MiB
+// value at once, not for three. (6 MiB is more than the kernel buffers on
+// both ends take of a reply nobody reads: it stays with the server.)
+HttpConfig small_budget() {
+  HttpConfig c;
+  c.limits.max_body_bytes = 8ull << 20;
+  c.max_subscriber_bytes = 1ull << 20;
+  c.max_client_memory_bytes = 16ull << 20;
+  return c;
+}
+
+// Issue 12: clients that ask for a large value and never read the reply
+// each made the server hold the whole reply. With the budget, replies are
+// reserved before they are built: what is held never passes the limit, the
+// rest wait, and everything goes back once the clients are gone.
+TEST_F(HttpServerTest, NonReadingClientsNeverTakeTheServerPastItsMemoryBudget) {
+  start(small_budget());
+  const std::string value(6ull << 20, 'v');
+  ASSERT_TRUE(store_->put("big", value).is_ok());
+  std::vector<std::unique_ptr<RawConn>> clients;
+  for (int i = 0; i < 16; ++i) {
+    clients.push_back(std::make_unique<RawConn>(server_->address()));
+    // A small receive buffer, so the unread reply stays with the server.
+    clients.back()->socket().set_option(asio::socket_base::receive_buffer_size(4096));
+    clients.back()->send("GET /v1/kv/big HTTP/1.1\r\nHost: x\r\n\r\n");
+  }
+  auto stats = [&] { return server_->server().stats(); };
+  ASSERT_TRUE(test::eventually([&] { return stats().client_memory_waits > 0; }, 10, 10))
+      << "some clients must wait for room";
+  const HttpStats held = stats();
+  EXPECT_LE(held.client_memory_peak_bytes, held.client_memory_limit_bytes);
+  EXPECT_GE(held.client_memory_bytes, 2 * value.size()) << "two replies fit and are held";
+  EXPECT_EQ(held.client_memory_limit_bytes, 16ull << 20);
+  clients.clear();  // the clients go away without reading
+  EXPECT_TRUE(test::eventually([&] { return stats().client_memory_bytes == 0; }, 10, 10))
+      << "held: " << stats().client_memory_bytes;
+  auto r = req("GET", "/v1/kv/big");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body.size(), value.size());
+  EXPECT_LE(stats().client_memory_peak_bytes, 16ull << 20);
+}
+
+// A request's body is reserved as soon as its headers are in, before its
+// bytes are read: a client that announces 6 MiB and sends none holds 6 MiB.
+TEST_F(HttpServerTest, ABodyIsReservedWhenItsHeadersArrive) {
+  start(small_budget());
+  RawConn c(server_->address());
+  c.send("PUT /v1/kv/k HTTP/1.1\r\nHost: x\r\nContent-Length: 6291456\r\n\r\n");
+  auto stats = [&] { return server_->server().stats(); };
+  ASSERT_TRUE(test::eventually([&] { return stats().client_memory_bytes == 6291456; }, 10, 10))
+      << stats().client_memory_bytes;
+  // Two more such uploads do not fit beside it (3 x 6 MiB > 16 MiB): the
+  // third waits, holding nothing, instead of growing past the budget.
+  RawConn d(server_->address()), e(server_->address());
+  d.send("PUT /v1/kv/k HTTP/1.1\r\nHost: x\r\nContent-Length: 6291456\r\n\r\n");
+  e.send("PUT /v1/kv/k HTTP/1.1\r\nHost: x\r\nContent-Length: 6291456\r\n\r\n");
+  ASSERT_TRUE(test::eventually([&] { return stats().client_memory_waits == 1; }, 10, 10));
+  EXPECT_EQ(stats().client_memory_bytes, 2 * 6291456u);
+  // The first upload completes: its reply is written, the waiting one gets room.
+  c.send(std::string(6291456, 'a'));
+  EXPECT_NE(c.read_until("\r\n\r\n").find("200 OK"), std::string::npos);
+  EXPECT_TRUE(
+      test::eventually([&] { return stats().client_memory_bytes == 2 * 6291456u; }, 10, 10));
+  EXPECT_EQ(store_->get("k").value().size(), 6291456u);
+}
+
+// A watch stream holds its queue's bound (max_subscriber_bytes) for its
+// life: with room for exactly two, the third is refused with 503 and
+// Retry-After, and a stream that ends gives its share back.
+TEST_F(HttpServerTest, AWatchStreamHoldsItsQueueBoundAndAThirdIsRefused) {
+  HttpConfig c = small_budget();
+  c.max_subscriber_bytes = 8ull << 20;  // 2 x 8 MiB = the 16 MiB budget
+  start(c);
+  auto stats = [&] { return server_->server().stats(); };
+  auto w1 = open_watch(server_->address(), "");
+  auto w2 = open_watch(server_->address(), "");
+  EXPECT_NE(w2->data().find("200 OK"), std::string::npos) << w2->data();
+  EXPECT_EQ(stats().client_memory_bytes, 16ull << 20);
+  auto w3 = open_watch(server_->address(), "");
+  EXPECT_NE(w3->data().find("503"), std::string::npos) << w3->data();
+  EXPECT_NE(w3->data().find("Retry-After: 1"), std::string::npos) << w3->data();
+  w1.reset();
+  ASSERT_TRUE(test::eventually([&] { return stats().client_memory_bytes == 8ull << 20; }, 10, 10))
+      << stats().client_memory_bytes;
+  auto w4 = open_watch(server_->address(), "");
+  EXPECT_NE(w4->data().find("200 OK"), std::string::npos) << w4->data();
+}
+
+// GET /v1/kv stops a page at max_page_bytes of keys and values: a page
+// exactly at the bound holds both items, one byte more ends it after the
+// first (and next names the second).
+TEST_F(HttpServerTest, AListingPageStopsAtItsByteBound) {
+  HttpConfig c;
+  c.max_page_bytes = 2 * (2 + 1000);  // keys "a1", "a2", values of 1000 bytes
+  start(c);
+  for (const char* k : {"a1", "a2", "a3"}) ASSERT_TRUE(store_->put(k, std::string(1000, 'x')));
+  json at = req_json("GET", "/v1/kv?prefix=a&limit=10");
+  ASSERT_EQ(at["items"].size(), 2u) << "exactly at the bound: both";
+  EXPECT_EQ(at["next"], "a3");
+  ASSERT_TRUE(store_->put("a2", std::string(1001, 'x')));
+  json over = req_json("GET", "/v1/kv?prefix=a&limit=10");
+  ASSERT_EQ(over["items"].size(), 1u) << "one byte over: the page ends after a1";
+  EXPECT_EQ(over["next"], "a2");
+  // One item larger than the bound still comes back, alone.
+  ASSERT_TRUE(store_->put("a1", std::string(5000, 'x')));
+  json big = req_json("GET", "/v1/kv?prefix=a&limit=10");
+  ASSERT_EQ(big["items"].size(), 1u);
+  EXPECT_EQ(big["next"], "a2");
 }
 
 }  // namespace

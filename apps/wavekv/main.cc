@@ -337,6 +337,11 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& so, std::string& serve_
                    "clients wait (docs/RESP.md, Memory)")
       ->capture_default_str();
   serve
+      ->add_option("--http-max-client-memory-bytes", so.http_max_client_memory_bytes,
+                   "Memory for every HTTP client's bodies, replies and watch queues together; "
+                   "beyond it clients wait (docs/HTTP.md, Memory)")
+      ->capture_default_str();
+  serve
       ->add_option("--resp-idle-timeout-ms", so.resp_idle_timeout_ms,
                    "Close a RESP connection that sent nothing this long with nothing in "
                    "progress (0: never)")

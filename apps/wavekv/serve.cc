@@ -42,6 +42,7 @@ int run_serve(const ServeOptions& o) {
   config.resp_listen = o.resp;
   config.http_listen = o.http;
   config.resp_max_client_memory_bytes = o.resp_max_client_memory_bytes;
+  config.http_max_client_memory_bytes = o.http_max_client_memory_bytes;
   config.resp_idle_timeout_ms = o.resp_idle_timeout_ms;
   config.replica.sync_interval_ms = o.sync_interval_ms;
   config.replica.fanout = o.fanout;

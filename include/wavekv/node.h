@@ -64,6 +64,9 @@ struct NodeConfig {
   // its idle timeout (0: none); docs/RESP.md "Memory" and "Limits".
   uint64_t resp_max_client_memory_bytes = 512ull << 20;
   uint64_t resp_idle_timeout_ms = 0;
+  // The HTTP port's memory for all its clients' bodies, replies and watch
+  // queues (docs/HTTP.md, "Memory").
+  uint64_t http_max_client_memory_bytes = 512ull << 20;
   std::string http_listen;           // HTTP/JSON API; empty: off
   uint64_t tick_ms = 10;             // the replica's clock granularity (push latency)
   size_t max_inbound_frames = 4096;  // frames waiting for the worker; beyond: dropped
@@ -109,6 +112,14 @@ struct HttpStats {
   uint64_t watch_subscribers = 0;    // open watch streams
   uint64_t watch_events = 0;         // changes that entered the watch feed
   uint64_t watch_resets = 0;         // streams reset: fell behind or lost events
+  // The clients' memory budget (HttpConfig::max_client_memory_bytes):
+  // request bodies, replies and watch queues held now, the most ever held,
+  // the limit, and how often a connection waited for room (or, for a watch
+  // stream, was refused with a 503).
+  uint64_t client_memory_bytes = 0;
+  uint64_t client_memory_peak_bytes = 0;
+  uint64_t client_memory_limit_bytes = 0;
+  uint64_t client_memory_waits = 0;
   // Responses sent, by status code ("200", "404", ..., "other").
   std::vector<std::pair<std::string, uint64_t>> responses;
 };

@@ -60,6 +60,7 @@ void HttpRequestParser::start_next() {
   pending_error_ = false;
   header_bytes_ = 0;
   body_bytes_ = 0;
+  body_to_hold_ = 0;
 }
 
 size_t HttpRequestParser::fail(int status, std::string message, bool close, size_t consumed) {
@@ -175,6 +176,10 @@ int HttpRequestParser::on_headers_complete(http_parser* p) {
       http_parser_pause(p, 1);
     }
   }
+  if (!self->discarding_)
+    self->body_to_hold_ = chunked                           ? self->limits_.max_body_bytes
+                          : p->content_length == ULLONG_MAX ? 0
+                                                            : p->content_length;
   return 0;
 }
 

@@ -86,6 +86,12 @@ class HttpRequestParser {
   bool idle() const { return !in_message_; }
   // True while a request's line and headers are arriving (not its body).
   bool in_head() const { return in_message_ && !headers_done_; }
+  // True once a request's headers are in, until the request is complete.
+  bool in_body() const { return in_message_ && headers_done_; }
+  // How many body bytes this request may make the parser hold, known once
+  // its headers are in: its Content-Length, max_body_bytes for a chunked
+  // body (its size is not known), 0 for no body or one read to be discarded.
+  uint64_t body_to_hold() const { return body_to_hold_; }
 
  private:
   static int on_message_begin(http_parser* p);
@@ -113,6 +119,7 @@ class HttpRequestParser {
   bool pending_error_ = false;   // a too-large body was discarded: report once complete
   size_t header_bytes_ = 0;
   size_t body_bytes_ = 0;
+  uint64_t body_to_hold_ = 0;
 };
 
 struct HttpResponse {

@@ -14,6 +14,7 @@
 #include "http/encoding.h"
 #include "monitoring/node_status.h"
 #include "net/address.h"
+#include "net/client_memory.h"
 #include "net/listener.h"
 
 namespace wavekv::http {
@@ -37,6 +38,12 @@ Status HttpConfig::validate() const {
   if (max_subscriber_events == 0 || max_subscriber_bytes == 0 || watch.max_inbox_events == 0 ||
       watch.max_ring_events == 0)
     return Status::invalid("watch queue bounds must be > 0");
+  if (max_page_bytes == 0) return Status::invalid("max_page_bytes must be > 0");
+  if (max_client_memory_bytes < limits.max_body_bytes ||
+      max_client_memory_bytes < max_subscriber_bytes)
+    return Status::invalid("max_client_memory_bytes must be at least max_body_bytes (" +
+                           std::to_string(limits.max_body_bytes) + ") and max_subscriber_bytes (" +
+                           std::to_string(max_subscriber_bytes) + ")");
   return Status::ok();
 }
 
@@ -47,6 +54,17 @@ namespace {
 
 // Keys and values go into JSON as text when they are UTF-8, else as base64
 // under "<name>_base64".
+// What a reply's status line and headers are charged to the memory budget.
+constexpr uint64_t kReplyHeadBytes = 1024;
+
+// GET /v1/kv/{key}: JSON (with its version) or the raw value.
+bool wants_json(const HttpRequest& req, const QueryParams& q) {
+  auto meta = query_param(q, "meta");
+  auto accept = req.header("accept");
+  return (meta && *meta != "0" && *meta != "false") ||
+         (accept && accept->find("application/json") != std::string_view::npos);
+}
+
 void put_bytes(json& j, const char* name, std::string_view bytes) {
   if (is_valid_utf8(bytes))
     j[name] = bytes;
@@ -197,7 +215,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         config(std::move(config_)),
         hooks(std::move(hooks_)),
         feed_strand(asio::make_strand(io_)),
-        feed(std::make_shared<WatchFeed>(epoch, config.watch)) {}
+        feed(std::make_shared<WatchFeed>(epoch, config.watch)),
+        memory(config.max_client_memory_bytes) {}
 
   asio::io_context& io;
   Store& store;
@@ -219,6 +238,12 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   std::atomic<uint64_t> connections_total{0};
   std::atomic<uint64_t> connections_refused{0};
+
+  // Request bodies, replies and watch queues of every connection
+  // (HttpConfig::max_client_memory_bytes). A request holds its share from
+  // the moment its headers are in until its reply is written.
+  net::ClientMemory memory;
+  std::atomic<uint64_t> memory_waits{0};
   std::array<std::atomic<uint64_t>, kCountedCodes.size()> requests{};
 
   // --- lifecycle
@@ -229,6 +254,13 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   asio::awaitable<void> send_503(std::shared_ptr<Conn> c);
   asio::awaitable<void> serve(std::shared_ptr<Conn> c);
   void forget(const std::shared_ptr<Conn>& c);
+
+  // --- the memory budget, on a connection's strand. `held` is what the
+  // request holds; reserve() adds `n` to it once `n` fits, waiting as long
+  // as needed (false: the connection closed while waiting).
+  asio::awaitable<bool> reserve(std::shared_ptr<Conn> c, uint64_t n, uint64_t& held);
+  void settle(uint64_t actual, uint64_t& held);  // held becomes `actual`
+  void release(uint64_t& held) { settle(0, held); }
 
   // --- I/O helpers on a connection's strand
   asio::awaitable<bool> write(Conn& c, std::string_view head, std::string_view body = {});
@@ -241,7 +273,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                                                                     const HttpRequest& req);
 
   // --- routes; `id` null: no users file, everything allowed
-  asio::awaitable<Reply> handle(HttpRequest& req, const auth::Identity* id);
+  asio::awaitable<Reply> handle(std::shared_ptr<Conn> c, HttpRequest& req, const auth::Identity* id,
+                                uint64_t& held);
   Reply get_key(const HttpRequest& req, const std::string& key, const QueryParams& q);
   asio::awaitable<Reply> write_key(HttpRequest& req, const std::string& key, bool del);
   Reply list(const QueryParams& q, const auth::Identity* id);
@@ -283,6 +316,38 @@ void HttpServer::Impl::stop() {
 void HttpServer::Impl::forget(const std::shared_ptr<Conn>& c) {
   std::lock_guard lock(mu);
   conns.erase(c);
+}
+
+asio::awaitable<bool> HttpServer::Impl::reserve(std::shared_ptr<Conn> c, uint64_t n,
+                                                uint64_t& held) {
+  n = std::min(n, memory.limit());  // a larger reply is charged as built (settle)
+  bool counted = false;
+  while (!memory.try_take(n)) {
+    if (c->closed) co_return false;
+    if (!counted) ++memory_waits;
+    counted = true;
+    // The wake posts to this strand, so it cannot run before the wait
+    // below starts (a give() in between is not lost).
+    std::weak_ptr<Conn> weak = c;
+    auto wake = [weak] {
+      if (auto conn = weak.lock())
+        asio::post(conn->socket.get_executor(), [conn] { conn->wake.cancel(); });
+    };
+    if (!memory.wait_for_room(n, std::move(wake))) continue;
+    c->wake.expires_at(asio::steady_timer::time_point::max());
+    asio::error_code ec;
+    co_await c->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  held += n;
+  co_return !c->closed;
+}
+
+void HttpServer::Impl::settle(uint64_t actual, uint64_t& held) {
+  if (actual > held)
+    memory.take(actual - held);
+  else
+    memory.give(held - actual);
+  held = actual;
 }
 
 // A connection the listener admitted: it counts against max_connections
@@ -362,12 +427,24 @@ asio::awaitable<void> HttpServer::Impl::serve(std::shared_ptr<Conn> c) {
   // When the request now arriving began (its head must be in by then +
   // request_head_timeout_ms).
   std::optional<Clock::time_point> head_began;
+  uint64_t held = 0;           // this request's share of the memory budget
+  bool body_reserved = false;  // held covers the body of the request arriving
+  // A request ends (its reply written): what it held goes back.
+  auto request_done = [&] {
+    release(held);
+    body_reserved = false;
+  };
   try {
     for (;;) {
       if (parser.in_head()) {
         if (!head_began) head_began = Clock::now();
       } else {
         head_began.reset();
+      }
+      if (pending.empty() && parser.in_body() && !body_reserved) {
+        // The headers are in: room for the body before reading it.
+        body_reserved = true;
+        if (!co_await reserve(c, parser.body_to_hold(), held)) break;
       }
       if (pending.empty()) {
         uint32_t wait_ms = config.idle_timeout_ms;
@@ -409,6 +486,7 @@ asio::awaitable<void> HttpServer::Impl::serve(std::shared_ptr<Conn> c) {
         const HttpError& err = parser.error();
         bool keep = !err.close;
         if (!co_await send_reply(*c, error_reply(err.status, err.message), keep)) break;
+        request_done();
         if (!keep) {
           co_await linger_close(*c);
           break;
@@ -426,6 +504,7 @@ asio::awaitable<void> HttpServer::Impl::serve(std::shared_ptr<Conn> c) {
         if (auto* refusal = std::get_if<Reply>(&who)) {
           bool keep = req.keep_alive;
           if (!co_await send_reply(*c, *refusal, keep)) break;
+          request_done();
           if (!keep) {
             co_await linger_close(*c);
             break;
@@ -445,19 +524,38 @@ asio::awaitable<void> HttpServer::Impl::serve(std::shared_ptr<Conn> c) {
                 error_reply(403, "user " + id->name + " may not read every key under prefix '" +
                                      prefix + "' (watch a prefix it may read)");
             if (!co_await send_reply(*c, r, req.keep_alive)) break;
+            request_done();
             if (!req.keep_alive) {
               co_await linger_close(*c);
               break;
             }
             continue;
           }
+          // A stream holds its queue's bound for its life: refused, not
+          // kept waiting, when the budget has no room.
+          request_done();
+          if (!memory.try_take(config.max_subscriber_bytes)) {
+            ++memory_waits;
+            Reply r = error_reply(503, "no memory for another watch stream; try again later");
+            r.headers.emplace_back("Retry-After", "1");
+            if (co_await send_reply(*c, r, false)) co_await linger_close(*c);
+            break;
+          }
+          struct GiveBack {  // also when the stream ends by an exception
+            net::ClientMemory& m;
+            uint64_t n;
+            ~GiveBack() { m.give(n); }
+          } give_back{memory, config.max_subscriber_bytes};
           co_await watch(c, req, *q);  // the stream owns the connection to its end
           break;
         }
       }
-      Reply r = co_await handle(req, id);
+      Reply r = co_await handle(c, req, id, held);
+      // The body is gone (a write copied it); the reply is what is held.
+      settle(r.body.size() + kReplyHeadBytes, held);
       bool keep = req.keep_alive;
       if (!co_await send_reply(*c, r, keep)) break;
+      request_done();
       if (!keep) {
         co_await linger_close(*c);
         break;
@@ -466,6 +564,7 @@ asio::awaitable<void> HttpServer::Impl::serve(std::shared_ptr<Conn> c) {
   } catch (const std::exception&) {
     // Nothing escapes a connection; it just ends.
   }
+  release(held);
   c->close();
   forget(c);
 }
@@ -540,7 +639,8 @@ asio::awaitable<std::variant<auth::Identity, Reply>> HttpServer::Impl::authentic
 // ---------------------------------------------------------------------------
 // Routes
 
-asio::awaitable<Reply> HttpServer::Impl::handle(HttpRequest& req, const auth::Identity* id) {
+asio::awaitable<Reply> HttpServer::Impl::handle(std::shared_ptr<Conn> c, HttpRequest& req,
+                                                const auth::Identity* id, uint64_t& held) {
   try {
     auto target = split_target(req.target);
     std::string_view path = target.path;
@@ -560,7 +660,16 @@ asio::awaitable<Reply> HttpServer::Impl::handle(HttpRequest& req, const auth::Id
           co_return forbidden(
               *id, std::string(m == "GET" ? "read" : "write") + " keys outside its prefixes");
       }
-      if (m == "GET") co_return get_key(req, *key, *q);
+      if (m == "GET") {
+        // Room for the reply before it is built: the value's size, up to
+        // 8 times over as JSON (escapes, and the copies while encoding).
+        uint64_t size = 0;
+        if (store.view(*key, [&](std::string_view v) { size = v.size(); }).is_ok()) {
+          const uint64_t need = (wants_json(req, *q) ? 8 * size : size) + kReplyHeadBytes;
+          if (!co_await reserve(c, need, held)) co_return error_reply(503, "connection closed");
+        }
+        co_return get_key(req, *key, *q);
+      }
       if (m == "PUT") co_return co_await write_key(req, *key, false);
       if (m == "DELETE") co_return co_await write_key(req, *key, true);
       Reply r =
@@ -577,7 +686,13 @@ asio::awaitable<Reply> HttpServer::Impl::handle(HttpRequest& req, const auth::Id
       return make();
     };
     if (id && !id->allows(auth::Action::kRead)) co_return forbidden(*id, "read");
-    if (path == "/v1/kv") co_return only_get([&] { return list(*q, id); });
+    if (path == "/v1/kv") {
+      // A page is at most max_page_bytes of keys and values (one item
+      // beyond, if that item alone is larger): room for it as JSON first.
+      if (m == "GET" && !co_await reserve(c, 8 * config.max_page_bytes + kReplyHeadBytes, held))
+        co_return error_reply(503, "connection closed");
+      co_return only_get([&] { return list(*q, id); });
+    }
     if (path == "/v1/watch")
       co_return only_get([&] { return error_reply(400, "bad watch request"); });
     if (path == "/v1/status") co_return only_get([&] { return status_reply(); });
@@ -594,11 +709,7 @@ Reply HttpServer::Impl::get_key(const HttpRequest& req, const std::string& key,
                                 const QueryParams& q) {
   auto entry = store.get_entry(key);
   if (!entry || entry->tombstone) return error_reply(404, "key not found");
-  auto meta = query_param(q, "meta");
-  auto accept = req.header("accept");
-  bool as_json = (meta && *meta != "0" && *meta != "false") ||
-                 (accept && accept->find("application/json") != std::string_view::npos);
-  if (as_json) {
+  if (wants_json(req, q)) {
     json j = json::object();
     put_bytes(j, "key", key);
     put_bytes(j, "value", entry->value);
@@ -646,25 +757,43 @@ Reply HttpServer::Impl::list(const QueryParams& q, const auth::Identity* id) {
   // A user limited to prefixes sees only its keys: a page may then hold
   // fewer items than the limit; "next" still walks the whole range.
   const bool filter = id && !id->allows_range(auth::Action::kRead, prefix);
-  std::vector<KeyValue> kvs;
-  if (!id || id->allows_some(auth::Action::kRead, prefix)) {
-    // One more than asked: its key is where the next page starts.
-    kvs = store.scan_range(start, prefix_end(prefix), limit + 1);
-  }
+  const std::string end = prefix_end(prefix);
+  // One entry at a time, so that no more than the page (and the entry that
+  // ends it) is ever copied out of the store: the page stops at `limit`
+  // items or max_page_bytes of keys and values, whichever comes first, and
+  // the key after it is where the next page starts.
   json items = json::array();
-  for (size_t i = 0; i < kvs.size() && i < limit; ++i) {
-    if (filter && !id->allows(auth::Action::kRead, kvs[i].key)) continue;
-    json j = json::object();
-    put_bytes(j, "key", kvs[i].key);
-    put_bytes(j, "value", kvs[i].value);
-    j["node"] = kvs[i].meta.node;
-    j["seq"] = kvs[i].meta.seq;
-    j["timestamp"] = kvs[i].meta.timestamp;
-    items.push_back(std::move(j));
+  std::optional<std::string> next;
+  size_t taken = 0;
+  uint64_t bytes = 0;
+  if (!id || id->allows_some(auth::Action::kRead, prefix)) {
+    std::string from = start;
+    for (;;) {
+      std::vector<KeyValue> one = store.scan_range(from, end, 1);
+      if (one.empty()) break;
+      KeyValue& kv = one.front();
+      const uint64_t size = kv.key.size() + kv.value.size();
+      if (taken == limit || (taken > 0 && bytes + size > config.max_page_bytes)) {
+        next = std::move(kv.key);
+        break;
+      }
+      ++taken;
+      bytes += size;
+      from = kv.key;
+      from.push_back('\0');  // the smallest key after this one
+      if (filter && !id->allows(auth::Action::kRead, kv.key)) continue;
+      json j = json::object();
+      put_bytes(j, "key", kv.key);
+      put_bytes(j, "value", kv.value);
+      j["node"] = kv.meta.node;
+      j["seq"] = kv.meta.seq;
+      j["timestamp"] = kv.meta.timestamp;
+      items.push_back(std::move(j));
+    }
   }
   json out = {{"items", std::move(items)}};
-  if (kvs.size() > limit)
-    put_bytes(out, "next", kvs[limit].key);
+  if (next)
+    put_bytes(out, "next", *next);
   else
     out["next"] = nullptr;
   return json_reply(200, out);
@@ -700,6 +829,10 @@ HttpStats HttpServer::Impl::stats() const {
   s.watch_subscribers = feed->subscribers();
   s.watch_events = feed->head_id();
   s.watch_resets = feed->resets();
+  s.client_memory_bytes = memory.used();
+  s.client_memory_peak_bytes = memory.peak();
+  s.client_memory_limit_bytes = memory.limit();
+  s.client_memory_waits = memory_waits.load();
   return s;
 }
 

@@ -45,9 +45,17 @@ struct HttpConfig {
   // at most auth_max_queued wait, beyond which a request gets a 503.
   uint32_t auth_workers = 1;
   uint32_t auth_max_queued = 32;
-  // GET /v1/kv pages.
+  // GET /v1/kv pages: at most this many items, and at most max_page_bytes
+  // of keys and values (but always one item).
   size_t default_scan_limit = 100;
   size_t max_scan_limit = 10'000;
+  size_t max_page_bytes = 4ull << 20;
+  // Every connection's request body, reply and watch queue together
+  // (docs/HTTP.md, "Memory"): a body is reserved once its headers are in,
+  // a reply before it is built, a watch queue's bound when it opens. A
+  // connection that finds no room waits; a watch is refused (503). At least
+  // limits.max_body_bytes, so that any request can be served.
+  uint64_t max_client_memory_bytes = 512ull << 20;
   // Watch streams: a comment line after this long without events, so proxies
   // and clients see the stream is alive.
   uint32_t heartbeat_ms = 15'000;

@@ -176,6 +176,17 @@ const StatusField kFields[] = {
     {kHttp, "watch_resets", "wavekv_http_watch_resets_total",
      "Watch streams reset because they fell behind or events were lost.", kCounter,
      FIGURE(http->watch_resets)},
+    {kHttp, "client_memory_bytes", "wavekv_http_client_memory_bytes",
+     "Request bodies, replies and watch queues held for HTTP clients.", kGauge,
+     FIGURE(http->client_memory_bytes)},
+    {kHttp, "client_memory_peak_bytes", "wavekv_http_client_memory_peak_bytes",
+     "The most HTTP client memory held at once.", kGauge, FIGURE(http->client_memory_peak_bytes)},
+    {kHttp, "client_memory_limit_bytes", "wavekv_http_client_memory_limit_bytes",
+     "The HTTP clients' memory budget (max_client_memory_bytes).", kGauge,
+     FIGURE(http->client_memory_limit_bytes)},
+    {kHttp, "client_memory_waits", "wavekv_http_client_memory_waits_total",
+     "Times an HTTP connection waited for memory (or a watch was refused).", kCounter,
+     FIGURE(http->client_memory_waits)},
 };
 
 #undef FIGURE

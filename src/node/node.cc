@@ -80,6 +80,7 @@ class NodeImpl final : public Node {
       http::HttpConfig http;
       http.listen = config_.http_listen;
       http.security = config_.clients;
+      http.max_client_memory_bytes = config_.http_max_client_memory_bytes;
       http::HttpHooks hooks;
       hooks.status = [this] { return status(); };
       auto h = http::HttpServer::start(io_, *store_, http, hooks);

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "auth/users.h"
-#include "resp/client_memory.h"
+#include "net/client_memory.h"
 #include "resp/protocol.h"
 #include "resp/server.h"
 #include "wavekv/store.h"
@@ -51,7 +51,7 @@ struct ServerStats {
   std::atomic<uint64_t> next_client_id{1};
   // Request and reply bytes held for every connection, against
   // RespConfig::max_client_memory_bytes.
-  ClientMemory memory;
+  net::ClientMemory memory;
   std::atomic<uint64_t> paused_clients{0};     // waiting for memory now
   std::atomic<uint64_t> client_pauses{0};      // times a connection waited for memory
   std::atomic<uint64_t> replies_too_large{0};  // answered with too_large_reply()

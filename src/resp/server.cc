@@ -19,8 +19,8 @@
 
 #include "auth/authenticator.h"
 #include "net/address.h"
+#include "net/client_memory.h"
 #include "net/listener.h"
-#include "resp/client_memory.h"
 #include "resp/commands.h"
 
 namespace wavekv::resp {
@@ -264,7 +264,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
 
   // ---- memory ----
 
-  resp::ClientMemory& memory() { return shared_->stats.memory; }
+  net::ClientMemory& memory() { return shared_->stats.memory; }
 
   // Reply memory for the running command: within this connection's cap
   // (else it waits for its own writer) and the server's budget (else for

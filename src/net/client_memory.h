@@ -1,9 +1,9 @@
-// The RESP server's memory budget for its clients
-// (RespConfig::max_client_memory_bytes), like Redis's maxmemory-clients but
-// enforced by waiting rather than evicting: request and reply bytes of every
-// connection are taken from it before they are held, and a connection that
-// finds no room pauses (stops reading, does not run its next command) until
-// some connection gives bytes back.
+// A server's memory budget for its clients (RespConfig and HttpConfig
+// max_client_memory_bytes), like Redis's maxmemory-clients but enforced by
+// waiting rather than evicting: request and reply bytes of every connection
+// are taken from it before they are held, and a connection that finds no
+// room pauses (stops reading, does not run its next request) until some
+// connection gives bytes back.
 //
 // Thread-safe: connections run on strands of any number of threads.
 #pragma once
@@ -15,7 +15,7 @@
 #include <mutex>
 #include <vector>
 
-namespace wavekv::resp {
+namespace wavekv::net {
 
 class ClientMemory {
  public:
@@ -85,4 +85,4 @@ class ClientMemory {
   std::vector<std::function<void()>> waiters_;  // guarded by mu_; at most one per connection
 };
 
-}  // namespace wavekv::resp
+}  // namespace wavekv::net
