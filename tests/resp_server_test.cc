@@ -91,6 +91,11 @@ TEST_F(RespServerTest, PingEchoGetSetDel) {
   EXPECT_EQ(c.call({"DEL", "nope"}), "0");
   EXPECT_EQ(c.call({"GET", "k"}), "(nil)");
   EXPECT_EQ(c.call({"DBSIZE"}), "1");
+  // A key this node never held still gets its tombstone (it may be live on
+  // another node, and this delete is the later write).
+  auto never_held = store_->get_entry("nope");
+  ASSERT_TRUE(never_held.has_value()) << "DEL of an absent key writes a tombstone";
+  EXPECT_TRUE(never_held->tombstone);
 }
 
 TEST_F(RespServerTest, MsetMget) {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "http/client.h"
+#include "support/resp_client.h"
 #include "support/serve_node.h"
 #include "support/store_harness.h"
 #include "support/tcp_proxy.h"
@@ -372,6 +373,42 @@ TEST(ServeFutureTimestamps, RepairedKeyReplicatesAndCanBeWrittenAgain) {
       },
       10))
       << "the key takes writes from a correct clock again";
+}
+
+// A delete that overtakes replication is still the last write. Nodes 0 and 1
+// do not know each other yet (neither has the other as a peer), so node 1's
+// SETs cannot reach node 0 before node 0's DELs of the same keys, 2 ms later,
+// through redis RESP: node 0 holds none of them. Then node 1 restarts with
+// node 0 as its seed and they converge: every key is deleted on both, as in
+// real time (and by last-writer-wins) the DEL came last.
+TEST(ServeCrossNode, ADelOfAKeyThisNodeHasNotSeenWinsOverTheEarlierSet) {
+  ScratchNodes scratch("cross-del-test", 2);
+  std::vector<ServeNode>& nodes = scratch.nodes;
+  ASSERT_TRUE(nodes[0].start());
+  ASSERT_TRUE(nodes[1].start());
+  constexpr int kKeys = 20;
+  {
+    test::Client on0(port_of(nodes[0].resp)), on1(port_of(nodes[1].resp));
+    for (int i = 0; i < kKeys; i++) {
+      const std::string key = "k" + std::to_string(i);
+      ASSERT_EQ(on1.call({"SET", key, "v"}), "OK");
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      ASSERT_EQ(on0.call({i % 2 ? "UNLINK" : "DEL", key}), "0") << "node 0 does not hold " << key;
+    }
+  }
+  ASSERT_EQ(nodes[1].stop(SIGTERM), 0);
+  nodes[1].seeds = nodes[0].peer;
+  ASSERT_TRUE(nodes[1].start());
+  ASSERT_TRUE(put(nodes[0], "m0", "x"));
+  ASSERT_TRUE(put(nodes[1], "m1", "x"));
+  ASSERT_TRUE(
+      eventually([&] { return get(nodes[0], "m1") == "x" && get(nodes[1], "m0") == "x"; }, 20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // five sync rounds
+  for (int i = 0; i < kKeys; i++) {
+    const std::string key = "k" + std::to_string(i);
+    EXPECT_EQ(get(nodes[0], key), "<absent>") << key << ": the later DEL wins on node 0";
+    EXPECT_EQ(get(nodes[1], key), "<absent>") << key << ": the later DEL wins on node 1";
+  }
 }
 
 // A counter of the node's replication status; 0 when the node does not answer.

@@ -257,21 +257,25 @@ void cmd_mset(Exec& e) {
 }
 
 void cmd_del(Exec& e) {
-  // Counts the keys that exist now and deletes those (each once); keys that
-  // are absent get no tombstone.
+  // Writes a tombstone for every key named, present here or not, and replies
+  // with how many of them this node held. A key this node has not seen yet
+  // may be live on another node (a SET whose replication this DEL
+  // overtook): the tombstone, stamped now, is the last write in time and
+  // must win there too, so it is written whatever this node holds.
   std::set<std::string_view> seen;
   WriteBatch b;
+  int64_t existed = 0;
   for (size_t i = 1; i < e.args.size(); ++i) {
     if (!seen.insert(e.args[i]).second) continue;
-    auto v = e.ctx.store.get(e.args[i]);
-    if (v) {
-      b.del(e.args[i]);
-    } else if (v.status().code() != Code::kNotFound) {
-      return e.error(store_error(v.status()));
-    }
+    Status st = e.ctx.store.view(e.args[i], [](std::string_view) {});  // no copy
+    if (st.is_ok())
+      ++existed;
+    else if (st.code() != Code::kNotFound)
+      return e.error(store_error(st));
+    b.del(e.args[i]);
   }
-  e.integer(static_cast<int64_t>(b.size()));
-  if (!b.empty()) e.out.write = std::move(b);
+  e.integer(existed);
+  e.out.write = std::move(b);
 }
 
 void cmd_exists(Exec& e) {
@@ -679,7 +683,10 @@ const std::vector<CommandSpec>& commands() {
        Need::kRead},
       {"MSET", -3, "write", 1, -1, 2, "string", "Sets keys atomically on this node", cmd_mset,
        Need::kWrite},
-      {"DEL", -2, "write", 1, -1, 1, "generic", "Deletes keys", cmd_del, Need::kWrite},
+      {"DEL", -2, "write", 1, -1, 1, "generic", "Deletes keys (a tombstone for each, held or not)",
+       cmd_del, Need::kWrite},
+      {"UNLINK", -2, "write fast", 1, -1, 1, "generic", "Deletes keys, as DEL", cmd_del,
+       Need::kWrite},
       {"EXISTS", -2, "readonly fast", 1, -1, 1, "generic", "Counts keys that exist", cmd_exists,
        Need::kRead},
       {"KEYS", 2, "readonly", 0, 0, 0, "generic", "Keys matching a glob pattern", cmd_keys,
