@@ -4,12 +4,17 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <random>
 #include <set>
 #include <string_view>
 #include <variant>
 
 #include "monitoring/node_status.h"
 #include "resp/glob.h"
+#include "resp/overlay.h"
 
 namespace wavekv::resp {
 
@@ -656,6 +661,359 @@ void cmd_hello(Exec& e) {
   hello_reply(e);
 }
 
+// ---- strings and keyspace (docs/RESP.md, "Across nodes": each is
+// node-local atomic, a read of what this node holds and then one write) ----
+
+// The value of `key` here, nullopt if absent; false (with an error reply set)
+// if the store failed.
+bool read_value(Exec& e, const std::string& key, std::optional<std::string>& out) {
+  auto v = e.ctx.store.get(key);
+  if (v) {
+    out = std::move(*v);
+    return true;
+  }
+  if (v.status().code() == Code::kNotFound) {
+    out.reset();
+    return true;
+  }
+  e.error(store_error(v.status()));
+  return false;
+}
+
+// Redis's integer syntax: optional '-', digits, no leading zeros, no spaces.
+std::optional<int64_t> parse_int(std::string_view s) {
+  if (s.empty() || s.size() > 20) return std::nullopt;
+  std::string_view digits = s[0] == '-' ? s.substr(1) : s;
+  if (digits.empty() || (digits[0] == '0' && (digits.size() > 1 || s[0] == '-')))
+    return std::nullopt;
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
+
+void incr_by(Exec& e, int64_t by) {
+  const std::string& key = e.args[1];
+  std::optional<std::string> old;
+  if (!read_value(e, key, old)) return;
+  int64_t v = 0;
+  if (old) {
+    auto parsed = parse_int(*old);
+    if (!parsed) return e.error(kNotInteger);
+    v = *parsed;
+  }
+  int64_t result = 0;
+  if (__builtin_add_overflow(v, by, &result))
+    return e.error("ERR increment or decrement would overflow");
+  e.integer(result);
+  WriteBatch b;
+  b.put(key, std::to_string(result));
+  e.out.write = std::move(b);
+}
+
+void cmd_incr(Exec& e) { incr_by(e, 1); }
+void cmd_decr(Exec& e) { incr_by(e, -1); }
+void cmd_incrby(Exec& e) {
+  auto by = parse_int(e.args[2]);
+  if (!by) return e.error(kNotInteger);
+  incr_by(e, *by);
+}
+void cmd_decrby(Exec& e) {
+  auto by = parse_int(e.args[2]);
+  if (!by || *by == INT64_MIN) return e.error(kNotInteger);
+  incr_by(e, -*by);
+}
+
+// A float as Redis reads one: the whole string, no spaces, finite.
+std::optional<long double> parse_float(const std::string& s) {
+  if (s.empty() || s.size() > 5000 || std::isspace(static_cast<unsigned char>(s[0])))
+    return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  long double v = std::strtold(s.c_str(), &end);
+  if (end != s.c_str() + s.size() || errno == ERANGE || std::isnan(v) || std::isinf(v))
+    return std::nullopt;
+  return v;
+}
+
+// As Redis prints INCRBYFLOAT's result: 17 decimals, trailing zeros cut.
+std::string format_float(long double v) {
+  char buf[5000];
+  int n = std::snprintf(buf, sizeof buf, "%.17Lf", v);
+  std::string s(buf, static_cast<size_t>(std::max(n, 0)));
+  if (s.find('.') != std::string::npos) {
+    while (!s.empty() && s.back() == '0') s.pop_back();
+    if (!s.empty() && s.back() == '.') s.pop_back();
+  }
+  if (s == "-0") s = "0";
+  return s;
+}
+
+void cmd_incrbyfloat(Exec& e) {
+  const std::string& key = e.args[1];
+  auto by = parse_float(e.args[2]);
+  if (!by) return e.error("ERR value is not a valid float");
+  std::optional<std::string> old;
+  if (!read_value(e, key, old)) return;
+  long double v = 0;
+  if (old) {
+    auto parsed = parse_float(*old);
+    if (!parsed) return e.error("ERR value is not a valid float");
+    v = *parsed;
+  }
+  long double result = v + *by;
+  if (std::isnan(result) || std::isinf(result))
+    return e.error("ERR increment would produce NaN or Infinity");
+  std::string text = format_float(result);
+  e.bulk(text);
+  WriteBatch b;
+  b.put(key, text);
+  e.out.write = std::move(b);
+}
+
+// The largest string a command may build (APPEND, SETRANGE): what a client
+// could send as one bulk string.
+bool fits(Exec& e, uint64_t bytes) {
+  if (bytes <= e.ctx.config.limits.max_bulk_bytes) return true;
+  e.error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+  return false;
+}
+
+void cmd_append(Exec& e) {
+  const std::string& key = e.args[1];
+  std::optional<std::string> old;
+  if (!read_value(e, key, old)) return;
+  std::string value = old ? std::move(*old) : std::string();
+  if (!fits(e, value.size() + e.args[2].size())) return;
+  value += e.args[2];
+  e.integer(static_cast<int64_t>(value.size()));
+  WriteBatch b;
+  b.put(key, value);
+  e.out.write = std::move(b);
+}
+
+void cmd_strlen(Exec& e) {
+  size_t n = 0;
+  Status st = e.ctx.store.view(e.args[1], [&](std::string_view v) { n = v.size(); });
+  if (!st.is_ok() && st.code() != Code::kNotFound) return e.error(store_error(st));
+  e.integer(static_cast<int64_t>(n));
+}
+
+void cmd_getrange(Exec& e) {
+  auto start = parse_int(e.args[2]), end = parse_int(e.args[3]);
+  if (!start || !end) return e.error(kNotInteger);
+  bool granted = true;
+  Status st = e.ctx.store.view(e.args[1], [&](std::string_view v) {
+    const auto len = static_cast<int64_t>(v.size());
+    int64_t s = *start, t = *end;
+    if (s < 0 && t < 0 && s > t) return e.bulk("");
+    if (s < 0) s = std::max<int64_t>(len + s, 0);
+    if (t < 0) t = std::max<int64_t>(len + t, 0);
+    if (t >= len) t = len - 1;
+    if (len == 0 || s > t) return e.bulk("");
+    std::string_view part = v.substr(static_cast<size_t>(s), static_cast<size_t>(t - s + 1));
+    granted = e.reserve(Exec::bulk_bytes(part.size()));
+    if (granted) e.bulk(part);
+  });
+  if (!granted) return;
+  if (st.code() == Code::kNotFound) return e.bulk("");
+  if (!st.is_ok()) return e.error(store_error(st));
+}
+
+void cmd_setrange(Exec& e) {
+  const std::string& key = e.args[1];
+  auto offset = parse_int(e.args[2]);
+  if (!offset) return e.error(kNotInteger);
+  if (*offset < 0) return e.error("ERR offset is out of range");
+  const std::string& part = e.args[3];
+  std::optional<std::string> old;
+  if (!read_value(e, key, old)) return;
+  std::string value = old ? std::move(*old) : std::string();
+  if (part.empty()) return e.integer(static_cast<int64_t>(value.size()));  // writes nothing
+  const auto off = static_cast<uint64_t>(*offset);
+  if (!fits(e, off + part.size())) return;
+  if (value.size() < off + part.size()) value.resize(off + part.size(), '\0');
+  value.replace(off, part.size(), part);
+  e.integer(static_cast<int64_t>(value.size()));
+  WriteBatch b;
+  b.put(key, value);
+  e.out.write = std::move(b);
+}
+
+void cmd_getdel(Exec& e) {
+  const std::string& key = e.args[1];
+  std::optional<std::string> old;
+  if (!read_value(e, key, old)) return;
+  if (!old) return e.null();  // nothing here to delete, and Redis writes nothing
+  e.bulk(*old);
+  WriteBatch b;
+  b.del(key);
+  e.out.write = std::move(b);
+}
+
+void cmd_getset(Exec& e) {
+  std::optional<std::string> old;
+  if (!read_value(e, e.args[1], old)) return;
+  if (old)
+    e.bulk(*old);
+  else
+    e.null();
+  WriteBatch b;
+  b.put(e.args[1], e.args[2]);
+  e.out.write = std::move(b);
+}
+
+void cmd_setnx(Exec& e) {
+  std::optional<std::string> old;
+  if (!read_value(e, e.args[1], old)) return;
+  if (old) return e.integer(0);
+  e.integer(1);
+  WriteBatch b;
+  b.put(e.args[1], e.args[2]);
+  e.out.write = std::move(b);
+}
+
+void cmd_msetnx(Exec& e) {
+  if (e.args.size() % 2 != 1) return e.error("ERR wrong number of arguments for 'msetnx' command");
+  for (size_t i = 1; i < e.args.size(); i += 2) {
+    Status st = e.ctx.store.view(e.args[i], [](std::string_view) {});
+    if (st.is_ok()) return e.integer(0);
+    if (st.code() != Code::kNotFound) return e.error(store_error(st));
+  }
+  WriteBatch b;
+  for (size_t i = 1; i + 1 < e.args.size(); i += 2) b.put(e.args[i], e.args[i + 1]);
+  e.integer(1);
+  e.out.write = std::move(b);
+}
+
+void cmd_type(Exec& e) {
+  Status st = e.ctx.store.view(e.args[1], [](std::string_view) {});
+  if (!st.is_ok() && st.code() != Code::kNotFound) return e.error(store_error(st));
+  write_simple(e.out.reply, st.is_ok() ? "string" : "none");
+}
+
+// RENAME and RENAMENX: the value moves in one batch (a put of the new key
+// and a tombstone for the old).
+void rename(Exec& e, bool nx) {
+  const std::string &from = e.args[1], &to = e.args[2];
+  std::optional<std::string> value;
+  if (!read_value(e, from, value)) return;
+  if (!value) return e.error("ERR no such key");
+  if (from == to) return nx ? e.integer(0) : e.ok();
+  if (nx) {
+    Status st = e.ctx.store.view(to, [](std::string_view) {});
+    if (st.is_ok()) return e.integer(0);
+    if (st.code() != Code::kNotFound) return e.error(store_error(st));
+    e.integer(1);
+  } else {
+    e.ok();
+  }
+  WriteBatch b;
+  b.put(to, *value);
+  b.del(from);
+  e.out.write = std::move(b);
+}
+void cmd_rename(Exec& e) { rename(e, false); }
+void cmd_renamenx(Exec& e) { rename(e, true); }
+
+void cmd_copy(Exec& e) {
+  bool replace = false;
+  for (size_t i = 3; i < e.args.size(); ++i) {
+    std::string opt = upper(e.args[i]);
+    if (opt == "REPLACE") {
+      replace = true;
+    } else if (opt == "DB" && i + 1 < e.args.size()) {
+      if (e.args[++i] != "0") return e.error("ERR DB index is out of range");
+    } else {
+      return e.syntax_error();
+    }
+  }
+  const std::string &from = e.args[1], &to = e.args[2];
+  std::optional<std::string> value;
+  if (!read_value(e, from, value)) return;
+  if (!value) return e.integer(0);
+  if (!replace) {
+    Status st = e.ctx.store.view(to, [](std::string_view) {});
+    if (st.is_ok()) return e.integer(0);
+    if (st.code() != Code::kNotFound) return e.error(store_error(st));
+  }
+  e.integer(1);
+  if (from == to) return;  // Redis: copying a key onto itself changes nothing
+  WriteBatch b;
+  b.put(to, *value);
+  e.out.write = std::move(b);
+}
+
+void cmd_time(Exec& e) {
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  write_array(e.out.reply, 2);
+  e.bulk(std::to_string(us / 1000000));
+  e.bulk(std::to_string(us % 1000000));
+}
+
+// A key after a random point of the key space (wrapping around), so not
+// uniform over keys, but any key may come up; null if there is none.
+void cmd_randomkey(Exec& e) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t r = rng();
+  std::string from(8, '\0');
+  for (int i = 0; i < 8; ++i) from[static_cast<size_t>(i)] = static_cast<char>(r >> (56 - 8 * i));
+  auto page = e.ctx.store.scan_range(from, "", 1);
+  if (page.empty()) page = e.ctx.store.scan_range("", "", 1);
+  if (page.empty()) return e.null();
+  if (!e.reserve(Exec::bulk_bytes(page[0].key.size()))) return;
+  e.bulk(page[0].key);
+}
+
+// OBJECT ENCODING: the encoding Redis would use for this string.
+void cmd_object(Exec& e) {
+  std::string sub = upper(e.args[1]);
+  if (sub == "HELP")
+    return e.bulk("OBJECT ENCODING <key> | FREQ <key> | IDLETIME <key> | REFCOUNT <key>");
+  if (e.args.size() != 3)
+    return e.error("ERR wrong number of arguments for 'object|" + lower(sub) + "' command");
+  std::optional<std::string> encoding;
+  Status st = e.ctx.store.view(e.args[2], [&](std::string_view v) {
+    if (v.size() <= 20 && parse_int(v))
+      encoding = "int";
+    else
+      encoding = v.size() <= 44 ? "embstr" : "raw";
+  });
+  if (!st.is_ok() && st.code() != Code::kNotFound) return e.error(store_error(st));
+  if (!encoding) return e.null();
+  if (sub == "ENCODING") return e.bulk(*encoding);
+  if (sub == "REFCOUNT") return e.integer(1);
+  if (sub == "IDLETIME" || sub == "FREQ") return e.integer(0);  // not tracked
+  e.error("ERR unknown subcommand '" + e.args[1].substr(0, 64) + "'. Try OBJECT HELP.");
+}
+
+// MEMORY USAGE: key and value bytes plus a fixed per-key overhead (an
+// estimate, as in Redis).
+void cmd_memory(Exec& e) {
+  std::string sub = upper(e.args[1]);
+  if (sub != "USAGE" || e.args.size() < 3)
+    return e.error("ERR unknown subcommand or wrong number of arguments for 'memory' command");
+  size_t n = 0;
+  bool found = false;
+  Status st = e.ctx.store.view(e.args[2], [&](std::string_view v) {
+    n = v.size();
+    found = true;
+  });
+  if (!st.is_ok() && st.code() != Code::kNotFound) return e.error(store_error(st));
+  if (!found) return e.null();
+  e.integer(static_cast<int64_t>(e.args[2].size() + n + 64));
+}
+
+void cmd_multi(Exec& e);
+void cmd_exec(Exec& e);
+void cmd_discard(Exec& e);
+void cmd_watch(Exec& e);
+void cmd_unwatch(Exec& e);
+
 // ---- COMMAND ----
 
 void cmd_command(Exec& e);
@@ -687,6 +1045,59 @@ const std::vector<CommandSpec>& commands() {
        cmd_del, Need::kWrite},
       {"UNLINK", -2, "write fast", 1, -1, 1, "generic", "Deletes keys, as DEL", cmd_del,
        Need::kWrite},
+      {"INCR", 2, "write fast", 1, 1, 1, "string", "Adds 1 to an integer value", cmd_incr,
+       Need::kWrite},
+      {"DECR", 2, "write fast", 1, 1, 1, "string", "Subtracts 1 from an integer value", cmd_decr,
+       Need::kWrite},
+      {"INCRBY", 3, "write fast", 1, 1, 1, "string", "Adds to an integer value", cmd_incrby,
+       Need::kWrite},
+      {"DECRBY", 3, "write fast", 1, 1, 1, "string", "Subtracts from an integer value",
+       cmd_decrby, Need::kWrite},
+      {"INCRBYFLOAT", 3, "write fast", 1, 1, 1, "string", "Adds to a float value",
+       cmd_incrbyfloat, Need::kWrite},
+      {"APPEND", 3, "write fast", 1, 1, 1, "string", "Appends to a value", cmd_append,
+       Need::kWrite},
+      {"STRLEN", 2, "readonly fast", 1, 1, 1, "string", "The length of a value", cmd_strlen,
+       Need::kRead},
+      {"GETRANGE", 4, "readonly", 1, 1, 1, "string", "A substring of a value", cmd_getrange,
+       Need::kRead},
+      {"SUBSTR", 4, "readonly", 1, 1, 1, "string", "A substring of a value, as GETRANGE",
+       cmd_getrange, Need::kRead},
+      {"SETRANGE", 4, "write", 1, 1, 1, "string", "Overwrites part of a value", cmd_setrange,
+       Need::kWrite},
+      {"GETDEL", 2, "write fast", 1, 1, 1, "string", "Gets a value and deletes the key",
+       cmd_getdel, Need::kWrite},
+      {"GETSET", 3, "write fast", 1, 1, 1, "string", "Sets a key, returning the old value",
+       cmd_getset, Need::kWrite},
+      {"SETNX", 3, "write fast", 1, 1, 1, "string", "Sets a key this node does not hold",
+       cmd_setnx, Need::kWrite},
+      {"MSETNX", -3, "write", 1, -1, 2, "string", "Sets keys if this node holds none of them",
+       cmd_msetnx, Need::kWrite},
+      {"TYPE", 2, "readonly fast", 1, 1, 1, "generic", "string, or none", cmd_type, Need::kRead},
+      {"TOUCH", -2, "readonly fast", 1, -1, 1, "generic", "Counts keys that exist", cmd_exists,
+       Need::kRead},
+      {"RENAME", 3, "write", 1, 2, 1, "generic", "Moves a value to another key", cmd_rename,
+       Need::kWrite},
+      {"RENAMENX", 3, "write fast", 1, 2, 1, "generic",
+       "Moves a value to a key this node does not hold", cmd_renamenx, Need::kWrite},
+      {"COPY", -3, "write", 1, 2, 1, "generic", "Copies a value to another key", cmd_copy,
+       Need::kWrite},
+      {"RANDOMKEY", 1, "readonly", 0, 0, 0, "generic", "Some key", cmd_randomkey, Need::kReadAll},
+      {"OBJECT", -2, "readonly", 2, 2, 1, "generic", "OBJECT ENCODING of a key", cmd_object,
+       Need::kRead},
+      {"MEMORY", -2, "readonly", 2, 2, 1, "server", "MEMORY USAGE of a key", cmd_memory,
+       Need::kRead},
+      {"TIME", 1, "fast", 0, 0, 0, "server", "The server's clock", cmd_time, Need::kNothing},
+      {"MULTI", 1, "fast", 0, 0, 0, "transactions", "Starts a transaction", cmd_multi,
+       Need::kNothing},
+      {"EXEC", 1, "", 0, 0, 0, "transactions", "Runs the queued commands as one batch",
+       cmd_exec, Need::kNothing},
+      {"DISCARD", 1, "fast", 0, 0, 0, "transactions", "Drops the queued commands", cmd_discard,
+       Need::kNothing},
+      {"WATCH", -2, "fast", 1, -1, 1, "transactions",
+       "EXEC aborts if these keys change on this node", cmd_watch, Need::kRead},
+      {"UNWATCH", 1, "fast", 0, 0, 0, "transactions", "Forgets the watched keys", cmd_unwatch,
+       Need::kNothing},
       {"EXISTS", -2, "readonly fast", 1, -1, 1, "generic", "Counts keys that exist", cmd_exists,
        Need::kRead},
       {"KEYS", 2, "readonly", 0, 0, 0, "generic", "Keys matching a glob pattern", cmd_keys,
@@ -810,6 +1221,11 @@ std::optional<std::string> ScanCursors::find(uint64_t cursor) const {
 Ordering ordering_of(const std::vector<std::string>& args) {
   std::string name = upper(args[0]);
   if (name == "MSET") return Ordering::kBlindWrite;
+  // Read what this node holds, then write.
+  static const std::set<std::string, std::less<>> kCheckThenWrite = {
+      "INCR",   "DECR",   "INCRBY", "DECRBY", "INCRBYFLOAT", "APPEND", "SETRANGE", "GETDEL",
+      "GETSET", "SETNX",  "MSETNX", "RENAME", "RENAMENX",    "COPY",   "EXEC"};
+  if (kCheckThenWrite.count(name) != 0) return Ordering::kSerialized;
   if (name == "SET") {
     for (size_t i = 3; i < args.size(); ++i) {
       std::string opt = upper(args[i]);
@@ -878,6 +1294,145 @@ std::string permission_error(const CommandSpec& c, const Session& session,
   return {};
 }
 
+// ---- MULTI / EXEC (docs/RESP.md, "MULTI / EXEC") ----
+
+// Commands that run at once inside MULTI rather than being queued.
+bool runs_inside_multi(std::string_view upper_name) {
+  return upper_name == "EXEC" || upper_name == "DISCARD" || upper_name == "MULTI" ||
+         upper_name == "WATCH" || upper_name == "QUIT";
+}
+// Commands a transaction may not hold: they change who the session is.
+bool refused_inside_multi(std::string_view upper_name) {
+  return upper_name == "AUTH" || upper_name == "HELLO";
+}
+
+uint64_t queued_bytes(const std::vector<std::string>& args) {
+  uint64_t n = sizeof(std::vector<std::string>);
+  for (const auto& a : args) n += sizeof(std::string) + a.size();
+  return n;
+}
+
+// The version of `key` a WATCH compares: its entry's, tombstones included.
+std::optional<Meta> version_of(Store& store, const std::string& key) {
+  auto entry = store.get_entry(key);
+  if (!entry) return std::nullopt;
+  return entry->meta;
+}
+
+void cmd_multi(Exec& e) {
+  if (e.session.tx) return e.error("ERR MULTI calls can not be nested");
+  e.session.tx.emplace();
+  e.ok();
+}
+
+void cmd_discard(Exec& e) {
+  if (!e.session.tx) return e.error("ERR DISCARD without MULTI");
+  e.session.tx.reset();
+  e.session.watched.clear();
+  e.session.watched_bytes = 0;
+  e.ok();
+}
+
+void cmd_watch(Exec& e) {
+  if (e.session.tx) return e.error("ERR WATCH inside MULTI is not allowed");
+  uint64_t bytes = e.session.watched_bytes;
+  for (size_t i = 1; i < e.args.size(); ++i) bytes += sizeof(WatchedKey) + e.args[i].size();
+  if (bytes > e.ctx.config.limits.max_request_bytes)
+    return e.error("ERR too many watched keys (more than max_request_bytes)");
+  for (size_t i = 1; i < e.args.size(); ++i)
+    e.session.watched.push_back({e.args[i], version_of(e.ctx.store, e.args[i])});
+  e.session.watched_bytes = bytes;
+  e.ok();
+}
+
+void cmd_unwatch(Exec& e) {
+  e.session.watched.clear();
+  e.session.watched_bytes = 0;
+  e.ok();
+}
+
+// The reply budget of the commands inside one EXEC: their replies together
+// may take up to the connection's output limit (max_output_bytes); beyond
+// it, the transaction is refused whole, before anything is written.
+class TxBudget final : public ReplyBudget {
+ public:
+  explicit TxBudget(uint64_t cap) : cap_(cap) {}
+  // The next command starts, after `built` bytes of earlier replies.
+  void next_command(uint64_t built) {
+    built_ = built;
+    parts_ = 0;
+  }
+  Grant reserve(uint64_t bytes) override {
+    parts_ += bytes;
+    return built_ + parts_ <= cap_ ? Grant::kYes : Grant::kNever;
+  }
+
+ private:
+  const uint64_t cap_;
+  uint64_t built_ = 0, parts_ = 0;
+};
+
+void cmd_exec(Exec& e) {
+  if (!e.session.tx) return e.error("ERR EXEC without MULTI");
+  Transaction tx = std::move(*e.session.tx);
+  e.session.tx.reset();
+  std::vector<WatchedKey> watched = std::move(e.session.watched);
+  e.session.watched.clear();
+  e.session.watched_bytes = 0;
+  if (tx.failed) return e.error("EXECABORT Transaction discarded because of previous errors.");
+  // A watched key that changed since WATCH (here, or by a replicated write
+  // that arrived) aborts the transaction: a null reply, nothing written.
+  for (const auto& w : watched) {
+    if (version_of(e.ctx.store, w.key) != w.version) {
+      if (e.proto() == Protocol::kResp3) return e.null();
+      e.out.reply += "*-1\r\n";
+      return;
+    }
+  }
+  TxOverlay overlay(e.ctx.store);
+  TxBudget budget(e.ctx.config.max_output_bytes);
+  CommandContext inner{overlay,       e.ctx.config,       e.ctx.status, e.ctx.cursors,
+                       e.ctx.stats,   e.ctx.port,         e.ctx.auth_enabled, &budget};
+  std::string replies;
+  for (const auto& args : tx.commands) {
+    Outcome o;
+    Exec ie{inner, e.session, args, o};
+    budget.next_command(replies.size());
+    find_command(args[0])->handler(ie);  // known, of the right arity and allowed: checked queuing
+    const uint64_t cap = e.ctx.config.max_output_bytes;
+    if (o.stopped != Outcome::Stopped::kNo || replies.size() + o.reply.size() > cap) {
+      return e.error("EXECABORT the replies of the transaction exceed the client output limit (" +
+                     std::to_string(cap) +
+                     " bytes, max_output_bytes); nothing was written");
+    }
+    if (o.write) overlay.apply(*o.write);
+    replies += o.reply;
+  }
+  write_array(e.out.reply, tx.commands.size());
+  e.out.reply += replies;
+  WriteBatch b = overlay.batch();
+  if (!b.empty()) e.out.write = std::move(b);
+}
+
+// Inside MULTI: a command that passed the checks is queued (+QUEUED); a
+// refused one gets its error and makes EXEC abort, as in Redis.
+void queue(Exec& e, const CommandSpec* c, std::string refusal) {
+  Transaction& tx = *e.session.tx;
+  if (refusal.empty() && refused_inside_multi(c->name))
+    refusal = "ERR Command not allowed inside a transaction";
+  const uint64_t bytes = queued_bytes(e.args);
+  if (refusal.empty() && tx.bytes + bytes > e.ctx.config.limits.max_request_bytes)
+    refusal = "ERR the transaction is larger than max_request_bytes (" +
+              std::to_string(e.ctx.config.limits.max_request_bytes) + ")";
+  if (!refusal.empty()) {
+    tx.failed = true;
+    return e.error(refusal);
+  }
+  tx.commands.push_back(e.args);
+  tx.bytes += bytes;
+  write_simple(e.out.reply, "QUEUED");
+}
+
 }  // namespace
 
 Outcome execute(CommandContext& ctx, Session& session, const std::vector<std::string>& args) {
@@ -905,23 +1460,24 @@ Outcome execute(CommandContext& ctx, Session& session, const std::vector<std::st
     }
   }
   const CommandSpec* c = find_command(args[0]);
-  if (c == nullptr) {
-    std::string msg = "ERR unknown command '" + args[0] + "', with args beginning with:";
-    for (size_t i = 1; i < args.size() && i < 4; ++i) msg += " '" + args[i].substr(0, 64) + "'";
-    e.error(msg.substr(0, 512));
-    return out;
-  }
+  std::string refusal;
   auto n = static_cast<int>(std::min<size_t>(args.size(), 1 << 30));
-  if ((c->arity > 0 && n != c->arity) || (c->arity < 0 && n < -c->arity)) {
-    e.error("ERR wrong number of arguments for '" + lower(c->name) + "' command");
+  if (c == nullptr) {
+    refusal = "ERR unknown command '" + args[0] + "', with args beginning with:";
+    for (size_t i = 1; i < args.size() && i < 4; ++i) refusal += " '" + args[i].substr(0, 64) + "'";
+    refusal.resize(std::min<size_t>(refusal.size(), 512));
+  } else if ((c->arity > 0 && n != c->arity) || (c->arity < 0 && n < -c->arity)) {
+    refusal = "ERR wrong number of arguments for '" + lower(c->name) + "' command";
+  } else if (session.identity) {
+    refusal = permission_error(*c, session, args);
+  }
+  if (session.tx && (c == nullptr || !runs_inside_multi(c->name))) {
+    queue(e, c, std::move(refusal));
     return out;
   }
-  if (session.identity) {
-    std::string denied = permission_error(*c, session, args);
-    if (!denied.empty()) {
-      e.error(denied);
-      return out;
-    }
+  if (!refusal.empty()) {
+    e.error(refusal);
+    return out;
   }
   c->handler(e);
   return out;

@@ -95,6 +95,19 @@ struct CommandContext {
   ReplyBudget* budget = nullptr;  // null: no limit
 };
 
+// MULTI ... EXEC: the commands queued so far (docs/RESP.md, "MULTI / EXEC").
+struct Transaction {
+  std::vector<std::vector<std::string>> commands;
+  uint64_t bytes = 0;   // of the queued arguments; at most limits.max_request_bytes
+  bool failed = false;  // a command was refused while queuing: EXEC aborts
+};
+
+// A key WATCHed for EXEC, with the version it had then (nullopt: none).
+struct WatchedKey {
+  std::string key;
+  std::optional<Meta> version;
+};
+
 // One connection's state as commands see it.
 struct Session {
   uint64_t id = 0;
@@ -107,6 +120,13 @@ struct Session {
   // Set by the server only while it runs an AUTH or HELLO ... AUTH whose
   // credentials it has just verified (into `identity`).
   bool credentials_verified = false;
+  std::optional<Transaction> tx;  // inside MULTI
+  std::vector<WatchedKey> watched;
+  uint64_t watched_bytes = 0;
+
+  // Bytes the session holds for a transaction and its watched keys; the
+  // server charges them to the client memory budget.
+  uint64_t held_bytes() const { return (tx ? tx->bytes : 0) + watched_bytes; }
 };
 
 // Who a session is when no users file is on: kDefaultUser, admin, every key.
@@ -128,8 +148,9 @@ enum class Ordering {
   // Reads something (most commands; DEL reads to count): runs once the
   // connection's earlier writes have completed, so it sees them.
   kAfterWrites,
-  // Check-then-write (SET NX / XX / GET): like kAfterWrites, and also one at a
-  // time across the whole server, from the check until its write completed.
+  // Check-then-write (SET NX / XX / GET, INCR, EXEC, ...): like kAfterWrites,
+  // and also one at a time across the whole server, from the check until its
+  // write completed.
   kSerialized,
 };
 Ordering ordering_of(const std::vector<std::string>& args);

@@ -174,8 +174,9 @@ constexpr size_t kCoalesceBytes = 64 * 1024;
 // client is charged to the server's ClientMemory: the parser's buffer and
 // partial request, parsed requests until their command is done (a write's
 // until the store has it committed), and replies from before they are built
-// until the socket took them. reply_charge_ and request_charge_ are what it
-// holds; both go back in finish().
+// until the socket took them, and what the session keeps between commands
+// (a MULTI's queued commands, WATCHed keys). reply_charge_, request_charge_
+// and session_charge_ are what it holds; all go back in finish().
 class Connection : public std::enable_shared_from_this<Connection>, public resp::ReplyBudget {
  public:
   Connection(std::shared_ptr<Shared> shared, net::Stream socket, uint64_t id)
@@ -399,13 +400,26 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
     auto ctx = shared_->context();
     ctx.budget = this;
     budget_on_ = budgeted;
+    resp::Outcome o;
     try {
-      return resp::execute(ctx, session_, args);
+      o = resp::execute(ctx, session_, args);
     } catch (const std::exception& e) {
-      resp::Outcome o;
+      o = resp::Outcome{};
       resp::write_error(o.reply, std::string("ERR internal error: ") + e.what());
-      return o;
     }
+    settle_session();
+    return o;
+  }
+
+  // What the session holds (a MULTI's queued commands, WATCHed keys) is
+  // charged to the client memory budget as it is, like requests.
+  void settle_session() {
+    const uint64_t want = session_.held_bytes();
+    if (want > session_charge_)
+      memory().take(want - session_charge_);
+    else
+      memory().give(session_charge_ - want);
+    session_charge_ = want;
   }
 
   // A check-then-write command, run when the server-wide gate is ours. It
@@ -522,7 +536,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
       if (!wait_needed) break;
       co_await wait(reader_wake_);
     }
-    if (shared_->auth->enabled()) {
+    if (shared_->auth->enabled() && !session_.tx) {  // inside MULTI, execute() refuses AUTH
       if (auto creds = resp::credentials_of(r.args)) {
         start_auth(std::move(r.args), std::move(*creds), req_bytes);
         co_return;
@@ -647,6 +661,8 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
       if (!s.ready) pending_requests += s.request_bytes;
     memory().give(reply_charge_);
     reply_charge_ = 0;
+    memory().give(session_charge_);
+    session_charge_ = 0;
     memory().give(request_charge_ - pending_requests);
     request_charge_ = pending_requests;
     held_requests_ = pending_requests;
@@ -682,6 +698,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
   uint64_t reply_charge_ = 0;               // replies: reserved, queued, being written
   uint64_t request_charge_ = 0;             // parser_.memory_bytes() + held_requests_
   uint64_t held_requests_ = 0;              // requests out of the parser, not done
+  uint64_t session_charge_ = 0;             // session_.held_bytes()
   uint64_t cmd_reserved_ = 0;               // of reply_charge_: the running command's reservation
   uint64_t cmd_parts_ = 0;                  // the data parts the running command asked for
   bool budget_on_ = false;                  // the running command's reserve() calls count
