@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "resp/overlay.h"
 #include "resp/server.h"
 #include "support/resp_client.h"
 
@@ -512,6 +513,296 @@ TEST_F(RespServerTest, BadConfigAndBusyPortAreErrors) {
   RespServer second(io, *store_, taken);
   Status st = second.start();
   EXPECT_EQ(st.code(), Code::kIOError) << st.to_string();
+}
+
+// ---- MULTI / EXEC ----
+
+TEST_F(RespServerTest, ExecIsOneBatchAndItsCommandsReadEarlierOnes) {
+  start();
+  Client c(server_->port());
+  ASSERT_EQ(c.call({"SET", "gone", "x"}), "OK");
+  const uint64_t writes = store_->status().writes;
+  EXPECT_EQ(c.call({"MULTI"}), "OK");
+  for (const auto& cmd : std::vector<std::vector<std::string>>{{"SET", "a", "1"},
+                                                               {"INCR", "a"},
+                                                               {"GET", "a"},
+                                                               {"DEL", "gone"},
+                                                               {"EXISTS", "gone"},
+                                                               {"SET", "b", "x", "NX"},
+                                                               {"KEYS", "*"}})
+    EXPECT_EQ(c.call(cmd), "QUEUED") << cmd[0];
+  EXPECT_EQ(store_->get("a").status().code(), Code::kNotFound) << "nothing runs before EXEC";
+  EXPECT_EQ(c.call({"EXEC"}), "[OK, 2, 2, 1, 0, OK, [a, b]]");
+  EXPECT_EQ(store_->status().writes, writes + 1) << "the transaction is one WriteBatch";
+  EXPECT_EQ(*store_->get("a"), "2");
+  EXPECT_EQ(*store_->get("b"), "x");
+  EXPECT_EQ(store_->get("gone").status().code(), Code::kNotFound);
+  EXPECT_EQ(c.call({"GET", "a"}), "2") << "the connection carries on outside the transaction";
+}
+
+TEST_F(RespServerTest, AQueuingErrorAbortsExecAndOtherErrorsAreItsReplies) {
+  start();
+  Client c(server_->port());
+  EXPECT_EQ(c.call({"EXEC"}), "(error) ERR EXEC without MULTI");
+  EXPECT_EQ(c.call({"DISCARD"}), "(error) ERR DISCARD without MULTI");
+  EXPECT_EQ(c.call({"MULTI"}), "OK");
+  EXPECT_EQ(c.call({"MULTI"}), "(error) ERR MULTI calls can not be nested");
+  EXPECT_EQ(c.call({"SET", "k", "v"}), "QUEUED");
+  EXPECT_EQ(c.call({"GET"}), "(error) ERR wrong number of arguments for 'get' command");
+  EXPECT_EQ(c.call({"EXEC"}),
+            "(error) EXECABORT Transaction discarded because of previous errors.");
+  EXPECT_EQ(store_->get("k").status().code(), Code::kNotFound) << "nothing of it was written";
+
+  EXPECT_EQ(c.call({"MULTI"}), "OK");
+  EXPECT_EQ(c.call({"NOSUCH"}).substr(0, 27), "(error) ERR unknown command");
+  EXPECT_EQ(c.call({"EXEC"}).substr(0, 17), "(error) EXECABORT");
+  EXPECT_EQ(c.call({"MULTI"}), "OK");
+  EXPECT_EQ(c.call({"AUTH", "pw"}), "(error) ERR Command not allowed inside a transaction");
+  EXPECT_EQ(c.call({"DISCARD"}), "OK");
+
+  // A command that fails when it runs is one reply among the others.
+  EXPECT_EQ(c.call({"SET", "s", "text"}), "OK");
+  EXPECT_EQ(c.call({"MULTI"}), "OK");
+  EXPECT_EQ(c.call({"INCR", "s"}), "QUEUED");
+  EXPECT_EQ(c.call({"SET", "k", "v"}), "QUEUED");
+  EXPECT_EQ(c.call({"EXEC"}), "[(error) ERR value is not an integer or out of range, OK]");
+  EXPECT_EQ(*store_->get("k"), "v");
+  EXPECT_EQ(c.call({"MULTI"}), "OK");
+  EXPECT_EQ(c.call({"SET", "k", "w"}), "QUEUED");
+  EXPECT_EQ(c.call({"DISCARD"}), "OK");
+  EXPECT_EQ(c.call({"EXEC"}), "(error) ERR EXEC without MULTI");
+  EXPECT_EQ(*store_->get("k"), "v") << "a discarded transaction writes nothing";
+}
+
+TEST_F(RespServerTest, WatchAbortsExecWhenTheKeyChangedOnThisNode) {
+  start();
+  Client c(server_->port()), other(server_->port());
+  ASSERT_EQ(c.call({"SET", "k", "1"}), "OK");
+  EXPECT_EQ(c.call({"WATCH", "k", "absent"}), "OK");
+  EXPECT_EQ(other.call({"SET", "k", "2"}), "OK");
+  EXPECT_EQ(c.call({"MULTI"}), "OK");
+  EXPECT_EQ(c.call({"WATCH", "k"}), "(error) ERR WATCH inside MULTI is not allowed");
+  EXPECT_EQ(c.call({"SET", "k", "mine"}), "QUEUED");
+  EXPECT_EQ(c.call({"EXEC"}), "(nil)") << "k changed since WATCH";
+  EXPECT_EQ(*store_->get("k"), "2");
+
+  // Watching a key that then appears (a write that arrived) aborts too; a
+  // watch is over after EXEC, and an untouched key lets EXEC through.
+  EXPECT_EQ(c.call({"WATCH", "absent"}), "OK");
+  ASSERT_TRUE(store_->put("absent", "now").is_ok());
+  EXPECT_EQ(c.call({"MULTI"}), "OK");
+  EXPECT_EQ(c.call({"SET", "k", "mine"}), "QUEUED");
+  EXPECT_EQ(c.call({"EXEC"}), "(nil)");
+  EXPECT_EQ(c.call({"WATCH", "k"}), "OK");
+  EXPECT_EQ(c.call({"MULTI"}), "OK");
+  EXPECT_EQ(c.call({"SET", "k", "mine"}), "QUEUED");
+  EXPECT_EQ(c.call({"EXEC"}), "[OK]");
+  EXPECT_EQ(*store_->get("k"), "mine");
+  EXPECT_EQ(c.call({"WATCH", "k"}), "OK");
+  EXPECT_EQ(c.call({"UNWATCH"}), "OK");
+  EXPECT_EQ(other.call({"SET", "k", "3"}), "OK");
+  EXPECT_EQ(c.call({"MULTI"}), "OK");
+  EXPECT_EQ(c.call({"GET", "k"}), "QUEUED");
+  EXPECT_EQ(c.call({"EXEC"}), "[3]") << "UNWATCH forgot the key";
+}
+
+// What a transaction's commands read: its writes over the store, in key
+// order, and a limit counts keys after both (a deleted key does not use up
+// the page, a written one takes its place).
+TEST_F(RespServerTest, TheTransactionOverlayMergesItsWritesIntoScans) {
+  for (const char* k : {"a", "b", "c", "d", "e"}) ASSERT_TRUE(store_->put(k, "base").is_ok());
+  TxOverlay overlay(*store_);
+  WriteBatch w;
+  w.del("a");
+  w.del("b");
+  w.put("bb", "tx");
+  w.put("c", "tx");
+  w.put("f", "tx");
+  overlay.apply(w);
+  auto keys = [](const std::vector<KeyValue>& page) {
+    std::string s;
+    for (const auto& kv : page) s += kv.key + "=" + kv.value + " ";
+    return s;
+  };
+  EXPECT_EQ(keys(overlay.scan_range("", "", 0)), "bb=tx c=tx d=base e=base f=tx ");
+  EXPECT_EQ(keys(overlay.scan_range("", "", 3)), "bb=tx c=tx d=base ");
+  EXPECT_EQ(keys(overlay.scan_range("", "", 1)), "bb=tx ");
+  EXPECT_EQ(keys(overlay.scan_range("c", "f", 0)), "c=tx d=base e=base ");
+  EXPECT_EQ(keys(overlay.scan_range("e", "", 5)), "e=base f=tx ");
+  EXPECT_EQ(keys(overlay.scan_prefix("b", 0)), "bb=tx ");
+  EXPECT_EQ(overlay.get("a").status().code(), Code::kNotFound);
+  EXPECT_EQ(*overlay.get("d"), "base");
+  EXPECT_EQ(overlay.batch().size(), 5u);
+  EXPECT_EQ(*store_->get("a"), "base") << "the overlay writes nothing itself";
+}
+
+// A transaction's replies together may take max_output_bytes: at the limit
+// it runs, one byte over it is refused whole and writes nothing.
+TEST_F(RespServerTest, ExecRepliesAreBoundedByTheOutputLimit) {
+  const std::string value(600, 'v');
+  const uint64_t get_reply = 1 + 3 + 2 + value.size() + 2;  // "$600\r\n" value "\r\n"
+  const uint64_t replies = 5 + 2 * get_reply;                 // "+OK\r\n" and two GETs
+  for (uint64_t cap : {replies, replies - 1}) {
+    SCOPED_TRACE(cap);
+    RespConfig config;
+    config.max_output_bytes = cap;
+    start(config);
+    Client c(server_->port());
+    ASSERT_EQ(c.call({"SET", "big", value}), "OK");
+    c.call({"DEL", "w"});  // written by the run at the limit
+    EXPECT_EQ(c.call({"MULTI"}), "OK");
+    EXPECT_EQ(c.call({"SET", "w", "x"}), "QUEUED");
+    EXPECT_EQ(c.call({"GET", "big"}), "QUEUED");
+    EXPECT_EQ(c.call({"GET", "big"}), "QUEUED");
+    Reply r = c.cmd({"EXEC"});
+    if (cap == replies) {
+      ASSERT_EQ(r.type, '*') << r.show();
+      EXPECT_EQ(r.elems.size(), 3u);
+      EXPECT_EQ(*store_->get("w"), "x");
+    } else {
+      EXPECT_EQ(r.show().substr(0, 17), "(error) EXECABORT") << r.show();
+      EXPECT_EQ(store_->get("w").status().code(), Code::kNotFound);
+    }
+  }
+}
+
+// Queued commands are bounded like one request: up to max_request_bytes.
+TEST_F(RespServerTest, QueuedCommandsAreBoundedByTheRequestLimit) {
+  auto queued = [](const std::vector<std::string>& args) {
+    uint64_t n = sizeof(std::vector<std::string>);
+    for (const auto& a : args) n += sizeof(std::string) + a.size();
+    return n;
+  };
+  const std::vector<std::string> set = {"SET", "k", std::string(100, 'v')};
+  RespConfig config;
+  config.limits.max_request_bytes = 3 * queued(set);
+  start(config);
+  Client c(server_->port());
+  EXPECT_EQ(c.call({"MULTI"}), "OK");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(c.call(set), "QUEUED") << i;
+  EXPECT_EQ(c.call(set).substr(0, 50), "(error) ERR the transaction is larger than max_req");
+  EXPECT_EQ(c.call({"EXEC"}).substr(0, 17), "(error) EXECABORT");
+}
+
+// ---- strings and keyspace ----
+
+TEST_F(RespServerTest, Counters) {
+  start();
+  Client c(server_->port());
+  EXPECT_EQ(c.call({"INCR", "n"}), "1") << "an absent key counts from 0";
+  EXPECT_EQ(c.call({"INCRBY", "n", "41"}), "42");
+  EXPECT_EQ(c.call({"DECRBY", "n", "50"}), "-8");
+  EXPECT_EQ(c.call({"DECR", "n"}), "-9");
+  EXPECT_EQ(c.call({"GET", "n"}), "-9");
+  const std::string not_int = "(error) ERR value is not an integer or out of range";
+  for (const char* bad : {"", " 1", "1 ", "+1", "01", "-0", "1.5", "9223372036854775808"}) {
+    ASSERT_EQ(c.call({"SET", "bad", bad}), "OK");
+    EXPECT_EQ(c.call({"INCR", "bad"}), not_int) << "'" << bad << "'";
+  }
+  EXPECT_EQ(c.call({"INCRBY", "n", "x"}), not_int);
+  EXPECT_EQ(c.call({"SET", "max", "9223372036854775806"}), "OK");
+  EXPECT_EQ(c.call({"INCR", "max"}), "9223372036854775807") << "up to the limit";
+  EXPECT_EQ(c.call({"INCR", "max"}), "(error) ERR increment or decrement would overflow");
+  EXPECT_EQ(c.call({"SET", "min", "-9223372036854775808"}), "OK");
+  EXPECT_EQ(c.call({"DECR", "min"}), "(error) ERR increment or decrement would overflow");
+  EXPECT_EQ(c.call({"DECRBY", "n", "-9223372036854775808"}), not_int);
+  EXPECT_EQ(c.call({"GET", "max"}), "9223372036854775807") << "a refused increment writes nothing";
+
+  // Redis's own figures (INCRBYFLOAT's documentation), long double and all.
+  EXPECT_EQ(c.call({"SET", "f", "10.50"}), "OK");
+  EXPECT_EQ(c.call({"INCRBYFLOAT", "f", "0.1"}), "10.6");
+  EXPECT_EQ(c.call({"INCRBYFLOAT", "f", "-5"}), "5.6");
+  EXPECT_EQ(c.call({"SET", "g", "5.0e3"}), "OK");
+  EXPECT_EQ(c.call({"INCRBYFLOAT", "g", "2.0e2"}), "5200");
+  EXPECT_EQ(c.call({"INCRBYFLOAT", "g", "x"}), "(error) ERR value is not a valid float");
+  EXPECT_EQ(c.call({"INCRBYFLOAT", "g", "inf"}), "(error) ERR value is not a valid float");
+}
+
+// Concurrent INCRs through one node lose nothing: read and write are one
+// step among the server's check-then-write commands.
+TEST_F(RespServerTest, IncrementsFromManyClientsOfOneNodeAllCount) {
+  open_store(Durability::kAlways);  // slow writes widen any window between read and write
+  start();
+  constexpr int kClients = 4, kEach = 50;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kClients; ++t) {
+    threads.emplace_back([&] {
+      Client c(server_->port());
+      for (int i = 0; i < kEach; ++i) c.send({"INCR", "n"});
+      for (int i = 0; i < kEach; ++i) c.read();
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(*store_->get("n"), std::to_string(kClients * kEach));
+}
+
+TEST_F(RespServerTest, StringCommands) {
+  RespConfig config;
+  config.limits.max_bulk_bytes = 16;
+  start(config);
+  Client c(server_->port());
+  EXPECT_EQ(c.call({"APPEND", "s", "Hello"}), "5");
+  EXPECT_EQ(c.call({"APPEND", "s", " World"}), "11");
+  EXPECT_EQ(c.call({"STRLEN", "s"}), "11");
+  EXPECT_EQ(c.call({"STRLEN", "nope"}), "0");
+  EXPECT_EQ(c.call({"GETRANGE", "s", "0", "4"}), "Hello");
+  EXPECT_EQ(c.call({"GETRANGE", "s", "-5", "-1"}), "World");
+  EXPECT_EQ(c.call({"GETRANGE", "s", "-1", "-5"}), "");
+  EXPECT_EQ(c.call({"GETRANGE", "s", "5", "100"}), " World");
+  EXPECT_EQ(c.call({"GETRANGE", "s", "-100", "1"}), "He");
+  EXPECT_EQ(c.call({"GETRANGE", "nope", "0", "-1"}), "");
+  EXPECT_EQ(c.call({"SETRANGE", "s", "6", "Redis"}), "11");
+  EXPECT_EQ(c.call({"GET", "s"}), "Hello Redis");
+  EXPECT_EQ(c.call({"SETRANGE", "pad", "2", "x"}), "3");
+  EXPECT_EQ(c.call({"GET", "pad"}), std::string("\0\0x", 3));
+  EXPECT_EQ(c.call({"SETRANGE", "empty", "5", ""}), "0");
+  EXPECT_EQ(c.call({"EXISTS", "empty"}), "0") << "an empty SETRANGE creates nothing";
+  EXPECT_EQ(c.call({"SETRANGE", "s", "-1", "x"}), "(error) ERR offset is out of range");
+  // Built strings end at the largest bulk a client may send (16 here).
+  EXPECT_EQ(c.call({"APPEND", "s", "12345"}), "16");
+  EXPECT_EQ(c.call({"APPEND", "s", "6"}),
+            "(error) ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+  EXPECT_EQ(c.call({"SETRANGE", "r", "15", "x"}), "16");
+  EXPECT_EQ(c.call({"SETRANGE", "r", "16", "x"}),
+            "(error) ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+
+  EXPECT_EQ(c.call({"GETSET", "g", "1"}), "(nil)");
+  EXPECT_EQ(c.call({"GETSET", "g", "2"}), "1");
+  EXPECT_EQ(c.call({"GETDEL", "g"}), "2");
+  EXPECT_EQ(c.call({"GETDEL", "g"}), "(nil)");
+  EXPECT_EQ(c.call({"SETNX", "n", "1"}), "1");
+  EXPECT_EQ(c.call({"SETNX", "n", "2"}), "0");
+  EXPECT_EQ(c.call({"MSETNX", "n", "3", "m", "3"}), "0");
+  EXPECT_EQ(c.call({"EXISTS", "m"}), "0") << "MSETNX sets all or none";
+  EXPECT_EQ(c.call({"MSETNX", "m", "3", "o", "3"}), "1");
+  EXPECT_EQ(c.call({"GET", "n"}), "1");
+  EXPECT_EQ(c.call({"TYPE", "n"}), "string");
+  EXPECT_EQ(c.call({"TYPE", "nope"}), "none");
+  EXPECT_EQ(c.call({"TOUCH", "n", "nope", "n"}), "2");
+  EXPECT_EQ(c.call({"OBJECT", "ENCODING", "n"}), "int");
+  EXPECT_EQ(c.call({"OBJECT", "ENCODING", "s"}), "embstr");
+  EXPECT_EQ(c.call({"OBJECT", "ENCODING", "nope"}), "(nil)");
+}
+
+TEST_F(RespServerTest, RenameAndCopy) {
+  start();
+  Client c(server_->port());
+  EXPECT_EQ(c.call({"RENAME", "nope", "x"}), "(error) ERR no such key");
+  ASSERT_EQ(c.call({"SET", "a", "1"}), "OK");
+  const uint64_t writes = store_->status().writes;
+  EXPECT_EQ(c.call({"RENAME", "a", "b"}), "OK");
+  EXPECT_EQ(store_->status().writes, writes + 1) << "one batch: the new key and the tombstone";
+  EXPECT_EQ(c.call({"MGET", "a", "b"}), "[(nil), 1]");
+  EXPECT_EQ(c.call({"RENAME", "b", "b"}), "OK");
+  EXPECT_EQ(c.call({"SET", "c", "2"}), "OK");
+  EXPECT_EQ(c.call({"RENAMENX", "b", "c"}), "0");
+  EXPECT_EQ(c.call({"RENAMENX", "b", "d"}), "1");
+  EXPECT_EQ(c.call({"MGET", "b", "c", "d"}), "[(nil), 2, 1]");
+  EXPECT_EQ(c.call({"COPY", "d", "c"}), "0") << "c exists";
+  EXPECT_EQ(c.call({"COPY", "d", "c", "REPLACE"}), "1");
+  EXPECT_EQ(c.call({"COPY", "nope", "e"}), "0");
+  EXPECT_EQ(c.call({"COPY", "d", "e", "DB", "1"}), "(error) ERR DB index is out of range");
+  EXPECT_EQ(c.call({"MGET", "c", "d", "e"}), "[1, 1, (nil)]");
 }
 
 }  // namespace

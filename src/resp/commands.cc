@@ -1051,10 +1051,10 @@ const std::vector<CommandSpec>& commands() {
        Need::kWrite},
       {"INCRBY", 3, "write fast", 1, 1, 1, "string", "Adds to an integer value", cmd_incrby,
        Need::kWrite},
-      {"DECRBY", 3, "write fast", 1, 1, 1, "string", "Subtracts from an integer value",
-       cmd_decrby, Need::kWrite},
-      {"INCRBYFLOAT", 3, "write fast", 1, 1, 1, "string", "Adds to a float value",
-       cmd_incrbyfloat, Need::kWrite},
+      {"DECRBY", 3, "write fast", 1, 1, 1, "string", "Subtracts from an integer value", cmd_decrby,
+       Need::kWrite},
+      {"INCRBYFLOAT", 3, "write fast", 1, 1, 1, "string", "Adds to a float value", cmd_incrbyfloat,
+       Need::kWrite},
       {"APPEND", 3, "write fast", 1, 1, 1, "string", "Appends to a value", cmd_append,
        Need::kWrite},
       {"STRLEN", 2, "readonly fast", 1, 1, 1, "string", "The length of a value", cmd_strlen,
@@ -1065,12 +1065,12 @@ const std::vector<CommandSpec>& commands() {
        cmd_getrange, Need::kRead},
       {"SETRANGE", 4, "write", 1, 1, 1, "string", "Overwrites part of a value", cmd_setrange,
        Need::kWrite},
-      {"GETDEL", 2, "write fast", 1, 1, 1, "string", "Gets a value and deletes the key",
-       cmd_getdel, Need::kWrite},
+      {"GETDEL", 2, "write fast", 1, 1, 1, "string", "Gets a value and deletes the key", cmd_getdel,
+       Need::kWrite},
       {"GETSET", 3, "write fast", 1, 1, 1, "string", "Sets a key, returning the old value",
        cmd_getset, Need::kWrite},
-      {"SETNX", 3, "write fast", 1, 1, 1, "string", "Sets a key this node does not hold",
-       cmd_setnx, Need::kWrite},
+      {"SETNX", 3, "write fast", 1, 1, 1, "string", "Sets a key this node does not hold", cmd_setnx,
+       Need::kWrite},
       {"MSETNX", -3, "write", 1, -1, 2, "string", "Sets keys if this node holds none of them",
        cmd_msetnx, Need::kWrite},
       {"TYPE", 2, "readonly fast", 1, 1, 1, "generic", "string, or none", cmd_type, Need::kRead},
@@ -1090,8 +1090,8 @@ const std::vector<CommandSpec>& commands() {
       {"TIME", 1, "fast", 0, 0, 0, "server", "The server's clock", cmd_time, Need::kNothing},
       {"MULTI", 1, "fast", 0, 0, 0, "transactions", "Starts a transaction", cmd_multi,
        Need::kNothing},
-      {"EXEC", 1, "", 0, 0, 0, "transactions", "Runs the queued commands as one batch",
-       cmd_exec, Need::kNothing},
+      {"EXEC", 1, "", 0, 0, 0, "transactions", "Runs the queued commands as one batch", cmd_exec,
+       Need::kNothing},
       {"DISCARD", 1, "fast", 0, 0, 0, "transactions", "Drops the queued commands", cmd_discard,
        Need::kNothing},
       {"WATCH", -2, "fast", 1, -1, 1, "transactions",
@@ -1223,8 +1223,8 @@ Ordering ordering_of(const std::vector<std::string>& args) {
   if (name == "MSET") return Ordering::kBlindWrite;
   // Read what this node holds, then write.
   static const std::set<std::string, std::less<>> kCheckThenWrite = {
-      "INCR",   "DECR",   "INCRBY", "DECRBY", "INCRBYFLOAT", "APPEND", "SETRANGE", "GETDEL",
-      "GETSET", "SETNX",  "MSETNX", "RENAME", "RENAMENX",    "COPY",   "EXEC"};
+      "INCR",   "DECR",  "INCRBY", "DECRBY", "INCRBYFLOAT", "APPEND", "SETRANGE", "GETDEL",
+      "GETSET", "SETNX", "MSETNX", "RENAME", "RENAMENX",    "COPY",   "EXEC"};
   if (kCheckThenWrite.count(name) != 0) return Ordering::kSerialized;
   if (name == "SET") {
     for (size_t i = 3; i < args.size(); ++i) {
@@ -1391,8 +1391,8 @@ void cmd_exec(Exec& e) {
   }
   TxOverlay overlay(e.ctx.store);
   TxBudget budget(e.ctx.config.max_output_bytes);
-  CommandContext inner{overlay,       e.ctx.config,       e.ctx.status, e.ctx.cursors,
-                       e.ctx.stats,   e.ctx.port,         e.ctx.auth_enabled, &budget};
+  CommandContext inner{overlay,     e.ctx.config, e.ctx.status,       e.ctx.cursors,
+                       e.ctx.stats, e.ctx.port,   e.ctx.auth_enabled, &budget};
   std::string replies;
   for (const auto& args : tx.commands) {
     Outcome o;
@@ -1402,8 +1402,7 @@ void cmd_exec(Exec& e) {
     const uint64_t cap = e.ctx.config.max_output_bytes;
     if (o.stopped != Outcome::Stopped::kNo || replies.size() + o.reply.size() > cap) {
       return e.error("EXECABORT the replies of the transaction exceed the client output limit (" +
-                     std::to_string(cap) +
-                     " bytes, max_output_bytes); nothing was written");
+                     std::to_string(cap) + " bytes, max_output_bytes); nothing was written");
     }
     if (o.write) overlay.apply(*o.write);
     replies += o.reply;

@@ -1,0 +1,54 @@
+// What the commands of a MULTI/EXEC transaction read: the store as it is,
+// with the writes of the transaction's earlier commands on top, so that
+// `SET k 1` then `GET k` inside one EXEC sees 1 before anything is written.
+// The transaction's writes are collected here and leave as one WriteBatch
+// (docs/RESP.md, "MULTI / EXEC"). Reads only: the commands never write to a
+// store themselves (they return what to write), and the write calls fail.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "wavekv/store.h"
+
+namespace wavekv::resp {
+
+class TxOverlay final : public Store {
+ public:
+  explicit TxOverlay(Store& base) : base_(base) {}
+
+  // Lays a command's write over the store (later writes of a key win).
+  void apply(const WriteBatch& batch);
+  // The transaction's writes: one item per key written, its last value.
+  WriteBatch batch() const;
+
+  Result<std::string> get(std::string_view key) override;
+  Status view(std::string_view key, const std::function<void(std::string_view)>& fn) override;
+  std::optional<Entry> get_entry(std::string_view key) override;
+  std::vector<KeyValue> scan_prefix(std::string_view prefix, size_t limit) override;
+  std::vector<KeyValue> scan_range(std::string_view start, std::string_view end,
+                                   size_t limit) override;
+  StoreStatus status() override { return base_.status(); }
+  NodeId node_id() const override { return base_.node_id(); }
+
+  Status put(std::string_view, std::string_view) override { return refused(); }
+  Status del(std::string_view) override { return refused(); }
+  Status write(const WriteBatch&) override { return refused(); }
+  void write_async(WriteBatch, WriteCallback done) override { done(refused()); }
+  WatchId watch(std::string_view, WatchCallback) override { return 0; }
+  void unwatch(WatchId) override {}
+  Status checkpoint() override { return refused(); }
+  Status close() override { return Status::ok(); }
+
+ private:
+  static Status refused() {
+    return Status::invalid("a transaction's commands do not write directly");
+  }
+
+  Store& base_;
+  // Key -> its value after the transaction so far; nullopt: deleted.
+  std::map<std::string, std::optional<std::string>, std::less<>> written_;
+};
+
+}  // namespace wavekv::resp
