@@ -641,7 +641,7 @@ TEST_F(RespServerTest, TheTransactionOverlayMergesItsWritesIntoScans) {
 TEST_F(RespServerTest, ExecRepliesAreBoundedByTheOutputLimit) {
   const std::string value(600, 'v');
   const uint64_t get_reply = 1 + 3 + 2 + value.size() + 2;  // "$600\r\n" value "\r\n"
-  const uint64_t replies = 5 + 2 * get_reply;                 // "+OK\r\n" and two GETs
+  const uint64_t replies = 5 + 2 * get_reply;               // "+OK\r\n" and two GETs
   for (uint64_t cap : {replies, replies - 1}) {
     SCOPED_TRACE(cap);
     RespConfig config;
