@@ -183,6 +183,13 @@ TEST_F(CommandGateTest, RolesDecideCommands) {
   EXPECT_EQ(run(reader, {"DBSIZE"}), ":3\r\n");
   EXPECT_EQ(run(reader, {"ACL", "WHOAMI"}), "$1\r\nr\r\n");
   EXPECT_EQ(run(reader, {"PING"}), "+PONG\r\n");
+  EXPECT_EQ(run(reader, {"CLIENT", "LIST"}),
+            "-NOPERM User r has no permissions to run the 'client|list' command\r\n");
+  EXPECT_TRUE(run(reader, {"CLIENT", "KILL", "ID", "1"}).starts_with("-NOPERM"));
+  EXPECT_TRUE(run(reader, {"INCR", "other"}).starts_with("-NOPERM"));
+  EXPECT_EQ(run(reader, {"TYPE", "other"}), "+string\r\n");
+  auto admin = as("adm", auth::Role::kAdmin);
+  EXPECT_TRUE(run(admin, {"CLIENT", "LIST"}).starts_with("$"));
   auto writer = as("w", auth::Role::kReadWrite);
   resp::CommandContext ctx{*store_, config_, status_, cursors_, stats_, 0, true};
   resp::Outcome o = resp::execute(ctx, writer, {"SET", "k", "v"});
@@ -211,6 +218,15 @@ TEST_F(CommandGateTest, PrefixesDecideKeysIncludingMultiKeyCommands) {
   EXPECT_EQ(run(app, {"SCAN", "0", "COUNT", "100"}),
             "*2\r\n$1\r\n0\r\n*2\r\n$5\r\napp:1\r\n$5\r\napp:2\r\n");
   EXPECT_EQ(run(app, {"SCAN", "0", "MATCH", "o*"}), "*2\r\n$1\r\n0\r\n*0\r\n");
+  EXPECT_EQ(run(app, {"RENAME", "app:1", "other"}),
+            "-NOPERM User app has no permissions to access the 'other' key\r\n");
+  EXPECT_TRUE(run(app, {"COPY", "other", "app:9"}).starts_with("-NOPERM"));
+  EXPECT_TRUE(run(app, {"RANDOMKEY"}).starts_with("-NOPERM")) << "it may show any key";
+  // Inside MULTI the same checks run as commands are queued.
+  EXPECT_EQ(run(app, {"MULTI"}), "+OK\r\n");
+  EXPECT_EQ(run(app, {"GET", "app:1"}), "+QUEUED\r\n");
+  EXPECT_TRUE(run(app, {"GET", "other"}).starts_with("-NOPERM"));
+  EXPECT_TRUE(run(app, {"EXEC"}).starts_with("-EXECABORT"));
   auto none = as("none", auth::Role::kRead, std::vector<std::string>{});
   EXPECT_EQ(run(none, {"KEYS", "*"}), "*0\r\n");
   EXPECT_TRUE(run(none, {"GET", "app:1"}).starts_with("-NOPERM"));
@@ -233,11 +249,22 @@ TEST_F(CommandGateTest, WithoutAUsersFileEveryoneIsTheDefaultAdmin) {
 
 TEST_F(CommandGateTest, RandomArgumentsNeverCrash) {
   std::mt19937_64 rng(12);
-  const std::vector<std::string> names = {"AUTH", "HELLO", "ACL",  "GET", "SET",    "MSET",
-                                          "SCAN", "KEYS",  "QUIT", "DEL", "DBSIZE", "auth"};
-  const std::vector<std::string> words = {"AUTH", "SETNAME", "3",     "2", "",       "app:", "x",
-                                          "\r\n", "COUNT",   "MATCH", "*", "WHOAMI", "-1"};
-  for (int i = 0; i < 3000; ++i) {
+  const std::vector<std::string> names = {
+      "AUTH",    "HELLO",  "ACL",    "GET",    "SET",      "MSET",      "SCAN",        "KEYS",
+      "QUIT",    "DEL",    "DBSIZE", "auth",   "MULTI",    "EXEC",      "DISCARD",     "WATCH",
+      "UNWATCH", "INCR",   "INCRBY", "APPEND", "SETRANGE", "GETRANGE",  "INCRBYFLOAT", "RENAME",
+      "COPY",    "MSETNX", "CLIENT", "OBJECT", "MEMORY",   "RANDOMKEY", "GETDEL",      "TYPE"};
+  const std::vector<std::string> words = {"AUTH",   "SETNAME", "3",
+                                          "2",      "",        "app:",
+                                          "x",      "\r\n",    "COUNT",
+                                          "MATCH",  "*",       "WHOAMI",
+                                          "-1",     "0",       "5",
+                                          "-5",     "REPLACE", "ID",
+                                          "LIST",   "KILL",    "INFO",
+                                          "SKIPME", "no",      "ENCODING",
+                                          "USAGE",  "1e3",     "9223372036854775807"};
+  resp::Session kept;  // one session across iterations, so MULTI and WATCH states carry over
+  for (int i = 0; i < 5000; ++i) {
     std::vector<std::string> args = {names[rng() % names.size()]};
     size_t n = rng() % 7;
     for (size_t j = 0; j < n; ++j) {
@@ -249,9 +276,10 @@ TEST_F(CommandGateTest, RandomArgumentsNeverCrash) {
         args.push_back(words[rng() % words.size()]);
       }
     }
-    resp::Session s;
-    if (rng() % 2) s = as("app", auth::Role::kReadWrite, std::vector<std::string>{"app:"});
-    std::string reply = run(s, args);
+    resp::Session fresh;
+    if (rng() % 2) fresh = as("app", auth::Role::kReadWrite, std::vector<std::string>{"app:"});
+    if (!kept.identity) kept = as("adm", auth::Role::kAdmin);
+    std::string reply = run(rng() % 2 ? fresh : kept, args);
     ASSERT_FALSE(reply.empty());
     (void)resp::credentials_of(args);
   }

@@ -805,5 +805,33 @@ TEST_F(RespServerTest, RenameAndCopy) {
   EXPECT_EQ(c.call({"MGET", "c", "d", "e"}), "[1, 1, (nil)]");
 }
 
+TEST_F(RespServerTest, ClientListInfoAndKill) {
+  start();
+  Client a(server_->port()), b(server_->port());
+  ASSERT_EQ(a.call({"CLIENT", "SETNAME", "alpha"}), "OK");
+  ASSERT_EQ(b.call({"CLIENT", "SETNAME", "beta"}), "OK");
+  const std::string a_id = a.call({"CLIENT", "ID"}), b_id = b.call({"CLIENT", "ID"});
+  ASSERT_EQ(b.call({"MULTI"}), "OK");
+  ASSERT_EQ(b.call({"PING"}), "QUEUED");
+  const std::string list = a.call({"CLIENT", "LIST"});
+  EXPECT_NE(list.find("id=" + a_id + " "), std::string::npos) << list;
+  EXPECT_NE(list.find(" name=alpha "), std::string::npos) << list;
+  EXPECT_NE(list.find("id=" + b_id + " "), std::string::npos) << list;
+  EXPECT_NE(list.find(" name=beta "), std::string::npos) << list;
+  EXPECT_NE(list.find(" flags=x db=0 sub=0 psub=0 ssub=0 multi=1 "), std::string::npos)
+      << "b is inside MULTI with one command queued: " << list;
+  EXPECT_EQ(std::count(list.begin(), list.end(), '\n'), 2) << list;
+  EXPECT_EQ(a.call({"CLIENT", "LIST", "ID", b_id}).find("name=alpha"), std::string::npos);
+  const std::string info = a.call({"CLIENT", "INFO"});
+  EXPECT_EQ(info.substr(0, 4 + a_id.size()), "id=" + a_id + " ");
+  EXPECT_NE(info.find(" cmd=client|info "), std::string::npos) << info;
+
+  EXPECT_EQ(a.call({"CLIENT", "KILL", "ID", a_id}), "0") << "SKIPME yes is the default";
+  EXPECT_EQ(a.call({"CLIENT", "KILL", "ID", b_id}), "1");
+  EXPECT_EQ(b.cmd({"EXEC"}).type, '!') << "b's connection was closed";
+  EXPECT_EQ(a.call({"CLIENT", "KILL", "127.0.0.1:1"}), "(error) ERR No such client");
+  EXPECT_EQ(a.call({"PING"}), "PONG") << "the killer carries on";
+}
+
 }  // namespace
 }  // namespace wavekv::resp

@@ -561,6 +561,118 @@ void cmd_config(Exec& e) {
 
 // ---- CLIENT, HELLO ----
 
+std::optional<int64_t> parse_int(std::string_view s);
+
+// One line of CLIENT LIST / CLIENT INFO, in Redis 7's field order (the
+// fields WaveKV has no notion of carry Redis's idle values).
+std::string client_line(const ClientRecord& c) {
+  const auto now = std::chrono::steady_clock::now();
+  auto secs = [&](std::chrono::steady_clock::time_point t) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - t).count());
+  };
+  std::string cmd = c.command.empty() ? "NULL" : c.command;
+  return "id=" + std::to_string(c.id) + " addr=" + c.addr + " laddr=" + c.laddr +
+         " fd=-1 name=" + c.name + " age=" + secs(c.created) + " idle=" + secs(c.last_command) +
+         " flags=" + (c.multi >= 0 ? "x" : "N") +
+         " db=0 sub=0 psub=0 ssub=0 multi=" + std::to_string(c.multi) +
+         " qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0" +
+         " obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=" + cmd + " user=" + c.user +
+         " redir=-1 resp=" + std::to_string(c.resp) + " lib-name=" + c.lib_name +
+         " lib-ver=" + c.lib_ver + "\n";
+}
+
+// This session as CLIENT INFO shows it when the server keeps no registry.
+ClientRecord own_record(const Exec& e) {
+  ClientRecord r;
+  r.id = e.session.id;
+  r.created = r.last_command = std::chrono::steady_clock::now();
+  r.name = e.session.name;
+  r.user = e.session.identity ? e.session.identity->name : "";
+  r.lib_name = e.session.lib_name;
+  r.lib_ver = e.session.lib_ver;
+  r.resp = e.session.protocol == Protocol::kResp3 ? 3 : 2;
+  r.command = "client|info";
+  return r;
+}
+
+bool is_admin(const Exec& e) {
+  return !e.session.identity || e.session.identity->allows(auth::Action::kAdmin);
+}
+
+void client_list(Exec& e) {
+  std::set<uint64_t> ids;
+  for (size_t i = 2; i < e.args.size(); ++i) {
+    std::string opt = upper(e.args[i]);
+    if (opt == "TYPE" && i + 1 < e.args.size()) {
+      std::string type = lower(e.args[++i]);
+      if (type == "normal") continue;
+      if (type == "master" || type == "replica" || type == "slave" || type == "pubsub")
+        return e.bulk("");  // none of those here
+      return e.error("ERR Unknown client type '" + e.args[i].substr(0, 64) + "'");
+    }
+    if (opt == "ID" && i + 1 < e.args.size()) {
+      while (i + 1 < e.args.size()) {
+        auto id = parse_int(e.args[++i]);
+        if (!id || *id <= 0) return e.error("ERR Invalid client ID");
+        ids.insert(static_cast<uint64_t>(*id));
+      }
+      continue;
+    }
+    return e.syntax_error();
+  }
+  std::vector<ClientRecord> all =
+      e.ctx.clients ? e.ctx.clients->list() : std::vector<ClientRecord>{own_record(e)};
+  std::string out;
+  for (const auto& c : all)
+    if (ids.empty() || ids.count(c.id) != 0) out += client_line(c);
+  if (!e.reserve(Exec::bulk_bytes(out.size()))) return;
+  e.bulk(out);
+}
+
+// CLIENT KILL addr:port (the old form: OK, or an error if no such client),
+// or filters ID, ADDR, LADDR, USER, SKIPME (a count).
+void client_kill(Exec& e) {
+  if (e.ctx.clients == nullptr) return e.error("ERR No such client");
+  if (e.args.size() == 3) {
+    const std::string addr = e.args[2];
+    size_t n = e.ctx.clients->kill([&](const ClientRecord& c) { return c.addr == addr; });
+    return n > 0 ? e.ok() : e.error("ERR No such client");
+  }
+  if (e.args.size() % 2 != 0) return e.syntax_error();
+  std::optional<uint64_t> id;
+  std::optional<std::string> addr, laddr, user;
+  bool skipme = true;
+  for (size_t i = 2; i + 1 < e.args.size(); i += 2) {
+    std::string opt = upper(e.args[i]);
+    const std::string& v = e.args[i + 1];
+    if (opt == "ID") {
+      auto n = parse_int(v);
+      if (!n || *n <= 0) return e.error("ERR client-id should be greater than 0");
+      id = static_cast<uint64_t>(*n);
+    } else if (opt == "ADDR") {
+      addr = v;
+    } else if (opt == "LADDR") {
+      laddr = v;
+    } else if (opt == "USER") {
+      user = v;
+    } else if (opt == "SKIPME") {
+      std::string yn = lower(v);
+      if (yn != "yes" && yn != "no") return e.syntax_error();
+      skipme = yn == "yes";
+    } else if (opt == "TYPE") {
+      if (lower(v) != "normal") return e.integer(0);
+    } else {
+      return e.syntax_error();
+    }
+  }
+  const uint64_t me = e.session.id;
+  size_t n = e.ctx.clients->kill([&](const ClientRecord& c) {
+    return (!id || c.id == *id) && (!addr || c.addr == *addr) && (!laddr || c.laddr == *laddr) &&
+           (!user || c.user == *user) && !(skipme && c.id == me);
+  });
+  e.integer(static_cast<int64_t>(n));
+}
+
 void cmd_client(Exec& e) {
   std::string sub = upper(e.args[1]);
   if (sub == "ID") return e.integer(static_cast<int64_t>(e.session.id));
@@ -581,16 +693,35 @@ void cmd_client(Exec& e) {
     if (e.args.size() != 4)
       return e.error("ERR wrong number of arguments for 'client|setinfo' command");
     std::string attr = upper(e.args[2]);
+    const std::string& v = e.args[3];
+    for (char c : v)
+      if (c < ' ' || c > '~' || c == ' ')
+        return e.error("ERR " + attr + " cannot contain spaces, newlines or special characters.");
     if (attr == "LIB-NAME")
-      e.session.lib_name = e.args[3];
+      e.session.lib_name = v;
     else if (attr == "LIB-VER")
-      e.session.lib_ver = e.args[3];
+      e.session.lib_ver = v;
     else
-      return e.error("ERR Unrecognized option '" + e.args[2] + "'");
+      return e.error("ERR Unrecognized option '" + e.args[2].substr(0, 64) + "'");
     return e.ok();
   }
-  e.error("ERR unknown subcommand '" + e.args[1] +
-          "'. WaveKV supports CLIENT ID, GETNAME, SETNAME, SETINFO.");
+  if (sub == "INFO") {
+    ClientRecord me = own_record(e);
+    if (e.ctx.clients)
+      for (const auto& c : e.ctx.clients->list())
+        if (c.id == e.session.id) me = c;
+    me.command = "client|info";
+    me.multi = e.session.tx ? static_cast<int>(e.session.tx->commands.size()) : -1;
+    return e.bulk(client_line(me));
+  }
+  if (sub == "LIST" || sub == "KILL") {
+    if (!is_admin(e))
+      return e.error("NOPERM User " + e.session.identity->name +
+                     " has no permissions to run the 'client|" + lower(sub) + "' command");
+    return sub == "LIST" ? client_list(e) : client_kill(e);
+  }
+  e.error("ERR unknown subcommand '" + e.args[1].substr(0, 64) +
+          "'. WaveKV supports CLIENT ID, GETNAME, SETNAME, SETINFO, INFO, LIST, KILL.");
 }
 
 void hello_reply(Exec& e) {
@@ -1198,6 +1329,50 @@ void cmd_command(Exec& e) {
 }
 
 }  // namespace
+
+void ClientRegistry::add(const ClientRecord& record, std::function<void()> close) {
+  std::lock_guard lock(mu_);
+  clients_[record.id] = {record, std::move(close)};
+}
+
+void ClientRegistry::remove(uint64_t id) {
+  std::lock_guard lock(mu_);
+  clients_.erase(id);
+}
+
+void ClientRegistry::update(const Session& session, std::string_view command) {
+  std::lock_guard lock(mu_);
+  auto it = clients_.find(session.id);
+  if (it == clients_.end()) return;
+  ClientRecord& r = it->second.record;
+  r.last_command = std::chrono::steady_clock::now();
+  r.command = lower(command.substr(0, 64));
+  if (r.name != session.name) r.name = session.name;
+  if (session.identity && r.user != session.identity->name) r.user = session.identity->name;
+  if (r.lib_name != session.lib_name) r.lib_name = session.lib_name;
+  if (r.lib_ver != session.lib_ver) r.lib_ver = session.lib_ver;
+  r.resp = session.protocol == Protocol::kResp3 ? 3 : 2;
+  r.multi = session.tx ? static_cast<int>(session.tx->commands.size()) : -1;
+}
+
+std::vector<ClientRecord> ClientRegistry::list() const {
+  std::lock_guard lock(mu_);
+  std::vector<ClientRecord> out;
+  out.reserve(clients_.size());
+  for (const auto& [id, c] : clients_) out.push_back(c.record);
+  return out;
+}
+
+size_t ClientRegistry::kill(const std::function<bool(const ClientRecord&)>& match) {
+  std::vector<std::function<void()>> closes;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, c] : clients_)
+      if (match(c.record)) closes.push_back(c.close);
+  }
+  for (auto& close : closes) close();  // posts to the connection: not under our lock
+  return closes.size();
+}
 
 uint64_t ScanCursors::open(std::string last_key) {
   std::lock_guard lock(mu_);

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -59,6 +61,8 @@ struct ServerStats {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
+class ClientRegistry;
+
 // Memory for a command's reply, asked for before the reply is built (the
 // server's client memory budget, RespConfig::max_client_memory_bytes). A
 // command asks for each data-sized part of its reply (a value, a key list)
@@ -92,7 +96,8 @@ struct CommandContext {
   // A users file is on: a session must log in, and then may do what its
   // identity allows. Off: every session is kDefaultUser with every right.
   bool auth_enabled = false;
-  ReplyBudget* budget = nullptr;  // null: no limit
+  ReplyBudget* budget = nullptr;      // null: no limit
+  ClientRegistry* clients = nullptr;  // null: CLIENT LIST/INFO/KILL see only this session
 };
 
 // MULTI ... EXEC: the commands queued so far (docs/RESP.md, "MULTI / EXEC").
@@ -127,6 +132,39 @@ struct Session {
   // Bytes the session holds for a transaction and its watched keys; the
   // server charges them to the client memory budget.
   uint64_t held_bytes() const { return (tx ? tx->bytes : 0) + watched_bytes; }
+};
+
+// What CLIENT LIST shows of one connection. The connection updates it after
+// each command; CLIENT LIST and KILL on other connections read it.
+struct ClientRecord {
+  uint64_t id = 0;
+  std::string addr, laddr;  // the client's and our end, "ip:port"
+  std::chrono::steady_clock::time_point created, last_command;
+  std::string name, user, lib_name, lib_ver, command;  // command: the last one, lower case
+  int resp = 2;
+  int multi = -1;  // commands queued in MULTI, -1 outside
+};
+
+// The connections of one RESP server, for CLIENT LIST, INFO and KILL.
+// Thread-safe: connections run on their own strands.
+class ClientRegistry {
+ public:
+  // `close` closes the connection from any thread.
+  void add(const ClientRecord& record, std::function<void()> close);
+  void remove(uint64_t id);
+  // After a command: what the session now is, and the command it ran.
+  void update(const Session& session, std::string_view command);
+  std::vector<ClientRecord> list() const;  // by id
+  // Closes every connection `match` accepts; how many.
+  size_t kill(const std::function<bool(const ClientRecord&)>& match);
+
+ private:
+  struct Client {
+    ClientRecord record;
+    std::function<void()> close;
+  };
+  mutable std::mutex mu_;
+  std::map<uint64_t, Client> clients_;
 };
 
 // Who a session is when no users file is on: kDefaultUser, admin, every key.

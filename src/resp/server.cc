@@ -107,7 +107,8 @@ struct RespServer::Shared {
   }
 
   resp::CommandContext context() {
-    return {store, config, status, cursors, stats, port, auth && auth->enabled()};
+    return {store,   config,  status, cursors, stats, port, auth && auth->enabled(),
+            nullptr, &clients};
   }
 
   // Writes handed to the store whose callbacks have not finished: the server
@@ -132,6 +133,7 @@ struct RespServer::Shared {
   const RespStatusFn status;
   resp::ScanCursors cursors;
   resp::ServerStats stats;
+  resp::ClientRegistry clients;
   SerialGate gate;
   uint16_t port = 0;
   std::string address;
@@ -408,6 +410,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
       resp::write_error(o.reply, std::string("ERR internal error: ") + e.what());
     }
     settle_session();
+    shared_->clients.update(session_, args[0]);
     return o;
   }
 
@@ -668,6 +671,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
     held_requests_ = pending_requests;
     finished_ = true;
     --shared_->stats.connected_clients;
+    shared_->clients.remove(session_.id);
     std::lock_guard lock(shared_->mu);
     shared_->connections.erase(session_.id);
   }
@@ -706,6 +710,11 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
   uint64_t wait_bytes_ = 0;                 // kServer: how many bytes it wanted
 };
 
+// "ip:port" as Redis writes it in CLIENT LIST (IPv6 without brackets).
+std::string endpoint_text(const tcp::endpoint& ep) {
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
 // A connection the listener admitted: it counts against max_connections
 // until this returns.
 awaitable<void> serve_client(std::shared_ptr<Shared> sh, net::Stream socket) {
@@ -713,12 +722,21 @@ awaitable<void> serve_client(std::shared_ptr<Shared> sh, net::Stream socket) {
   uint64_t id = sh->stats.next_client_id++;
   asio::error_code ec;
   socket.socket().set_option(tcp::no_delay(true), ec);
+  resp::ClientRecord record;
+  record.id = id;
+  record.addr = endpoint_text(socket.socket().remote_endpoint(ec));
+  record.laddr = endpoint_text(socket.socket().local_endpoint(ec));
+  record.created = record.last_command = std::chrono::steady_clock::now();
+  if (!sh->auth || !sh->auth->enabled()) record.user = std::string(auth::kDefaultUser);
   auto conn = std::make_shared<Connection>(sh, std::move(socket), id);
   {
     std::lock_guard lock(sh->mu);
     if (sh->stopped) co_return;  // conn goes away, closing its socket
     sh->connections.emplace(id, conn);
   }
+  sh->clients.add(record, [weak = std::weak_ptr<Connection>(conn)] {
+    if (auto c = weak.lock()) c->close();
+  });
   ++sh->stats.connected_clients;
   co_await conn->run();
 }
