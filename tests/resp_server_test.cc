@@ -433,7 +433,10 @@ TEST_F(RespServerTest, ConfigCommandClientSelectHello) {
   EXPECT_EQ(c.call({"CLIENT", "SETNAME", "has space"}).substr(0, 30),
             "(error) ERR Client names canno");
   EXPECT_EQ(c.call({"CLIENT", "SETINFO", "lib-name", "test"}), "OK");
-  EXPECT_EQ(c.call({"CLIENT", "KILL"}).substr(0, 31), "(error) ERR unknown subcommand ");
+  // A bare KILL has no filter: Redis calls it an arity error, and it must not kill everyone.
+  EXPECT_EQ(c.call({"CLIENT", "KILL"}),
+            "(error) ERR wrong number of arguments for 'client|kill' command");
+  EXPECT_EQ(c.call({"CLIENT", "NOSUCH"}).substr(0, 31), "(error) ERR unknown subcommand ");
 
   std::string hello2 = c.call({"HELLO"});
   EXPECT_NE(hello2.find("proto, 2, id, " + std::to_string(id.integer)), std::string::npos)

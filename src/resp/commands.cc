@@ -632,6 +632,7 @@ void client_list(Exec& e) {
 // CLIENT KILL addr:port (the old form: OK, or an error if no such client),
 // or filters ID, ADDR, LADDR, USER, SKIPME (a count).
 void client_kill(Exec& e) {
+  if (e.args.size() < 3) return e.error("ERR wrong number of arguments for 'client|kill' command");
   if (e.ctx.clients == nullptr) return e.error("ERR No such client");
   if (e.args.size() == 3) {
     const std::string addr = e.args[2];
