@@ -131,10 +131,18 @@ TEST_F(RespMemoryTest, SmallSetsWithoutReadingArePausedNotDisconnected) {
   RespConfig config;
   config.max_output_bytes = 64 * 1024;  // pauses soon after the socket's buffers fill
   start(config);
-  Client c(server_->port());
-  // A bounded burst, far more than the socket buffers and the output limit
-  // hold: the sender blocks while the server pauses the connection.
-  constexpr int kSets = 200'000;
+  // The client's receive buffer is fixed small; the server's send buffer may
+  // grow to net.ipv4.tcp_wmem's maximum (4 MiB on Debian). The replies of the
+  // burst (5 bytes each) are more than both and the output limit hold, so the
+  // server must pause the connection while the sender blocks.
+  Client c(server_->port(), 30, 64 * 1024);
+  uint64_t wmem_max = 4 * kMiB;
+  {
+    std::ifstream in("/proc/sys/net/ipv4/tcp_wmem");
+    uint64_t lo = 0, def = 0, max = 0;
+    if (in >> lo >> def >> max) wmem_max = std::max(wmem_max, max);
+  }
+  const int kSets = static_cast<int>((wmem_max + 1 * kMiB) / 5);
   std::atomic<bool> sent{false};
   std::thread sender([&] {
     std::string burst;

@@ -52,8 +52,12 @@ inline std::string encode_command(const std::vector<std::string>& args) {
 
 class Client {
  public:
-  explicit Client(uint16_t port, int timeout_s = 30) {
+  // `receive_buffer` > 0 fixes the socket's receive buffer (no autotuning), so
+  // a client that does not read fills it after a known number of bytes.
+  explicit Client(uint16_t port, int timeout_s = 30, int receive_buffer = 0) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (receive_buffer > 0)
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
     timeval tv{timeout_s, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
