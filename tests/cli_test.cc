@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "support/test_util.h"
@@ -117,6 +118,46 @@ TEST_F(Cli, CheckReportsAndRepairsATornTail) {
   Outcome after = run("check " + db());
   EXPECT_NE(after.out.find("status: ok"), std::string::npos) << after.out;
   EXPECT_EQ(run("get " + db() + " b").out, "2\n");
+}
+
+TEST_F(Cli, CorruptionBeforeIntactRecordsRefusesEveryOpenUntilCheckRepairCutsIt) {
+  for (const char* k : {"a", "b", "c"}) ASSERT_EQ(run("put " + db() + " " + k + " 1").exit_code, 0);
+  std::string wal;
+  for (auto& e : std::filesystem::directory_iterator(dir_ + "/db"))
+    if (e.path().extension() == ".log") wal = e.path();
+  ASSERT_FALSE(wal.empty());
+  // The first record's last byte (its value): a bit flip with two intact
+  // records after it.
+  std::string data;
+  {
+    std::ifstream in(wal, std::ios::binary);
+    data.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  uint32_t len = 0;
+  std::memcpy(&len, data.data() + 40, 4);
+  data[40 + 8 + len - 1] ^= 0x01;
+  {
+    std::ofstream out(wal, std::ios::binary | std::ios::trunc);
+    out << data;
+  }
+
+  Outcome c = run("check " + db());
+  EXPECT_EQ(c.exit_code, 1) << c.out;
+  EXPECT_NE(c.out.find("not a torn tail"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("intact records a repair cuts: 2"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("status: corrupt"), std::string::npos) << c.out;
+  Outcome get = run("get " + db() + " c");
+  EXPECT_NE(get.exit_code, 0) << "the store opened past the corruption";
+  EXPECT_NE(get.out.find("wavekv check --repair"), std::string::npos) << get.out;
+
+  Outcome r = run("check --repair " + db());
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("status: repaired"), std::string::npos) << r.out;
+  EXPECT_TRUE(std::filesystem::exists(wal + ".damaged")) << "the cut segment is kept";
+  EXPECT_NE(run("check " + db()).out.find("status: ok"), std::string::npos);
+  EXPECT_NE(run("get " + db() + " c").exit_code, 0) << "c was cut with the records before it";
+  EXPECT_EQ(run("put " + db() + " d 4").exit_code, 0);
+  EXPECT_EQ(run("get " + db() + " d").out, "4\n");
 }
 
 }  // namespace

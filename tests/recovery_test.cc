@@ -20,6 +20,7 @@
 #include "testing/mem_fs.h"
 #include "util/coding.h"
 #include "wavekv/store.h"
+#include "wavekv/tools.h"
 
 namespace wavekv {
 namespace {
@@ -229,9 +230,14 @@ TEST_F(RecoveryTest, TornLastRecordIsCutAndReported) {
   EXPECT_TRUE(s->status().recovery.clean()) << s->status().recovery.wal_damage;
 }
 
-// --- (b) Damage in a middle segment -------------------------------------------
+// --- (b) Damage with intact records after it is not a torn tail ------------
+// A crash loses only a suffix of what was written (a segment is fsynced before
+// the next one starts, and its header before it gets its name). Damage that
+// intact records follow is bit rot, a bad disk or a mistake: opening refuses
+// and names it; `wavekv check --repair` (repair_data_dir) cuts there, keeping
+// what it cuts.
 
-TEST_F(RecoveryTest, DamageInAMiddleSegmentSetsLaterSegmentsAsideAndKeepsEarlierRecords) {
+TEST_F(RecoveryTest, DamageFollowedByIntactRecordsRefusesToOpenUntilRepaired) {
   Config c = mem_config(fs_);
   const int n = 48;
   const size_t pad = 300;  // ~11 records per 4 KiB segment
@@ -245,68 +251,174 @@ TEST_F(RecoveryTest, DamageInAMiddleSegmentSetsLaterSegmentsAsideAndKeepsEarlier
   auto recs = records(*fs_, segs[1]);
   ASSERT_GE(recs.size(), 4u);
   Rec bad = recs[2];
-  flip(*fs_, seg_path(segs[1]), bad.start + kRecordHeaderBytes + 20);
+  const uint64_t at = bad.start + kRecordHeaderBytes + 20;
+  flip(*fs_, seg_path(segs[1]), at);
   auto before = files(*fs_);
-  int first_lost = static_cast<int>(bad.lsn) - 1;  // key index of the damaged record
+  before.erase("LOCK");
+  const int first_lost = static_cast<int>(bad.lsn) - 1;  // key index of the damaged record
+  // Every record after the damaged one is intact: LSN bad+1 .. n.
+  const uint64_t intact_after = static_cast<uint64_t>(n) - bad.lsn;
 
+  auto refused = Store::open(c);
+  ASSERT_FALSE(refused) << "damage with intact records after it was cut on open";
+  EXPECT_EQ(refused.status().code(), Code::kCorruption);
+  const std::string why = refused.status().message();
+  EXPECT_NE(why.find(seg_path(segs[1])), std::string::npos) << "names the file: " << why;
+  EXPECT_NE(why.find("at byte " + std::to_string(bad.start)), std::string::npos)
+      << "names the offset: " << why;
+  EXPECT_NE(why.find(std::to_string(intact_after) + " intact records (LSN " +
+                     std::to_string(bad.lsn + 1) + ".." + std::to_string(n) + ")"),
+            std::string::npos)
+      << "counts what a cut would lose: " << why;
+  EXPECT_NE(why.find("wavekv check --repair"), std::string::npos) << why;
+  auto after_refusal = files(*fs_);
+  after_refusal.erase("LOCK");
+  EXPECT_EQ(after_refusal, before) << "a refused open changes nothing";
+
+  auto checked = check_data_dir(c);
+  ASSERT_TRUE(checked);
+  EXPECT_FALSE(checked->refused);
+  EXPECT_EQ(checked->recovery.wal_records_after_damage, intact_after);
+  EXPECT_NE(checked->recovery.wal_corruption, "");
+
+  auto repaired = repair_data_dir(c);
+  ASSERT_TRUE(repaired) << repaired.status().to_string();
+  EXPECT_TRUE(repaired->repaired);
+  const std::string damaged_seg = wal_segment_name(segs[1]);
+  ASSERT_TRUE(has_name(*fs_, damaged_seg + ".damaged")) << "the cut segment is kept";
+  EXPECT_EQ(fs_->contents(kDir + "/" + damaged_seg + ".damaged"), before[damaged_seg])
+      << "byte for byte, as it was before the cut";
   std::vector<std::string> expected_aside;
+  for (size_t i = 2; i < segs.size(); i++) {
+    std::string name = wal_segment_name(segs[i]);
+    expected_aside.push_back(name + ".damaged");
+    EXPECT_FALSE(has_name(*fs_, name)) << name << " is no longer a live segment";
+    ASSERT_TRUE(has_name(*fs_, name + ".damaged")) << name << " was set aside";
+    EXPECT_EQ(fs_->contents(kDir + "/" + name + ".damaged"), before[name])
+        << name << " is kept byte for byte for forensics";
+  }
+  EXPECT_EQ(repaired->found.recovery.files_set_aside, expected_aside);
+  EXPECT_EQ(wal_segments(*fs_), (std::vector<uint64_t>{segs[0], segs[1]}));
+
   {
     auto s = open_ok(c);
     ASSERT_TRUE(s);
     expect_keys(*s, 0, first_lost, pad);
     expect_absent(*s, first_lost, n);
-    RecoveryReport r = s->status().recovery;
-    EXPECT_NE(r.wal_damage, "");
-    EXPECT_GT(r.wal_bytes_cut, 0u);
-    for (size_t i = 2; i < segs.size(); i++) {
-      std::string name = wal_segment_name(segs[i]);
-      expected_aside.push_back(name + ".damaged");
-      EXPECT_FALSE(has_name(*fs_, name)) << name << " is no longer a live segment";
-      ASSERT_TRUE(has_name(*fs_, name + ".damaged")) << name << " was set aside";
-      EXPECT_EQ(fs_->contents(kDir + "/" + name + ".damaged"), before[name])
-          << name << " is kept byte for byte for forensics";
-    }
-    EXPECT_EQ(r.files_set_aside, expected_aside);
-    EXPECT_EQ(wal_segments(*fs_), (std::vector<uint64_t>{segs[0], segs[1]}));
+    EXPECT_TRUE(s->status().recovery.clean()) << s->status().recovery.wal_damage;
     ASSERT_TRUE(s->put("new", "v"));
   }
   auto s = open_ok(c);
   ASSERT_TRUE(s);
   EXPECT_TRUE(s->get("new")) << "the write after the cut survives a reopen";
   expect_keys(*s, 0, first_lost, pad);
-  expect_absent(*s, first_lost, n);
-  EXPECT_TRUE(s->status().recovery.clean()) << s->status().recovery.wal_damage;
   for (const auto& name : expected_aside) EXPECT_TRUE(has_name(*fs_, name));
 }
 
-TEST_F(RecoveryTest, BadHeaderOfAMiddleSegmentSetsItAndLaterOnesAside) {
+// The same damage in the last record of the log is a torn tail: cut on open.
+// The two tests differ only in whether an intact record follows the damage.
+TEST_F(RecoveryTest, DamageInTheLastRecordIsATornTailAndOneIntactRecordAfterItIsNot) {
+  for (bool record_after : {false, true}) {
+    SCOPED_TRACE(record_after ? "one intact record after the damage" : "damage at the end");
+    fs_ = std::make_shared<testing::MemFileSystem>();
+    Config c = mem_config(fs_, /*preallocate=*/true);
+    const int n = 5;
+    {
+      auto s = open_ok(c);
+      ASSERT_TRUE(s);
+      put_keys(*s, 0, n);
+    }
+    uint64_t seg = wal_segments(*fs_).back();
+    auto recs = records(*fs_, seg);
+    ASSERT_EQ(recs.size(), static_cast<size_t>(n));
+    const Rec victim = recs[record_after ? n - 2 : n - 1];
+    flip(*fs_, seg_path(seg), victim.start + 1);  // its length: the record cannot be read
+    auto s = Store::open(c);
+    if (record_after) {
+      ASSERT_FALSE(s);
+      EXPECT_EQ(s.status().code(), Code::kCorruption);
+      EXPECT_NE(s.status().message().find("1 intact record (LSN 5..5)"), std::string::npos)
+          << s.status().message();
+    } else {
+      ASSERT_TRUE(s) << s.status().to_string();
+      expect_keys(**s, 0, n - 1);
+      expect_absent(**s, n - 1, n);
+      EXPECT_NE((*s)->status().recovery.wal_damage, "");
+      EXPECT_EQ((*s)->status().recovery.wal_corruption, "");
+    }
+  }
+}
+
+TEST_F(RecoveryTest, DamagedSegmentHeaderRefusesToOpenAndRepairRewritesItLosingNothing) {
+  // The magic, the flags, the node id, the first LSN, the checksum itself.
+  for (uint64_t at : {0u, 12u, 16u, 24u, 32u}) {
+    SCOPED_TRACE("header byte " + std::to_string(at));
+    fs_ = std::make_shared<testing::MemFileSystem>();
+    Config c = mem_config(fs_);
+    const int n = 48;
+    const size_t pad = 300;
+    uint64_t incarnation = 0;
+    {
+      auto s = open_ok(c);
+      ASSERT_TRUE(s);
+      put_keys(*s, 0, n, pad);
+      incarnation = s->status().incarnation;
+    }
+    auto segs = wal_segments(*fs_);
+    ASSERT_GE(segs.size(), 3u);
+    flip(*fs_, seg_path(segs[1]), at);
+    auto refused = Store::open(c);
+    ASSERT_FALSE(refused) << "a damaged header was cut on open";
+    EXPECT_EQ(refused.status().code(), Code::kCorruption);
+    EXPECT_NE(refused.status().message().find(seg_path(segs[1])), std::string::npos)
+        << refused.status().message();
+    EXPECT_NE(refused.status().message().find("rewrites the header and loses nothing"),
+              std::string::npos)
+        << refused.status().message();
+
+    auto repaired = repair_data_dir(c);
+    ASSERT_TRUE(repaired) << repaired.status().to_string();
+    EXPECT_TRUE(repaired->repaired);
+    auto s = open_ok(c);
+    ASSERT_TRUE(s);
+    expect_keys(*s, 0, n, pad);
+    EXPECT_TRUE(s->status().recovery.clean()) << s->status().recovery.wal_damage;
+    EXPECT_EQ(s->status().incarnation, incarnation) << "nothing was lost, so no new stream";
+  }
+}
+
+TEST_F(RecoveryTest, SegmentOfANewerFormatVersionIsRefusedAndNeverCut) {
   Config c = mem_config(fs_);
-  const int n = 48;
-  const size_t pad = 300;
   {
     auto s = open_ok(c);
     ASSERT_TRUE(s);
-    put_keys(*s, 0, n, pad);
+    put_keys(*s, 0, 48, 300);
   }
   auto segs = wal_segments(*fs_);
   ASSERT_GE(segs.size(), 3u);
-  flip(*fs_, seg_path(segs[1]), 0);  // magic
-  {
-    auto s = open_ok(c);
-    ASSERT_TRUE(s);
-    int first_lost = static_cast<int>(segs[1]) - 1;
-    expect_keys(*s, 0, first_lost, pad);
-    expect_absent(*s, first_lost, n);
-    RecoveryReport r = s->status().recovery;
-    EXPECT_NE(r.wal_damage, "");
-    EXPECT_EQ(r.files_set_aside.size(), segs.size() - 1);
-    EXPECT_TRUE(has_name(*fs_, wal_segment_name(segs[1]) + ".damaged"));
-    ASSERT_TRUE(s->put("new", "v"));
-  }
-  auto s = open_ok(c);
-  ASSERT_TRUE(s);
-  EXPECT_TRUE(s->get("new"));
-  EXPECT_TRUE(s->status().recovery.clean()) << s->status().recovery.wal_damage;
+  // A well-formed header of version 2, as a newer WaveKV would write.
+  std::string d = fs_->contents(seg_path(segs[1]));
+  std::string head = d.substr(0, 32);
+  head[8] = 2;
+  std::string fixed = head;
+  put_u32(fixed, checksum32(head));
+  d.replace(0, 36, fixed);
+  fs_->set_contents(seg_path(segs[1]), d);
+  auto before = files(*fs_);
+  before.erase("LOCK");
+
+  auto s = Store::open(c);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.status().code(), Code::kCorruption);
+  EXPECT_NE(s.status().message().find("version 2 is not supported"), std::string::npos)
+      << s.status().message();
+  auto repaired = repair_data_dir(c);
+  ASSERT_TRUE(repaired);
+  EXPECT_TRUE(repaired->found.refused) << "a repair must not cut what a newer version wrote";
+  EXPECT_FALSE(repaired->repaired);
+  auto after = files(*fs_);
+  after.erase("LOCK");
+  EXPECT_EQ(after, before);
 }
 
 // --- (c), (d) Snapshots -------------------------------------------------------
@@ -512,7 +624,8 @@ TEST_F(RecoveryTest, LeftoverTempFilesDoNotStopOpenAndAreRemoved) {
 
 TEST_F(RecoveryTest, RandomDamageSweepKeepsEveryRecordBeforeTheDamage) {
   int opened = 0, refused = 0, reported = 0, lost_some = 0, with_snapshot = 0;
-  for (uint64_t seed = 1; seed <= 80; seed++) {
+  int refused_until_repaired = 0, torn_tails_cut = 0;
+  for (uint64_t seed = 1; seed <= 120; seed++) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     std::mt19937_64 rng(seed);
     fs_ = std::make_shared<testing::MemFileSystem>();
@@ -588,13 +701,56 @@ TEST_F(RecoveryTest, RandomDamageSweepKeepsEveryRecordBeforeTheDamage) {
     for (uint64_t snap : snaps) other_snapshot |= snap_path(snap) != victim;
     const bool fallback = victim_is_wal || other_snapshot || segs.front() == 1;
 
+    // WAL damage is a torn tail, cut on open, only if no intact record above
+    // the snapshot lies after it; else the open refuses until repaired. A
+    // segment wholly covered by the snapshot is not read, and the header's
+    // padding (bytes 36..39) is not checked.
+    auto end_of_records = [&](uint64_t seg) {
+      uint64_t end = kWalHeaderBytes;
+      for (const auto& [lsn, r] : where)
+        if (r.segment == seg) end = std::max(end, r.end);
+      return end;
+    };
+    bool not_torn = false;
+    if (victim_is_wal && !truncate && at >= 32 + 4 && at < kWalHeaderBytes) {
+      // padding: no damage at all
+    } else if (victim_is_wal && truncate && at >= end_of_records(victim_seg)) {
+      // only zeros past the last record were cut: no damage at all
+    } else if (victim_is_wal) {
+      auto next = std::upper_bound(segs.begin(), segs.end(), victim_seg);
+      const bool covered = next != segs.end() && *next <= good_snap + 1;
+      for (const auto& [lsn, r] : where) {
+        if (covered || lsn <= good_snap) continue;
+        if (r.segment > victim_seg || (r.segment == victim_seg && !truncate && r.start > at))
+          not_torn = true;
+      }
+    }
+
+    auto before_open = files(*fs_);
     auto s = Store::open(c);
-    if (!s) {
+    if (!s && not_torn) {
+      // Refused, changing nothing; the repair cuts, and then it opens.
       EXPECT_EQ(s.status().code(), Code::kCorruption) << s.status().to_string();
-      EXPECT_FALSE(victim_is_wal) << "WAL damage alone must never stop an open";
+      EXPECT_NE(s.status().message().find("wavekv check --repair"), std::string::npos);
+      EXPECT_EQ(files(*fs_), before_open) << "a refused open changed the directory";
+      refused_until_repaired++;
+      reported++;
+      auto repaired = repair_data_dir(c);
+      ASSERT_TRUE(repaired) << repaired.status().to_string();
+      ASSERT_TRUE(repaired->repaired);
+      s = Store::open(c);
+      ASSERT_TRUE(s) << "the repaired directory does not open: " << s.status().to_string();
+    } else if (!s) {
+      EXPECT_EQ(s.status().code(), Code::kCorruption) << s.status().to_string();
+      EXPECT_FALSE(victim_is_wal) << "a torn WAL tail must never stop an open: "
+                                  << s.status().to_string();
       EXPECT_FALSE(fallback) << "refused although a fallback was there: " << s.status().to_string();
       refused++;
       continue;
+    } else {
+      EXPECT_FALSE(not_torn) << "damage with intact records after it was cut on open";
+      EXPECT_EQ((*s)->status().recovery.wal_corruption, "");
+      if (!(*s)->status().recovery.wal_damage.empty()) torn_tails_cut++;
     }
     opened++;
     if (!(*s)->status().recovery.clean()) reported++;
@@ -631,10 +787,14 @@ TEST_F(RecoveryTest, RandomDamageSweepKeepsEveryRecordBeforeTheDamage) {
   }
   // The sweep must exercise what it claims to: damage that is reported and
   // loses records, with and without snapshots.
-  EXPECT_GT(opened, 60) << "refused " << refused;
-  EXPECT_GT(reported, 30) << "opens that reported damage";
-  EXPECT_GT(lost_some, 20) << "opens that lost the records after the damage";
-  EXPECT_GT(with_snapshot, 20) << "cases with a checkpoint";
+  EXPECT_GT(opened, 90) << "refused " << refused;
+  EXPECT_GT(reported, 40) << "opens that reported damage";
+  EXPECT_GT(lost_some, 25) << "opens that lost the records after the damage";
+  EXPECT_GT(with_snapshot, 30) << "cases with a checkpoint";
+  EXPECT_GT(refused_until_repaired, 30) << "damage with intact records after it";
+  EXPECT_GT(torn_tails_cut, 8) << "torn tails cut on open";
+  std::printf("sweep: %d opened, %d refused until repaired, %d torn tails cut, %d refused\n",
+              opened, refused_until_repaired, torn_tails_cut, refused);
 }
 
 // --- The real file system -------------------------------------------------------

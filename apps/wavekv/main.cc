@@ -84,13 +84,18 @@ void print_check(const CheckReport& r) {
   if (!r.recovery.wal_damage.empty())
     std::cout << "wal damage: " << r.recovery.wal_damage << " (" << r.recovery.wal_bytes_cut
               << " bytes to cut)\n";
+  if (!r.recovery.wal_corruption.empty())
+    std::cout << "wal corruption (not a torn tail): " << r.recovery.wal_corruption << "\n"
+              << "intact records a repair cuts: " << r.recovery.wal_records_after_damage << "\n";
   for (const auto& f : r.recovery.files_set_aside)
     std::cout << "segment to set aside: " << f << "\n";
   for (const auto& f : r.leftover_files) std::cout << "leftover temp file: " << f << "\n";
 }
 
-// Exit 0 whether the directory is healthy, repairable or (with `repair`)
-// repaired; 1 if opening it would refuse; 2 if it could not be looked at.
+// Exit 0 if the directory is healthy, has only damage opening cuts by itself
+// (a torn tail) or (with `repair`) was repaired; 1 if opening it would refuse
+// (corruption that only `--repair` cuts, or worse); 2 if it could not be
+// looked at.
 int cmd_check(const std::string& dir, bool repair) {
   if (!std::filesystem::is_directory(dir)) return fail("data directory " + dir + " does not exist");
   Config c;
@@ -113,7 +118,20 @@ int cmd_check(const std::string& dir, bool repair) {
   }
   print_check(r);
   if (repaired) {
-    std::cout << "status: repaired\n";
+    std::cout << "status: repaired"
+              << (r.recovery.wal_records_after_damage > 0
+                      ? " (the cut records are kept in the *.damaged files; in a cluster, peers "
+                        "send back the writes they hold once the node rejoins)"
+                      : "")
+              << "\n";
+  } else if (!r.recovery.wal_corruption.empty()) {
+    std::cout << "status: corrupt; the store refuses to open until `wavekv check --repair " << dir
+              << "` "
+              << (r.recovery.wal_records_after_damage > 0
+                      ? "cuts at the damage (keeping what it cuts in *.damaged files)"
+                      : "rewrites the damaged header")
+              << "\n";
+    return 1;
   } else if (r.damaged()) {
     std::cout << "status: damaged, repairable (opening the store or `check --repair` cuts it "
                  "off; everything before the damage is kept)\n";
@@ -284,7 +302,9 @@ CLI::App* add_status_command(CLI::App& app, Flags& f) {
 CLI::App* add_check_command(CLI::App& app, Flags& f) {
   auto* check = app.add_subcommand("check", "Verify the WAL and snapshots of a data directory");
   check->add_option("--data-dir", f.dir, "Data directory")->required();
-  check->add_flag("--repair", f.repair, "Cut off damage now, as opening the store would");
+  check->add_flag("--repair", f.repair,
+                  "Repair now: cut a torn tail (as opening does), and corruption that opening "
+                  "refuses (what is cut is kept in *.damaged files)");
   return check;
 }
 

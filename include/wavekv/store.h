@@ -64,10 +64,18 @@ struct RecoveryReport {
   uint64_t wal_bytes_cut = 0;                // bytes of a damaged tail that were cut off
   std::string wal_damage;                    // what the damage was; empty if none
   std::vector<std::string> files_set_aside;  // WAL segments after the damage, renamed *.damaged
+  // Damage that a crash does not leave, so opening refuses (the message says
+  // where and what a repair costs) and `wavekv check --repair` repairs it:
+  // intact records after the damage, which a cut would lose, or a damaged
+  // segment header. A torn tail (nothing intact after it) is cut on open.
+  std::string wal_corruption;
+  uint64_t wal_records_after_damage = 0;  // intact records (above the snapshot) a cut loses
   // Why this open started a new incarnation of an existing directory (its
   // writes go to a new origin stream); empty if it did not.
   std::string new_incarnation;
-  bool clean() const { return snapshots_skipped.empty() && wal_damage.empty(); }
+  bool clean() const {
+    return snapshots_skipped.empty() && wal_damage.empty() && wal_corruption.empty();
+  }
 };
 
 struct StoreStatus {

@@ -1,11 +1,13 @@
 #include "store/recovery.h"
 
 #include <algorithm>
+#include <cstring>
 #include <random>
 #include <sstream>
 
 #include "store/snapshot.h"
 #include "store/wal.h"
+#include "util/coding.h"
 
 namespace wavekv {
 
@@ -42,6 +44,16 @@ struct DirFiles {
   std::string seg_path(uint64_t lsn) const { return dir + "/" + wal_segment_name(lsn); }
   std::string snap_path(uint64_t lsn) const { return dir + "/" + snapshot_name(lsn); }
 };
+
+// The name a file is set aside under in its directory: `NAME.damaged`, or
+// `NAME.damaged.K` if an earlier repair already took that.
+std::string damaged_name(FileSystem& fs, const std::string& path) {
+  const std::string base = path.substr(path.rfind('/') + 1) + ".damaged";
+  const std::string dir = path.substr(0, path.rfind('/'));
+  std::string name = base;
+  for (int k = 1; fs.exists(dir + "/" + name); k++) name = base + "." + std::to_string(k);
+  return name;
+}
 
 // Lists the directory; leftover *.tmp files go to plan.remove_files.
 Result<DirFiles> list_files(FileSystem& fs, const std::string& dir, RecoveryPlan& plan) {
@@ -153,12 +165,34 @@ Status check_wal_follows_snapshot(const DirFiles& files, uint64_t snap_lsn,
   return Status::ok();
 }
 
+// A header that verifies but names another format version: a newer WaveKV
+// wrote this segment. Nothing may be cut or rewritten then.
+bool newer_format(std::string_view header) {
+  return header.size() >= kWalHeaderBytes &&
+         std::memcmp(header.data(), kWalMagic, sizeof kWalMagic) == 0 &&
+         load_u32(header.data() + 32) == checksum32(header.substr(0, 32)) &&
+         load_u32(header.data() + 8) != kWalVersion;
+}
+
+// Intact records above `floor` in a segment that is set aside, from LSN
+// `min_lsn` on (its header may be the damage, so it is not trusted).
+Result<IntactRecords> intact_in(FileSystem& fs, const std::string& path, uint64_t min_lsn,
+                                uint64_t floor) {
+  auto data = read_file(fs, path);
+  if (!data) return data.status();
+  if (newer_format(*data))
+    return Status::corruption(path + ": " + decode_wal_header(*data).status().message());
+  return find_intact_records(*data, kWalHeaderBytes, min_lsn, floor);
+}
+
 // Step 3: replays the WAL after the snapshot into plan.state, stopping at the
-// first damage; the segments after it are set aside. Returns the last LSN
-// replayed (0 if none).
+// first damage; the segments after it are set aside. If the damage is not a
+// torn tail (intact records follow it, or a header is damaged), says so in
+// report.wal_corruption. Returns the last LSN replayed (0 if none).
 Result<uint64_t> replay_wal(FileSystem& fs, const DirFiles& files, uint64_t snap_lsn,
                             RecoveryPlan& plan) {
   const auto& segs = files.segs;
+  auto& report = plan.report;
   // Segments wholly covered by the snapshot are not read: recovery time is
   // bounded by the checkpoint interval, and damage there loses nothing.
   size_t i = 0;
@@ -168,21 +202,49 @@ Result<uint64_t> replay_wal(FileSystem& fs, const DirFiles& files, uint64_t snap
   }
   uint64_t expect = segs.empty() ? snap_lsn + 1 : segs[i];
   uint64_t wal_last = 0;
+  IntactRecords lost;  // intact records after the damage
+  auto add_lost = [&](const IntactRecords& r) {
+    if (r.count == 0) return;
+    if (lost.count == 0) lost.first_lsn = r.first_lsn;
+    lost.count += r.count;
+    lost.last_lsn = r.last_lsn;
+  };
   for (; i < segs.size(); i++) {
     std::string path = files.seg_path(segs[i]);
     if (segs[i] != expect) {
-      plan.report.wal_damage = path + " starts at LSN " + std::to_string(segs[i]) + " where " +
-                               std::to_string(expect) + " was expected";
+      report.wal_damage = path + " starts at LSN " + std::to_string(segs[i]) + " where " +
+                          std::to_string(expect) + " was expected";
       break;
     }
-    auto scan = scan_wal_segment(fs, path, [&](uint64_t lsn, std::vector<StateOp>&& ops) {
+    auto apply = [&](uint64_t lsn, std::vector<StateOp>&& ops) {
       if (lsn <= snap_lsn) return;
       for (const auto& op : ops) plan.state.apply(op);
-      plan.report.wal_records_replayed++;
-    });
+      report.wal_records_replayed++;
+    };
+    auto scan = scan_wal_segment(fs, path, apply, snap_lsn);
+    if (!scan && scan.status().code() == Code::kCorruption) {
+      // The header is damaged (it is durable before the segment gets its
+      // name, so a crash never does this). If the records verify under the
+      // header the file name and IDENTITY give, a repair rewrites it.
+      auto head = read_file(fs, path);
+      if (!head) return head.status();
+      if (newer_format(*head)) return scan.status();
+      const WalHeader assumed{plan.identity.node, segs[i]};
+      auto rescan = scan_wal_segment(fs, path, apply, snap_lsn, &assumed);
+      if (rescan && rescan->records > 0) {
+        plan.rewrite_header = {path, assumed};
+        report.wal_corruption = scan.status().message() +
+                                "; its records verify under the header its name and IDENTITY "
+                                "give (node " +
+                                std::to_string(assumed.node) + ", first LSN " +
+                                std::to_string(assumed.first_lsn) +
+                                "), so a repair rewrites the header and loses nothing";
+        scan = std::move(rescan);
+      }
+    }
     if (!scan) {
       if (scan.status().code() != Code::kCorruption) return scan.status();
-      plan.report.wal_damage = scan.status().message();
+      report.wal_damage = scan.status().message();
       break;
     }
     plan.segments.push_back(segs[i]);
@@ -192,16 +254,28 @@ Result<uint64_t> replay_wal(FileSystem& fs, const DirFiles& files, uint64_t snap
     if (scan->records > 0) wal_last = scan->last_lsn;
     expect = scan->records > 0 ? scan->last_lsn + 1 : segs[i];
     if (!scan->damage.empty()) {
-      plan.report.wal_damage = scan->damage;
-      plan.report.wal_bytes_cut = scan->file_bytes - scan->valid_bytes;
+      report.wal_damage = scan->damage;
+      report.wal_bytes_cut = scan->file_bytes - scan->valid_bytes;
       plan.truncate = {path, scan->valid_bytes};
+      add_lost({scan->intact_after, scan->intact_after_first, scan->intact_after_last});
       i++;
       break;
     }
   }
   for (; i < segs.size(); i++) {
+    auto intact = intact_in(fs, files.seg_path(segs[i]), expect, snap_lsn);
+    if (!intact) return intact.status();
+    add_lost(*intact);
     plan.set_aside.push_back(files.seg_path(segs[i]));
-    plan.report.files_set_aside.push_back(wal_segment_name(segs[i]) + ".damaged");
+    report.files_set_aside.push_back(damaged_name(fs, files.seg_path(segs[i])));
+  }
+  if (lost.count > 0) {
+    report.wal_records_after_damage = lost.count;
+    if (!report.wal_corruption.empty()) report.wal_corruption += "; then ";
+    report.wal_corruption += report.wal_damage + ", followed by " + std::to_string(lost.count) +
+                             " intact record" + (lost.count == 1 ? "" : "s") + " (LSN " +
+                             std::to_string(lost.first_lsn) + ".." + std::to_string(lost.last_lsn) +
+                             ") that a cut there would lose: this is not a torn tail";
   }
   return wal_last;
 }
@@ -247,6 +321,21 @@ Result<RecoveryPlan> plan_recovery(FileSystem& fs, const std::string& dir, NodeI
 
 Status apply_repairs(FileSystem& fs, const std::string& dir, const RecoveryPlan& plan) {
   for (const auto& path : plan.remove_files) WAVEKV_RETURN_IF_ERROR(fs.remove(path));
+  if (plan.rewrite_header) {
+    const auto& [path, header] = *plan.rewrite_header;
+    auto file = fs.open_writable(path, false);
+    if (!file) return file.status();
+    WAVEKV_RETURN_IF_ERROR((*file)->write_at(0, encode_wal_header(header.node, header.first_lsn)));
+    WAVEKV_RETURN_IF_ERROR((*file)->sync());
+    WAVEKV_RETURN_IF_ERROR((*file)->close());
+  }
+  if (plan.truncate && plan.report.wal_records_after_damage > 0) {
+    // The cut loses intact records: keep the segment as it was beside it.
+    auto bytes = read_file(fs, plan.truncate->first);
+    if (!bytes) return bytes.status();
+    WAVEKV_RETURN_IF_ERROR(
+        write_file_atomic(fs, dir, damaged_name(fs, plan.truncate->first), *bytes));
+  }
   if (plan.truncate) {
     auto file = fs.open_writable(plan.truncate->first, false);
     if (!file) return file.status();
@@ -255,7 +344,7 @@ Status apply_repairs(FileSystem& fs, const std::string& dir, const RecoveryPlan&
     WAVEKV_RETURN_IF_ERROR((*file)->close());
   }
   for (const auto& path : plan.set_aside)
-    WAVEKV_RETURN_IF_ERROR(fs.rename(path, path + ".damaged"));
+    WAVEKV_RETURN_IF_ERROR(fs.rename(path, dir + "/" + damaged_name(fs, path)));
   if (!plan.identity_exists || !plan.report.new_incarnation.empty()) {
     WAVEKV_RETURN_IF_ERROR(
         write_file_atomic(fs, dir, kIdentityFile, encode_identity(plan.identity)));

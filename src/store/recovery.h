@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "state/state.h"
+#include "store/wal.h"
 #include "wavekv/fs.h"
 #include "wavekv/store.h"
 
@@ -44,6 +45,9 @@ struct RecoveryPlan {
   std::vector<std::string> remove_files;                     // leftover *.tmp files
   std::optional<std::pair<std::string, uint64_t>> truncate;  // damaged segment, good bytes
   std::vector<std::string> set_aside;  // segments after the damage, renamed *.damaged
+  // A segment whose damaged header the repair rewrites (its records verify
+  // under the header its file name and IDENTITY give).
+  std::optional<std::pair<std::string, WalHeader>> rewrite_header;
   // Where the WAL writer resumes: segment `resume_first_lsn` at byte
   // `resume_offset`; 0 means start a new segment at last_lsn + 1.
   uint64_t resume_first_lsn = 0;
@@ -57,7 +61,10 @@ struct RecoveryPlan {
 // were already acknowledged and sent (anything but kAlways): then the node
 // takes a new incarnation. So does any cut or set-aside WAL damage.
 // Fails with kWrongNode if the directory belongs to another node, kCorruption
-// if what survives cannot be put together without losing data.
+// if what survives cannot be put together without losing data or a segment
+// was written by a newer format. WAL damage that is not a torn tail is planned
+// like one (cut there) but flagged in report.wal_corruption: Store::open then
+// refuses, and only `wavekv check --repair` applies that plan.
 Result<RecoveryPlan> plan_recovery(FileSystem& fs, const std::string& dir, NodeId wanted_node,
                                    Durability durability = Durability::kAlways,
                                    const std::function<uint64_t()>& random = {});

@@ -722,6 +722,15 @@ Result<std::unique_ptr<ReplicatedStore>> open_replicated(Config config) {
 
   auto plan = plan_recovery(*fs, dir, config.node_id, config.durability, config.random);
   if (!plan) return plan.status();
+  if (!plan->report.wal_corruption.empty()) {
+    // Not what a crash leaves: cutting it on our own would silently drop
+    // acknowledged writes. The operator decides (docs/FORMAT.md, "Damage").
+    return Status::corruption(
+        "refusing to open " + dir + ": " + plan->report.wal_corruption +
+        ". Run `wavekv check --repair " + dir +
+        "` to cut there (the cut bytes are kept in *.damaged files); in a cluster, peers send "
+        "the writes they hold back once the node rejoins");
+  }
   WAVEKV_RETURN_IF_ERROR(apply_repairs(*fs, dir, *plan));
 
   WalWriter::Options opts;

@@ -58,17 +58,50 @@ void encode_wal_record(uint64_t lsn, std::string_view encoded_ops, std::string& 
   out.append(body);
 }
 
+IntactRecords find_intact_records(std::string_view data, uint64_t from, uint64_t min_lsn,
+                                  uint64_t floor) {
+  IntactRecords out;
+  // A segment cannot hold more records than this, so an LSN far above
+  // `min_lsn` is noise, not a record.
+  const uint64_t max_lsn = min_lsn + data.size() / (kRecordHeaderBytes + 12) + 1;
+  uint64_t next_min = min_lsn;
+  uint64_t p = from;
+  while (p + kRecordHeaderBytes + 12 <= data.size()) {
+    const uint64_t lsn = load_u64(data.data() + p + kRecordHeaderBytes);
+    const uint32_t len = load_u32(data.data() + p);
+    if (lsn >= next_min && lsn < max_lsn && len >= 12 &&
+        len <= data.size() - p - kRecordHeaderBytes &&
+        checksum32(data.substr(p + kRecordHeaderBytes, len)) == load_u32(data.data() + p + 4)) {
+      if (lsn > floor) {
+        if (out.count == 0) out.first_lsn = lsn;
+        out.count++;
+        out.last_lsn = lsn;
+      }
+      next_min = lsn + 1;
+      p += kRecordHeaderBytes + len;
+    } else {
+      p++;
+    }
+  }
+  return out;
+}
+
 Result<SegmentScan> scan_wal_segment(
     FileSystem& fs, const std::string& path,
-    const std::function<void(uint64_t, std::vector<StateOp>&&)>& on_record) {
+    const std::function<void(uint64_t, std::vector<StateOp>&&)>& on_record, uint64_t floor,
+    const WalHeader* assumed) {
   auto data_or = read_file(fs, path);
   if (!data_or) return data_or.status();
   std::string_view data = *data_or;
   SegmentScan scan;
   scan.file_bytes = data.size();
-  auto header = decode_wal_header(data);
-  if (!header) return Status::corruption(path + ": " + header.status().message());
-  scan.header = *header;
+  if (assumed != nullptr) {
+    scan.header = *assumed;
+  } else {
+    auto header = decode_wal_header(data);
+    if (!header) return Status::corruption(path + ": " + header.status().message());
+    scan.header = *header;
+  }
   uint64_t pos = kWalHeaderBytes;
   uint64_t expect = scan.header.first_lsn;
   auto all_zero = [&](uint64_t from) {
@@ -120,7 +153,13 @@ Result<SegmentScan> scan_wal_segment(
     pos += kRecordHeaderBytes + len;
   }
   scan.valid_bytes = std::min<uint64_t>(pos, data.size());
-  if (!scan.damage.empty()) scan.damage += " at byte " + std::to_string(pos) + " of " + path;
+  if (!scan.damage.empty()) {
+    scan.damage += " at byte " + std::to_string(pos) + " of " + path;
+    IntactRecords after = find_intact_records(data, pos + 1, expect, floor);
+    scan.intact_after = after.count;
+    scan.intact_after_first = after.first_lsn;
+    scan.intact_after_last = after.last_lsn;
+  }
   return scan;
 }
 

@@ -43,15 +43,37 @@ struct SegmentScan {
   uint64_t valid_bytes = 0;  // offset just past the last good record
   uint64_t file_bytes = 0;
   std::string damage;  // empty if the segment ends cleanly
+  // Intact records after the damage, found by searching the bytes after it
+  // (find_intact_records): if there are any, the damage is not a torn tail.
+  uint64_t intact_after = 0;
+  uint64_t intact_after_first = 0;  // their LSN range, 0 if none
+  uint64_t intact_after_last = 0;
 };
+
+// Intact records in `data` from byte `from` on, found by trying every offset
+// for a record with a plausible length, a matching checksum and an LSN of at
+// least `min_lsn` (each one above the last found), so one damaged record does
+// not hide those after it. Only records above `floor` are counted.
+struct IntactRecords {
+  uint64_t count = 0;
+  uint64_t first_lsn = 0;  // of the counted ones; 0 if none
+  uint64_t last_lsn = 0;
+};
+IntactRecords find_intact_records(std::string_view data, uint64_t from, uint64_t min_lsn,
+                                  uint64_t floor);
 
 // Reads the records of one segment in order, calling `on_record` for each good
 // one, and stops at the first damaged one (torn, bad checksum, impossible
 // length, LSN out of order), which SegmentScan::damage then describes. Errors
 // only if the file cannot be read or its header is bad.
+// With `assumed`, the header on disk is not read: `assumed` stands in for it
+// (the repair of a damaged header, whose file name and IDENTITY say what it was).
+// After damage, the rest of the segment is searched for intact records above
+// `floor` (SegmentScan::intact_after).
 Result<SegmentScan> scan_wal_segment(
     FileSystem& fs, const std::string& path,
-    const std::function<void(uint64_t lsn, std::vector<StateOp>&& ops)>& on_record);
+    const std::function<void(uint64_t lsn, std::vector<StateOp>&& ops)>& on_record,
+    uint64_t floor = 0, const WalHeader* assumed = nullptr);
 
 // Appends records to the newest segment, rolling to a new one when full.
 // Not thread-safe: the store serializes calls.
