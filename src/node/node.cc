@@ -96,6 +96,7 @@ class NodeImpl final : public Node {
     fields.push_back({"peer_auth", peer_auth_name(config_.transport.security.mode)});
     log(LogLevel::kInfo, "node started", std::move(fields));
     warn_about_key_file();
+    warn_about_recovery();
     return Status::ok();
   }
 
@@ -216,6 +217,19 @@ class NodeImpl final : public Node {
     if (sec.mode != PeerSecurity::Mode::kClusterKey) return;
     auto key = security::load_cluster_key(sec.cluster_key_file);
     if (key && !key->warning.empty()) log(LogLevel::kWarn, key->warning);
+  }
+
+  // What opening the store passed over or cut, at the default level: a
+  // fallback to an older snapshot loses nothing but says the disk lost bytes.
+  void warn_about_recovery() const {
+    const RecoveryReport r = store_->status().recovery;
+    for (const auto& skipped : r.snapshots_skipped)
+      log(LogLevel::kWarn, "skipped a corrupt snapshot", {{"why", skipped}});
+    if (!r.wal_damage.empty())
+      log(LogLevel::kWarn, "cut a torn WAL tail",
+          {{"bytes", std::to_string(r.wal_bytes_cut)}, {"why", r.wal_damage}});
+    if (!r.new_incarnation.empty())
+      log(LogLevel::kInfo, "new incarnation", {{"why", r.new_incarnation}});
   }
 
   // Keys whose current version is stamped more than the drift bound ahead of
