@@ -57,6 +57,17 @@ struct Config {
   uint64_t checkpoint_wal_bytes = 128ull * 1024 * 1024;
   uint64_t checkpoint_ops = 0;
 
+  // Scrubbing: every sealed WAL segment and every snapshot is re-read and its
+  // checksums verified once per interval, at most scrub_bytes_per_sec (0: no
+  // limit). Damage found is repaired from memory (a checkpoint that no longer
+  // needs the damaged file, which is set aside as *.damaged), counted in
+  // StoreStatus and passed to on_damage. 0 turns the schedule off;
+  // Store::scrub() still runs a pass on demand.
+  uint64_t scrub_interval_ms = 6ull * 60 * 60 * 1000;
+  uint64_t scrub_bytes_per_sec = 16ull * 1024 * 1024;
+  // Called from the scrubber's thread with what was found and what was done.
+  std::function<void(const std::string& what)> on_damage;
+
   // Group commit: the most bytes of records one leader writes with one fsync.
   uint64_t max_group_bytes = 4ull * 1024 * 1024;
 

@@ -101,6 +101,20 @@ struct StoreStatus {
   uint64_t wal_bytes_since_checkpoint = 0;
   uint64_t ops_since_checkpoint = 0;
   RecoveryReport recovery;
+  // Scrubbing (Config::scrub_interval_ms)
+  uint64_t scrub_passes = 0;  // completed since open
+  uint64_t scrub_bytes = 0;   // read and verified since open
+  uint64_t scrub_damage = 0;  // damaged files found since open
+  uint64_t scrub_repairs = 0;
+  std::string scrub_last_damage;  // what the newest damage was; empty if none
+};
+
+// One scrub pass: what was read, what was damaged, whether it was repaired.
+struct ScrubReport {
+  uint64_t files = 0;
+  uint64_t bytes = 0;
+  std::vector<std::string> damage;  // one line per damaged file
+  bool repaired = false;            // a checkpoint made every damaged file unneeded
 };
 
 class Store {
@@ -148,6 +162,13 @@ class Store {
 
   // Takes a checkpoint now (snapshot, then drops the WAL it covers).
   virtual Status checkpoint() = 0;
+  // Re-reads every sealed WAL segment and snapshot and verifies it, at most
+  // `bytes_per_sec` (0: no limit); repairs damage from memory. See
+  // Config::scrub_interval_ms. Stores that keep no files refuse.
+  virtual Result<ScrubReport> scrub(uint64_t bytes_per_sec = 0) {
+    (void)bytes_per_sec;
+    return Status::invalid("this store keeps no files to scrub");
+  }
   // Drains writes, fsyncs, and releases the data directory. Idempotent.
   // After an earlier WAL failure it skips the fsync and returns kFailed.
   virtual Status close() = 0;

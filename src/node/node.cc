@@ -442,6 +442,12 @@ Result<std::unique_ptr<Node>> Node::start(NodeConfig config, std::unique_ptr<Tra
   WAVEKV_RETURN_IF_ERROR(config.clients.validate());
   WAVEKV_RETURN_IF_ERROR(check_exposure(config));
   WAVEKV_RETURN_IF_ERROR(take_certificate_id(config));
+  if (!config.store.on_damage) {
+    // The scrubber's findings, in the node's log (and in status and metrics).
+    config.store.on_damage = [sink = config.log](const std::string& what) {
+      wavekv::log(sink, LogLevel::kError, "store", "scrub found damage", {{"what", what}});
+    };
+  }
   auto store = open_replicated(config.store);
   if (!store) return store.status();
   if (!transport) transport = make_tcp_transport(config.transport);

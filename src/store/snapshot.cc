@@ -217,4 +217,38 @@ Result<LoadedSnapshot> load_snapshot(FileSystem& fs, const std::string& path, St
   return out;
 }
 
+Result<LoadedSnapshot> verify_snapshot(FileSystem& fs, const std::string& path) {
+  auto data_or = read_file(fs, path);
+  if (!data_or) return data_or.status();
+  std::string_view data = *data_or;
+  auto header = decode_header(data);
+  if (!header) return header;
+  LoadedSnapshot out = *header;
+  uint64_t pos = kSnapHeaderBytes;
+  uint64_t blocks = 0;
+  while (pos < data.size()) {
+    auto payload = block_payload(data, pos);
+    if (!payload) return payload.status();
+    Decoder d(*payload);
+    const uint8_t type = d.u8();
+    if ((blocks == 0) != (type == kMetaBlock))
+      return Status::corruption("meta block out of place at byte " + std::to_string(pos));
+    pos += 8 + payload->size();
+    if (type == kEntriesBlock) {
+      out.entries += d.u32();
+    } else if (type == kFooterBlock) {
+      const uint64_t entries = d.u64();
+      const uint64_t nblocks = d.u64();
+      if (d.failed() || entries != out.entries || nblocks != blocks)
+        return Status::corruption("footer counts disagree with the blocks read");
+      if (pos != data.size()) return Status::corruption("trailing bytes after the footer");
+      return out;
+    } else if (type != kMetaBlock) {
+      return Status::corruption("unknown block type " + std::to_string(type));
+    }
+    blocks++;
+  }
+  return Status::corruption("snapshot has no footer (truncated)");
+}
+
 }  // namespace wavekv

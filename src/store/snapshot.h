@@ -35,6 +35,11 @@ struct LoadedSnapshot {
 // `state` is unspecified if this fails.
 Result<LoadedSnapshot> load_snapshot(FileSystem& fs, const std::string& path, State& state);
 
+// Checks a snapshot's header and every block's checksum, order and the footer's
+// counts, without decoding the entries (the scrubber's check: what bit rot or
+// a lost write would break).
+Result<LoadedSnapshot> verify_snapshot(FileSystem& fs, const std::string& path);
+
 // Reads just the header: node id and LSN.
 Result<LoadedSnapshot> read_snapshot_header(FileSystem& fs, const std::string& path);
 

@@ -55,6 +55,7 @@ class StoreImpl final : public ReplicatedStore {
       segments_.push_back(wal_->segment_first_lsn());
     committer_ = std::thread([this] { commit_loop(); });
     background_ = std::thread([this] { background_loop(); });
+    if (config_.scrub_interval_ms != 0) scrubber_ = std::thread([this] { scrub_loop(); });
   }
 
   ~StoreImpl() override { (void)close(); }
@@ -200,13 +201,27 @@ class StoreImpl final : public ReplicatedStore {
     s.fsyncs = fsyncs_.load();
     s.checkpoints = checkpoints_.load();
     s.recovery = recovery_;
+    s.scrub_passes = scrub_passes_.load();
+    s.scrub_bytes = scrub_bytes_.load();
+    s.scrub_damage = scrub_damage_.load();
+    s.scrub_repairs = scrub_repairs_.load();
+    {
+      std::lock_guard lock(scrub_report_mu_);
+      s.scrub_last_damage = scrub_last_damage_;
+    }
     return s;
   }
 
-  Status checkpoint() override {
+  Status checkpoint() override { return checkpoint_now(/*repair=*/false); }
+
+  // `repair`: a checkpoint is taken even if nothing is new, and it keeps no
+  // fallback: every other snapshot and every segment it covers go, so none of
+  // them is needed any more (the scrubber's repair).
+  Status checkpoint_now(bool repair) {
     std::lock_guard one_at_a_time(checkpoint_mu_);
     if (tl_on_commit_thread) return Status::invalid("checkpoint() from a callback would deadlock");
     CheckpointOut out;
+    out.force = repair;
     auto req = std::make_unique<Request>();
     req->checkpoint = &out;
     WAVEKV_RETURN_IF_ERROR(submit_and_wait(std::move(req)));
@@ -216,7 +231,95 @@ class StoreImpl final : public ReplicatedStore {
     if (!st.is_ok())
       return Status::io_error("checkpoint failed, the WAL still has everything: " + st.message());
     checkpoints_++;
-    return drop_covered_files(out.lsn, out.bytes.size());
+    return drop_covered_files(out.lsn, out.bytes.size(), /*keep_fallback=*/!repair);
+  }
+
+  Result<ScrubReport> scrub(uint64_t bytes_per_sec) override {
+    std::lock_guard one_at_a_time(scrub_mu_);
+    ScrubReport report;
+    // Sealed segments (with the LSN the next one starts at) and snapshots, as
+    // of now; files dropped meanwhile by a checkpoint are skipped.
+    std::vector<std::pair<uint64_t, uint64_t>> sealed;
+    std::vector<uint64_t> snaps;
+    {
+      std::lock_guard lock(wal_mu_);
+      for (size_t i = 0; i + 1 < segments_.size(); i++)
+        sealed.push_back({segments_[i], segments_[i + 1]});
+      snaps = snapshots_;
+    }
+    std::vector<std::string> damaged;  // paths
+    auto pace = [&](uint64_t bytes) {
+      report.files++;
+      report.bytes += bytes;
+      scrub_bytes_ += bytes;
+      if (bytes_per_sec == 0) return;
+      std::unique_lock lock(bg_mu_);
+      bg_cv_.wait_for(lock, std::chrono::microseconds(bytes * 1'000'000 / bytes_per_sec),
+                      [&] { return stop_; });
+    };
+    for (const auto& [first, next] : sealed) {
+      const std::string path = config_.data_dir + "/" + wal_segment_name(first);
+      if (stopping()) return report;
+      if (!fs_->exists(path)) continue;
+      auto scan = scan_wal_segment(*fs_, path, [](uint64_t, std::vector<StateOp>&&) {});
+      std::string why;
+      if (!scan) {
+        if (scan.status().code() != Code::kCorruption) return scan.status();
+        why = scan.status().message();
+      } else if (!scan->damage.empty()) {
+        why = scan->damage;
+      } else if (scan->header.first_lsn != first ||
+                 (scan->records == 0 ? first : scan->last_lsn + 1) != next) {
+        why = path + " holds LSNs up to " + std::to_string(scan->last_lsn) +
+              " where the log goes on at " + std::to_string(next);
+      }
+      if (!why.empty()) {
+        report.damage.push_back(why);
+        damaged.push_back(path);
+      }
+      pace(scan ? scan->file_bytes : 0);
+    }
+    for (uint64_t lsn : snaps) {
+      const std::string path = config_.data_dir + "/" + snapshot_name(lsn);
+      if (stopping()) return report;
+      if (!fs_->exists(path)) continue;
+      auto verified = verify_snapshot(*fs_, path);
+      if (!verified) {
+        if (verified.status().code() != Code::kCorruption) return verified.status();
+        report.damage.push_back(path + ": " + verified.status().message());
+        damaged.push_back(path);
+      }
+      pace(fs_->exists(path) ? file_size(path) : 0);
+    }
+    scrub_passes_++;
+    if (damaged.empty()) return report;
+    scrub_damage_ += damaged.size();
+    {
+      std::lock_guard lock(scrub_report_mu_);
+      scrub_last_damage_ = report.damage.back();
+    }
+    // The state in memory is what the files held when they were read at open
+    // (or written since): a checkpoint of it replaces every damaged file. They
+    // are set aside first (a restart would refuse them anyway), so the
+    // checkpoint's clean-up cannot delete them.
+    for (const auto& path : damaged) {
+      if (fs_->exists(path)) (void)fs_->rename(path, path + ".damaged");
+    }
+    Status st = checkpoint_now(/*repair=*/true);
+    std::string done;
+    if (st.is_ok()) {
+      report.repaired = true;
+      scrub_repairs_++;
+      done =
+          "repaired from memory: a new checkpoint replaces the damaged files, set aside as "
+          "*.damaged";
+    } else {
+      done = "the repairing checkpoint failed: " + st.message();
+    }
+    if (config_.on_damage) {
+      for (const auto& what : report.damage) config_.on_damage(what + "; " + done);
+    }
+    return report;
   }
 
   Status close() override {
@@ -234,6 +337,7 @@ class StoreImpl final : public ReplicatedStore {
     }
     bg_cv_.notify_all();
     if (background_.joinable()) background_.join();
+    if (scrubber_.joinable()) scrubber_.join();
     Status st;
     {
       std::lock_guard lock(wal_mu_);
@@ -267,6 +371,7 @@ class StoreImpl final : public ReplicatedStore {
   }
 
   struct CheckpointOut {
+    bool force = false;  // capture even if nothing was written since the last one
     std::string bytes;
     uint64_t lsn = 0;
   };
@@ -566,12 +671,14 @@ class StoreImpl final : public ReplicatedStore {
     assert(on_commit_thread());
     std::lock_guard lock(wal_mu_);
     if (!failed_.is_ok()) return failed_;
-    if (last_lsn_ == checkpoint_lsn_) return Status::ok();
+    if (last_lsn_ == checkpoint_lsn_ && !out.force) return Status::ok();
     {
       std::shared_lock state_lock(state_mu_);
       out.bytes = encode_snapshot(state_, last_lsn_);
     }
     out.lsn = last_lsn_;
+    // A segment that holds no record yet already starts after the snapshot.
+    if (wal_->next_lsn() == wal_->segment_first_lsn()) return Status::ok();
     Status st = wal_->roll();
     if (!st.is_ok()) {
       failed_ = Status::failed("starting a WAL segment failed (" + st.message() +
@@ -587,20 +694,22 @@ class StoreImpl final : public ReplicatedStore {
   }
 
   // Keeps the new snapshot and the one before it (the fallback), and the WAL
-  // from the fallback on; removes everything older.
-  Status drop_covered_files(uint64_t lsn, uint64_t bytes) {
+  // from the fallback on; removes everything older. Without `keep_fallback`,
+  // keeps only the new snapshot and the WAL after it.
+  Status drop_covered_files(uint64_t lsn, uint64_t bytes, bool keep_fallback = true) {
     std::vector<std::string> doomed;
     {
       std::lock_guard lock(wal_mu_);
       checkpoint_lsn_ = lsn;
       snapshot_bytes_ = bytes;
-      snapshots_.push_back(lsn);
+      if (std::find(snapshots_.begin(), snapshots_.end(), lsn) == snapshots_.end())
+        snapshots_.push_back(lsn);
       std::sort(snapshots_.begin(), snapshots_.end());
-      while (snapshots_.size() > 2) {
+      while (snapshots_.size() > (keep_fallback ? 2u : 1u)) {
         doomed.push_back(snapshot_name(snapshots_.front()));
         snapshots_.erase(snapshots_.begin());
       }
-      if (snapshots_.size() == 2) {
+      if (snapshots_.size() == 2 || !keep_fallback) {
         uint64_t fallback = snapshots_.front();
         // Segment i holds LSNs [segments_[i], segments_[i+1]); drop it if all
         // of them are covered by the fallback snapshot.
@@ -630,6 +739,32 @@ class StoreImpl final : public ReplicatedStore {
       lock.unlock();
       if (config_.durability == Durability::kInterval) sync_now();
       if (want_checkpoint) (void)checkpoint();
+      lock.lock();
+    }
+  }
+
+  bool stopping() {
+    std::lock_guard lock(bg_mu_);
+    return stop_;
+  }
+
+  uint64_t file_size(const std::string& path) {
+    auto f = fs_->open_readable(path);
+    if (!f) return 0;
+    auto n = (*f)->size();
+    return n ? *n : 0;
+  }
+
+  // A pass every scrub_interval_ms, the first one an interval after open.
+  void scrub_loop() {
+    const auto period = std::chrono::milliseconds(config_.scrub_interval_ms);
+    std::unique_lock lock(bg_mu_);
+    while (!stop_) {
+      if (bg_cv_.wait_for(lock, period, [&] { return stop_; })) break;
+      lock.unlock();
+      auto pass = scrub(config_.scrub_bytes_per_sec);
+      if (!pass && config_.on_damage)
+        config_.on_damage("scrub pass failed: " + pass.status().message());
       lock.lock();
     }
   }
@@ -702,6 +837,15 @@ class StoreImpl final : public ReplicatedStore {
   bool stop_ = false;
   bool checkpoint_wanted_ = false;
   std::thread background_;
+
+  std::mutex scrub_mu_;  // one pass at a time
+  std::thread scrubber_;
+  std::atomic<uint64_t> scrub_passes_{0};
+  std::atomic<uint64_t> scrub_bytes_{0};
+  std::atomic<uint64_t> scrub_damage_{0};
+  std::atomic<uint64_t> scrub_repairs_{0};
+  std::mutex scrub_report_mu_;
+  std::string scrub_last_damage_;
 };
 
 }  // namespace
