@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "http/client.h"
+#include "store/wal.h"
 #include "support/resp_client.h"
 #include "support/serve_node.h"
 #include "support/store_harness.h"
@@ -409,6 +411,68 @@ TEST(ServeCrossNode, ADelOfAKeyThisNodeHasNotSeenWinsOverTheEarlierSet) {
     EXPECT_EQ(get(nodes[0], key), "<absent>") << key << ": the later DEL wins on node 0";
     EXPECT_EQ(get(nodes[1], key), "<absent>") << key << ": the later DEL wins on node 1";
   }
+}
+
+// Corruption in the middle of a node's WAL (intact records after it) stops
+// `wavekv serve` with the file, the offset and the repair to run; after
+// `wavekv check --repair` the node rejoins in a new incarnation and its peer
+// sends back everything the cut removed, its own earlier writes included.
+TEST(ServeCorruption, ANodeRefusesToStartAndAfterCheckRepairItsPeerSendsBackWhatWasCut) {
+  ScratchNodes scratch("corrupt-wal-test", 2);
+  std::vector<ServeNode>& nodes = scratch.nodes;
+  ASSERT_TRUE(nodes[0].start());
+  nodes[1].seeds = nodes[0].peer;
+  ASSERT_TRUE(nodes[1].start());
+  std::map<std::string, std::string> want;
+  for (int i = 0; i < 200; i++) {
+    const std::string key = "k" + std::to_string(i);
+    ASSERT_TRUE(put(nodes[i % 4 == 0 ? 0 : 1], key, "v" + std::to_string(i)));
+    want[key] = "v" + std::to_string(i);
+  }
+  auto holds_all = [&](const ServeNode& n) {
+    for (const auto& [k, v] : want)
+      if (get(n, k) != v) return false;
+    return true;
+  };
+  ASSERT_TRUE(eventually([&] { return holds_all(nodes[0]); }, 30)) << "node 0 has node 1's writes";
+  nodes[1].stop(SIGKILL);  // no checkpoint: everything is in the WAL
+
+  // Flip a byte of the 20th record of node 1's first segment.
+  const std::string wal = nodes[1].dir + "/" + wal_segment_name(1);
+  std::string data;
+  {
+    std::ifstream in(wal, std::ios::binary);
+    data.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  uint64_t pos = kWalHeaderBytes;
+  for (int r = 0; r < 20; r++) {
+    uint32_t len = 0;
+    std::memcpy(&len, data.data() + pos, 4);
+    ASSERT_NE(len, 0u) << "fewer than 20 records";
+    pos += kRecordHeaderBytes + len;
+  }
+  data[pos + kRecordHeaderBytes + 9] ^= 0x10;
+  {
+    std::ofstream out(wal, std::ios::binary | std::ios::trunc);
+    out << data;
+  }
+
+  EXPECT_FALSE(nodes[1].start()) << "the node started past the corruption";
+  std::ifstream log(nodes[1].log());
+  const std::string said{std::istreambuf_iterator<char>(log), {}};
+  EXPECT_NE(said.find("at byte " + std::to_string(pos) + " of " + wal), std::string::npos) << said;
+  EXPECT_NE(said.find("wavekv check --repair"), std::string::npos) << said;
+
+  test::Outcome repair =
+      test::run_command(std::string(WAVEKV_BINARY) + " check --repair --data-dir " + nodes[1].dir);
+  ASSERT_EQ(repair.exit_code, 0) << repair.out;
+  ASSERT_NE(repair.out.find("status: repaired"), std::string::npos) << repair.out;
+  test::Outcome cut =
+      test::run_command(std::string(WAVEKV_BINARY) + " get --data-dir " + nodes[1].dir + " k199");
+  EXPECT_NE(cut.exit_code, 0) << "the cut should have removed node 1's later writes: " << cut.out;
+  ASSERT_TRUE(nodes[1].start());
+  EXPECT_TRUE(eventually([&] { return holds_all(nodes[1]); }, 30))
+      << "node 0 sends back everything the cut removed";
 }
 
 // A counter of the node's replication status; 0 when the node does not answer.
