@@ -47,7 +47,8 @@ NodeStatus full_status() {
   s.address = "10.0.0.1:7400";
   s.digest = 0xabc;
   s.poisoned_keys = next++;
-  s.members = {{2, 3, "10.0.0.2:7400", 12, 0}, {3, 4, "10.0.0.3:7400", std::nullopt, 5}};
+  s.members = {{2, 3, "10.0.0.2:7400", 12, 0, -7},
+               {3, 4, "10.0.0.3:7400", std::nullopt, 5, std::nullopt}};
   HttpStats h;
   for (uint64_t* f : {&h.connections, &h.connections_total, &h.connections_refused,
                       &h.watch_subscribers, &h.watch_events, &h.watch_resets})
@@ -147,8 +148,10 @@ TEST_F(NodeStatusTable, MembersAndIdentityShowBesideTheTable) {
   ASSERT_EQ(json_["members"].size(), 2u);
   EXPECT_EQ(json_["members"][0],
             nlohmann::json::parse(R"({"id": 2, "incarnation": 3, "address": "10.0.0.2:7400",
-                                      "last_seen_ms_ago": 12, "ack_lag": 0})"));
+                                      "last_seen_ms_ago": 12, "ack_lag": 0,
+                                      "clock_offset_ms": -7})"));
   EXPECT_TRUE(json_["members"][1]["last_seen_ms_ago"].is_null());
+  EXPECT_TRUE(json_["members"][1]["clock_offset_ms"].is_null());
   EXPECT_EQ(json_["http"]["responses"]["200"], s.http->responses[0].second);
   for (const std::string& want : std::vector<std::string>{
            "wavekv_node_info{node=\"7\",incarnation=\"99\"} 1\n", "wavekv_members 2\n",
@@ -158,9 +161,10 @@ TEST_F(NodeStatusTable, MembersAndIdentityShowBesideTheTable) {
   for (const std::string& want : std::vector<std::string>{
            "\r\nnode_id:7\r\n", "\r\nincarnation:99\r\n", "\r\nnode_address:10.0.0.1:7400\r\n",
            "\r\ndigest:0000000000000abc\r\n", "\r\nwavekv_members:2\r\n",
-           "\r\nmember0:id=2,address=10.0.0.2:7400,incarnation=3,last_seen_ms_ago=12,ack_lag=0\r\n",
+           "\r\nmember0:id=2,address=10.0.0.2:7400,incarnation=3,last_seen_ms_ago=12,ack_lag=0,"
+           "clock_offset_ms=-7\r\n",
            "\r\nmember1:id=3,address=10.0.0.3:7400,incarnation=4,last_seen_ms_ago=null,ack_lag="
-           "5\r\n"})
+           "5,clock_offset_ms=null\r\n"})
     EXPECT_NE(info_.find(want), std::string::npos) << want << "\n" << info_;
 }
 

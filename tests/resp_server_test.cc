@@ -372,7 +372,7 @@ TEST_F(RespServerTest, Info) {
     s.store = store_->status();
     s.address = "10.0.0.1:7000";
     s.replication.pushes_sent = 5;
-    s.members = {{2, 3, "10.0.0.2:7000", 12, 0}};
+    s.members = {{2, 3, "10.0.0.2:7000", 12, 0, std::nullopt}};
     return s;
   };
   start({}, status);
@@ -384,7 +384,8 @@ TEST_F(RespServerTest, Info) {
            "# Server\r\n", "redis_version:", "node_id:" + id + "\r\n", "incarnation:",
            "node_address:10.0.0.1:7000\r\n", "# Clients\r\n", "connected_clients:1\r\n",
            "# Replication\r\n", "role:master\r\n", "wavekv_members:1\r\n",
-           "member0:id=2,address=10.0.0.2:7000,incarnation=3,last_seen_ms_ago=12,ack_lag=0\r\n",
+           "member0:id=2,address=10.0.0.2:7000,incarnation=3,last_seen_ms_ago=12,ack_lag=0,"
+           "clock_offset_ms=null\r\n",
            "repl_pushes_sent:5\r\n", "# Persistence\r\n", "live_keys:1\r\n",
            "# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n"})
     EXPECT_NE(info.find(want), std::string::npos) << want << "\n" << info;

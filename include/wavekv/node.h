@@ -102,6 +102,18 @@ struct MemberStatus {
   std::string address;
   std::optional<uint64_t> last_seen_ms_ago;  // never heard from by this process: none
   uint64_t ack_lag = 0;                      // our writes it has not acknowledged
+  // Its clock minus ours (ms), estimated from its recent messages; none if it
+  // sent none in the clock check's window (or speaks wire version 2).
+  std::optional<int64_t> clock_offset_ms;
+};
+
+// The clock offset check (docs/PROTOCOL.md, "Clock offset").
+struct ClockStatus {
+  int64_t offset_ms = 0;      // this node's clock minus its peers' (median); 0 without peers
+  uint64_t peers = 0;         // peers whose clocks were heard in the window
+  uint64_t peers_beyond = 0;  // of them, further than max_clock_offset_ms
+  bool refusing_writes = false;
+  uint64_t wire_v2_frames = 0;  // frames from peers that speak wire version 2 (no clock)
 };
 
 // The HTTP server's own figures.
@@ -139,6 +151,7 @@ struct NodeStatus {
   // node's limits (replication.entries_quarantined counts them).
   std::vector<std::string> quarantined_keys;
   ReplicaStats replication;
+  ClockStatus clock;
   DriverStats driver;
   TransportStats transport;
   std::vector<MemberStatus> members;

@@ -18,6 +18,10 @@ struct ReplicaConfig {
   uint32_t max_page_entries = 512;
   uint64_t max_page_bytes = 1 << 20;
   uint64_t max_clock_drift_ms = 5 * 60 * 1000;  // entries further ahead are rejected
+  // The clock offset check (docs/PROTOCOL.md, "Clock offset"): a node further
+  // than this from a majority of the peers it hears from refuses client
+  // writes until its clock is back. 0 turns the check off.
+  uint64_t max_clock_offset_ms = 500;
   uint64_t max_key_bytes = 64 * 1024;
   uint64_t max_value_bytes = 64ull * 1024 * 1024;
   uint64_t max_total_keys = 0;       // keys incl. tombstones; 0: no limit

@@ -19,6 +19,7 @@ enum class Code {
   kWrongNode,        // the data directory belongs to another node id
   kFailed,           // an earlier write or fsync failed; reopen the store
   kClosed,           // the store was closed
+  kUnavailable,      // refused for now (the node's clock is out of bounds); retry later
 };
 
 const char* code_name(Code code);
@@ -30,6 +31,7 @@ class [[nodiscard]] Status {
   static Status not_found(std::string msg) { return {Code::kNotFound, std::move(msg)}; }
   static Status invalid(std::string msg) { return {Code::kInvalidArgument, std::move(msg)}; }
   static Status corruption(std::string msg) { return {Code::kCorruption, std::move(msg)}; }
+  static Status unavailable(std::string msg) { return {Code::kUnavailable, std::move(msg)}; }
   static Status io_error(std::string msg) { return {Code::kIOError, std::move(msg)}; }
   static Status busy(std::string msg) { return {Code::kBusy, std::move(msg)}; }
   static Status wrong_node(std::string msg) { return {Code::kWrongNode, std::move(msg)}; }

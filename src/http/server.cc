@@ -107,7 +107,8 @@ int status_code_for(const Status& st) {
     case Code::kNotFound: return 404;
     case Code::kInvalidArgument: return 400;
     case Code::kFailed:
-    case Code::kClosed: return 503;
+    case Code::kClosed:
+    case Code::kUnavailable: return 503;
     default: return 500;
   }
 }

@@ -71,6 +71,23 @@ const StatusField kFields[] = {
     {kNode, "retired_data_dirs", "wavekv_retired_data_dirs",
      "Copies of the data directory a re-bootstrap moved aside (retired/).", kGauge,
      FIGURE(retired_data_dirs.size())},
+    {kNode, "clock_ahead_ms", "wavekv_clock_ahead_ms",
+     "How far this node's clock is ahead of its peers' (median), 0 if not ahead.", kGauge,
+     FIGURE(clock.offset_ms > 0 ? s.clock.offset_ms : 0)},
+    {kNode, "clock_behind_ms", "wavekv_clock_behind_ms",
+     "How far this node's clock is behind its peers' (median), 0 if not behind.", kGauge,
+     FIGURE(clock.offset_ms < 0 ? -s.clock.offset_ms : 0)},
+    {kNode, "clock_peers", "wavekv_clock_peers", "Peers whose clocks were heard recently.", kGauge,
+     FIGURE(clock.peers)},
+    {kNode, "clock_peers_beyond", "wavekv_clock_peers_beyond",
+     "Of them, further than max_clock_offset_ms from this node.", kGauge,
+     FIGURE(clock.peers_beyond)},
+    {kNode, "clock_refusing_writes", "wavekv_clock_refusing_writes",
+     "1 while client writes are refused because this node's clock is out of bounds.", kGauge,
+     FIGURE(clock.refusing_writes)},
+    {kNode, "wire_v2_frames", "wavekv_wire_v2_frames_total",
+     "Peer frames in wire version 2 (an older WaveKV; no clock).", kCounter,
+     FIGURE(clock.wire_v2_frames)},
     {kNode, "poisoned_keys", "wavekv_poisoned_keys",
      "Keys stamped further ahead of this clock than the drift bound.", kGauge,
      FIGURE(poisoned_keys)},
@@ -247,6 +264,7 @@ nlohmann::json member_json(const MemberStatus& m) {
   nlohmann::json j = {{"id", m.id}, {"incarnation", m.incarnation}, {"address", m.address}};
   j["last_seen_ms_ago"] = m.last_seen_ms_ago ? nlohmann::json(*m.last_seen_ms_ago) : nullptr;
   j["ack_lag"] = m.ack_lag;
+  j["clock_offset_ms"] = m.clock_offset_ms ? nlohmann::json(*m.clock_offset_ms) : nullptr;
   return j;
 }
 
@@ -258,7 +276,9 @@ std::string member_info(const MemberStatus& m) {
   std::string v = "id=" + std::to_string(m.id) + ",address=" + address +
                   ",incarnation=" + std::to_string(m.incarnation);
   v += ",last_seen_ms_ago=" + (m.last_seen_ms_ago ? std::to_string(*m.last_seen_ms_ago) : "null");
-  return v + ",ack_lag=" + std::to_string(m.ack_lag);
+  v += ",ack_lag=" + std::to_string(m.ack_lag);
+  return v +
+         ",clock_offset_ms=" + (m.clock_offset_ms ? std::to_string(*m.clock_offset_ms) : "null");
 }
 
 }  // namespace

@@ -17,6 +17,12 @@ DecodeLimits decode_limits(const ReplicaConfig& rc) {
   return limits;
 }
 
+// The clock offset estimate's window, and how long a peer's wire version is
+// believed after its last frame in it.
+constexpr uint64_t kClockWindowMs = 10'000;
+constexpr uint64_t kWireVersionMemoryMs = 60'000;
+constexpr size_t kMaxWireAddresses = 4096;
+
 }  // namespace
 
 Driver::Driver(ReplicatedStore& store, Transport& transport, DriverConfig config)
@@ -24,17 +30,18 @@ Driver::Driver(ReplicatedStore& store, Transport& transport, DriverConfig config
       transport_(transport),
       config_(std::move(config)),
       limits_(decode_limits(config_.replica)),
-      replica_(store.node_id(), store.incarnation(), config_.replica) {
+      replica_(store.node_id(), store.incarnation(), config_.replica),
+      clock_(config_.replica.max_clock_offset_ms, kClockWindowMs) {
   assert(config_.tick_ms > 0 && config_.max_inbound_frames > 0);
 }
 
-bool Driver::enqueue(std::string frame, PeerIdentity from) {
+bool Driver::enqueue(std::string frame, PeerIdentity from, uint64_t received_ms) {
   std::lock_guard lock(mu_);
   if (inbound_.size() >= config_.max_inbound_frames) {
     inbound_dropped_++;
     return false;
   }
-  inbound_.push_back({std::move(frame), std::move(from)});
+  inbound_.push_back({std::move(frame), std::move(from), received_ms});
   return true;
 }
 
@@ -70,8 +77,9 @@ StepResult Driver::step(uint64_t now_ms, uint64_t random) {
   }
   for (const auto& in : frames) {
     if (rebootstrap_) break;
-    handle_frame(in.frame, in.from, now_ms);
+    handle_frame(in.frame, in.from, in.received_ms != 0 ? in.received_ms : now_ms, now_ms);
   }
+  check_clock(now_ms);
   // next_tick_ms_ is never set more than tick_ms ahead: beyond that, the
   // clock stepped back, and waiting for it to catch up would stall the node.
   const bool due = push_owed || now_ms >= next_tick_ms_ || next_tick_ms_ > now_ms + config_.tick_ms;
@@ -86,10 +94,13 @@ StepResult Driver::step(uint64_t now_ms, uint64_t random) {
   report_.decode_errors = decode_errors_;
   report_.persist_errors = persist_errors_;
   report_.impersonations_refused = impersonations_refused_;
+  report_.clock_refusing_writes = clock_refusing_writes_;
+  report_.wire_v2_frames = wire_v2_frames_;
   return {next_tick_ms_, rebootstrap_};
 }
 
-void Driver::handle_frame(const std::string& frame, const PeerIdentity& from, uint64_t now_ms) {
+void Driver::handle_frame(const std::string& frame, const PeerIdentity& from, uint64_t received_ms,
+                          uint64_t now_ms) {
   auto m = decode_message(frame, limits_);
   if (!m) {
     decode_errors_++;
@@ -112,14 +123,68 @@ void Driver::handle_frame(const std::string& frame, const PeerIdentity& from, ui
   }
   Effects fx;
   store_.read_state([&](const State& s) { fx = replica_.on_message(s, *m, now_ms); });
-  execute(std::move(fx));
+  execute(std::move(fx), now_ms);
+  heard_version(m->from_address, m->version, now_ms);
+  if (m->version < 3) wire_v2_frames_++;
+  // Only members' clocks count: the replica heard from this sender just now
+  // (a message it ignored, from an evicted or refused sender, leaves no mark).
+  if (m->version >= 3 && replica_.last_seen_ms(m->from) == now_ms)
+    clock_.observe(m->from, m->sent_at_ms, received_ms);
+}
+
+uint8_t Driver::wire_version_for(const std::string& address, uint64_t now_ms) {
+  if (wire_.size() >= kMaxWireAddresses && !wire_.count(address)) wire_.clear();
+  PeerWire& w = wire_[address];
+  const uint64_t n = w.sends++;
+  auto recent = [&](uint64_t at) { return at != 0 && now_ms <= at + kWireVersionMemoryMs; };
+  if (recent(w.last_v3_ms)) return kWireVersion;
+  // A peer that spoke only version 2 lately still gets version 3 now and then
+  // (a frame it drops, at worst) so that one upgraded since is noticed; one
+  // not heard from at all gets every other frame in each version.
+  const uint64_t every = recent(w.last_v2_ms) ? 16 : 2;
+  return n % every == 0 ? kWireVersion : kOldestWireVersion;
+}
+
+void Driver::heard_version(const std::string& address, uint8_t version, uint64_t now_ms) {
+  if (address.empty()) return;
+  if (wire_.size() >= kMaxWireAddresses && !wire_.count(address)) wire_.clear();
+  PeerWire& w = wire_[address];
+  (version >= 3 ? w.last_v3_ms : w.last_v2_ms) = now_ms;
+}
+
+void Driver::check_clock(uint64_t now_ms) {
+  ClockReading reading = clock_.read(now_ms);
+  const bool refuse = config_.replica.max_clock_offset_ms != 0 && reading.out_of_bounds;
+  if (refuse != clock_refusing_writes_) {
+    clock_refusing_writes_ = refuse;
+    const int64_t off = reading.own_offset_ms;
+    const std::string where =
+        std::to_string(off < 0 ? -off : off) + " ms " + (off < 0 ? "behind" : "ahead of") +
+        " its peers' (" + std::to_string(reading.beyond) + " of " +
+        std::to_string(reading.offsets_ms.size()) + " peers are further than max_clock_offset_ms " +
+        std::to_string(config_.replica.max_clock_offset_ms) + " ms)";
+    if (refuse) {
+      const std::string why = "this node's clock is about " + where +
+                              ": client writes are refused until it is fixed (replication goes on)";
+      store_.refuse_client_writes(why);
+      if (config_.log) config_.log(LogLevel::kError, why);
+    } else {
+      store_.refuse_client_writes("");
+      if (config_.log)
+        config_.log(LogLevel::kInfo,
+                    "this node's clock is within max_clock_offset_ms of its "
+                    "peers' again: client writes are accepted");
+    }
+  }
+  std::lock_guard lock(mu_);
+  report_.clock = std::move(reading);
 }
 
 void Driver::tick(uint64_t now_ms, uint64_t random, bool push_owed) {
   const uint64_t pushes_before = replica_.stats().pushes_sent;
   Effects fx;
   store_.read_state([&](const State& s) { fx = replica_.on_tick(s, now_ms, random); });
-  execute(std::move(fx));
+  execute(std::move(fx), now_ms);
   next_tick_ms_ = now_ms + config_.tick_ms;
   if (push_owed && replica_.stats().pushes_sent == pushes_before) {
     // Held back by the push spacing: tick again when it allows, not a whole
@@ -129,7 +194,7 @@ void Driver::tick(uint64_t now_ms, uint64_t random, bool push_owed) {
   }
 }
 
-void Driver::execute(Effects fx) {
+void Driver::execute(Effects fx, uint64_t now_ms) {
   if (!fx.persist.empty()) {
     Status st = store_.apply_ops(std::move(fx.persist));
     if (!st.is_ok()) {
@@ -140,7 +205,11 @@ void Driver::execute(Effects fx) {
       return;
     }
   }
-  for (auto& out : fx.send) transport_.send(out.address, encode_message(out.message));
+  for (auto& out : fx.send) {
+    out.message.version = wire_version_for(out.address, now_ms);
+    out.message.sent_at_ms = now_ms;
+    transport_.send(out.address, encode_message(out.message));
+  }
   if (fx.rebootstrap) {
     if (config_.log)
       config_.log(LogLevel::kWarn,

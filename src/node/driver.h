@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "node/clock_monitor.h"
 #include "replication/messages.h"
 #include "replication/replica.h"
 #include "store/store_internal.h"
@@ -50,6 +51,11 @@ struct DriverReport {
   // Frames whose `from` is not the node id the sender's certificate binds
   // (mutual TLS): refused whole.
   uint64_t impersonations_refused = 0;
+  // The clock offset check (ClockMonitor): what the peers' clocks say, and
+  // whether client writes are refused because of it.
+  ClockReading clock;
+  bool clock_refusing_writes = false;
+  uint64_t wire_v2_frames = 0;  // frames received in the older wire version
 };
 
 struct StepResult {
@@ -66,7 +72,9 @@ class Driver {
 
   // Queues one frame from a peer, with what the transport knows of the
   // sender. False (and counted) if the queue is full.
-  bool enqueue(std::string frame, PeerIdentity from = {});
+  // `received_ms` is when it arrived by this node's clock (0: when step()
+  // handles it); the clock offset check measures against it.
+  bool enqueue(std::string frame, PeerIdentity from = {}, uint64_t received_ms = 0);
   // A local write committed: the next step() ticks at once, so its push
   // leaves now rather than at the next tick. True only for the call that set
   // the flag (one wakeup per step at most).
@@ -84,8 +92,15 @@ class Driver {
 
  private:
   // Persist, then send (the ordering contract).
-  void execute(Effects fx);
-  void handle_frame(const std::string& frame, const PeerIdentity& from, uint64_t now_ms);
+  void execute(Effects fx, uint64_t now_ms);
+  void handle_frame(const std::string& frame, const PeerIdentity& from, uint64_t received_ms,
+                    uint64_t now_ms);
+  // The wire version for a message to `address` (docs/FORMAT.md, "Wire
+  // versions"), and what a frame from it says.
+  uint8_t wire_version_for(const std::string& address, uint64_t now_ms);
+  void heard_version(const std::string& address, uint8_t version, uint64_t now_ms);
+  // Refuses or allows client writes as the clock reading says.
+  void check_clock(uint64_t now_ms);
   void tick(uint64_t now_ms, uint64_t random, bool push_owed);
 
   ReplicatedStore& store_;
@@ -97,6 +112,7 @@ class Driver {
   struct Inbound {
     std::string frame;
     PeerIdentity from;
+    uint64_t received_ms = 0;
   };
   std::deque<Inbound> inbound_;
   uint64_t inbound_dropped_ = 0;
@@ -111,6 +127,15 @@ class Driver {
   uint64_t decode_errors_ = 0;
   uint64_t persist_errors_ = 0;
   uint64_t impersonations_refused_ = 0;
+  ClockMonitor clock_;
+  bool clock_refusing_writes_ = false;
+  struct PeerWire {
+    uint64_t last_v3_ms = 0;  // when a frame of each version last came from it
+    uint64_t last_v2_ms = 0;
+    uint64_t sends = 0;
+  };
+  std::map<std::string, PeerWire> wire_;  // by address
+  uint64_t wire_v2_frames_ = 0;
 };
 
 }  // namespace wavekv

@@ -45,7 +45,7 @@ class NodeImpl final : public Node {
             early_frames_.push_back({std::move(frame), std::move(from)});
           return;
         }
-        if (!driver_->enqueue(std::move(frame), std::move(from))) return;
+        if (!driver_->enqueue(std::move(frame), std::move(from), now_ms())) return;
       }
       cv_.notify_one();
     });
@@ -116,12 +116,18 @@ class NodeImpl final : public Node {
     out.replication = report.replica;
     out.driver = {report.decode_errors, report.persist_errors, report.inbound_dropped,
                   report.impersonations_refused};
-    const uint64_t now = wall_ms();
+    const uint64_t now = now_ms();
     store_->read_state([&](const State& state) {
       for (uint64_t b : state.digest()) out.digest = out.digest * 0x100000001b3ull ^ b;
       out.poisoned_keys = poisoned_keys(state, now);
       out.members = members(state, report.last_seen, now);
     });
+    for (auto& m : out.members) {
+      auto off = report.clock.offsets_ms.find(m.id);
+      if (off != report.clock.offsets_ms.end()) m.clock_offset_ms = off->second;
+    }
+    out.clock = {report.clock.own_offset_ms, report.clock.offsets_ms.size(), report.clock.beyond,
+                 report.clock_refusing_writes, report.wire_v2_frames};
     out.retired_data_dirs = retired_data_dirs(config_.store.data_dir);
     out.quarantined_keys = report.quarantined_keys;
     out.transport = transport_->stats();
@@ -250,7 +256,7 @@ class NodeImpl final : public Node {
     std::vector<MemberStatus> out;
     const uint64_t own = state.next_seq() - 1;
     for (const auto& [id, meta] : state.peers()) {
-      MemberStatus m{id, meta.incarnation, meta.address, std::nullopt, 0};
+      MemberStatus m{id, meta.incarnation, meta.address, std::nullopt, 0, std::nullopt};
       auto seen = last_seen.find(id);
       if (seen != last_seen.end() && now_ms >= seen->second)
         m.last_seen_ms_ago = now_ms - seen->second;
@@ -268,6 +274,12 @@ class NodeImpl final : public Node {
     wavekv::log(config_.log, level, "node", std::move(message), std::move(fields));
   }
 
+  // The clock the store stamps writes with (the wall clock unless a test
+  // injects one): the clock offset check must measure that one.
+  uint64_t now_ms() const {
+    return config_.store.clock ? config_.store.clock->now_ms() : wall_ms();
+  }
+
   // Steps the driver whenever it has work or asks to be called, until stop().
   void work() {
     std::mt19937_64 rng(std::random_device{}());
@@ -275,7 +287,7 @@ class NodeImpl final : public Node {
     while (true) {
       {
         std::unique_lock lock(mu_);
-        const uint64_t now = wall_ms();
+        const uint64_t now = now_ms();
         // At most a tick: the wall clock may step, and the driver copes.
         const uint64_t wait_ms =
             std::min(next_step_ms > now ? next_step_ms - now : 0, config_.tick_ms);
@@ -283,7 +295,7 @@ class NodeImpl final : public Node {
                      [&] { return stopping_ || driver_->has_work(); });
         if (stopping_) return;
       }
-      const StepResult r = driver_->step(wall_ms(), rng());
+      const StepResult r = driver_->step(now_ms(), rng());
       next_step_ms = r.next_step_ms;
       if (r.rebootstrap) {
         {

@@ -17,7 +17,10 @@
 
 namespace wavekv {
 
-constexpr uint8_t kWireVersion = 2;
+// Version 3 adds the sender's wall clock to every message (the clock offset
+// check); version 2 is still read, and sent to peers that speak only it.
+constexpr uint8_t kWireVersion = 3;
+constexpr uint8_t kOldestWireVersion = 2;
 constexpr size_t kDigestBuckets = 256;
 
 struct Member {
@@ -124,9 +127,15 @@ using Body = std::variant<SyncRequest, SyncPage, Push, DigestRequest, DigestRepl
 // What every message carries besides its body: who sent it and the members
 // the sender knows (discovery rides on every exchange).
 struct Message {
+  // Encoded as this version (kOldestWireVersion .. kWireVersion); decoded
+  // messages say which one they came in.
+  uint8_t version = kWireVersion;
   NodeId from = 0;
   uint64_t from_incarnation = 0;
   std::string from_address;
+  // Version 3: the sender's wall clock (ms since the epoch) when it encoded
+  // the message; 0 in version 2.
+  uint64_t sent_at_ms = 0;
   std::vector<Member> members;
   Body body;
   bool operator==(const Message&) const = default;

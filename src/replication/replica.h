@@ -52,6 +52,11 @@ class Replica {
       if (rt.last_seen_ms != 0) out[id] = rt.last_seen_ms;
     return out;
   }
+  // When `peer` was last heard from; 0 if never (or it is not a member).
+  uint64_t last_seen_ms(NodeId peer) const {
+    auto it = runtime_.find(peer);
+    return it == runtime_.end() ? 0 : it->second.last_seen_ms;
+  }
   NodeId self() const { return self_; }
   // The keys of the last few quarantined entries (cut to 64 bytes), oldest
   // first.

@@ -1,6 +1,8 @@
 // Encoding of replication messages; docs/FORMAT.md ("Wire format") gives the
 // bytes. Decoding trusts nothing: every count and length is checked against
 // the bytes that remain and against the configured limits.
+#include <cassert>
+
 #include "replication/messages.h"
 #include "state/state_op.h"
 #include "util/coding.h"
@@ -203,10 +205,12 @@ bool get_body(Decoder& d, uint8_t type, const DecodeLimits& limits, Body& body) 
 
 std::string encode_message(const Message& m) {
   std::string out;
-  put_u8(out, kWireVersion);
+  assert(m.version >= kOldestWireVersion && m.version <= kWireVersion);
+  put_u8(out, m.version);
   put_u64(out, m.from);
   put_u64(out, m.from_incarnation);
   put_bytes(out, m.from_address);
+  if (m.version >= 3) put_u64(out, m.sent_at_ms);
   put_u32(out, static_cast<uint32_t>(m.members.size()));
   for (const auto& mem : m.members) {
     put_u64(out, mem.id);
@@ -231,14 +235,17 @@ Result<Message> decode_message(std::string_view bytes, const DecodeLimits& limit
   Decoder d(bytes);
   uint8_t version = d.u8();
   if (d.failed()) return Status::corruption("empty message");
-  if (version != kWireVersion)
+  if (version < kOldestWireVersion || version > kWireVersion)
     return Status::invalid("wire version " + std::to_string(version) +
-                           " is not supported (this build speaks version " +
+                           " is not supported (this build speaks versions " +
+                           std::to_string(kOldestWireVersion) + " to " +
                            std::to_string(kWireVersion) + ")");
   Message m;
+  m.version = version;
   m.from = d.u64();
   m.from_incarnation = d.u64();
   m.from_address = std::string(d.bytes(1024));
+  if (version >= 3) m.sent_at_ms = d.u64();
   uint32_t members = get_count(d, 8 + 8 + 4, limits.max_members);
   m.members.reserve(members);
   for (uint32_t i = 0; i < members && !d.failed(); i++) {

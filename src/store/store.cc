@@ -395,7 +395,17 @@ class StoreImpl final : public ReplicatedStore {
     const WriteBatch& batch() const { return borrowed != nullptr ? *borrowed : owned; }
   };
 
+  void refuse_client_writes(const std::string& why) override {
+    std::lock_guard lock(refusal_mu_);
+    write_refusal_ = why;
+    refusing_.store(!why.empty());
+  }
+
   Status check_batch(const WriteBatch& batch) const {
+    if (refusing_.load()) {
+      std::lock_guard lock(refusal_mu_);
+      if (!write_refusal_.empty()) return Status::unavailable(write_refusal_);
+    }
     for (const auto& item : batch.items()) {
       if (item.key.size() > config_.max_key_bytes)
         return Status::invalid("key of " + std::to_string(item.key.size()) +
@@ -837,6 +847,11 @@ class StoreImpl final : public ReplicatedStore {
   bool stop_ = false;
   bool checkpoint_wanted_ = false;
   std::thread background_;
+
+  // refuse_client_writes()
+  std::atomic<bool> refusing_{false};
+  mutable std::mutex refusal_mu_;
+  std::string write_refusal_;
 
   std::mutex scrub_mu_;  // one pass at a time
   std::thread scrubber_;

@@ -31,6 +31,9 @@ class ReplicatedStore : public Store {
   // Calls `fn` with the state under the shared lock: one consistent view.
   virtual void read_state(const std::function<void(const State&)>& fn) = 0;
   virtual uint64_t incarnation() const = 0;
+  // While `why` is not empty, client writes (put, del, write, write_async)
+  // fail with kUnavailable and `why`; apply_ops (replication) goes on.
+  virtual void refuse_client_writes(const std::string& why) = 0;
 
   // The keys (all, or only `key`) whose current version is stamped more than
   // `max_drift_ms` ahead of the store's clock, in key order. With `repair`,

@@ -13,6 +13,7 @@ const char* code_name(Code code) {
     case Code::kWrongNode: return "WrongNode";
     case Code::kFailed: return "Failed";
     case Code::kClosed: return "Closed";
+    case Code::kUnavailable: return "Unavailable";
   }
   return "Unknown";
 }
