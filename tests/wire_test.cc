@@ -83,6 +83,33 @@ TEST(Wire, NewerVersionIsRefusedWithAClearError) {
   EXPECT_NE(decoded.status().message().find("not supported"), std::string::npos);
 }
 
+TEST(Wire, Version3CarriesTheSendersClockAndVersion2IsStillReadWithout) {
+  Message m = with_body(DigestRequest{9});
+  m.sent_at_ms = 1'750'000'000'123ull;
+  auto v3 = decode_message(encode_message(m));
+  ASSERT_TRUE(v3) << v3.status().to_string();
+  EXPECT_EQ(v3->version, 3);
+  EXPECT_EQ(v3->sent_at_ms, m.sent_at_ms);
+  EXPECT_EQ(*v3, m);
+
+  // Version 2, as the previous release writes it: no clock field.
+  m.version = 2;
+  const std::string v2_bytes = encode_message(m);
+  EXPECT_EQ(v2_bytes.size() + 8, encode_message(*v3).size()) << "8 bytes of clock in version 3";
+  auto v2 = decode_message(v2_bytes);
+  ASSERT_TRUE(v2) << v2.status().to_string();
+  EXPECT_EQ(v2->version, 2);
+  EXPECT_EQ(v2->sent_at_ms, 0u);
+  EXPECT_EQ(v2->from, m.from);
+  EXPECT_EQ(v2->body, m.body);
+
+  std::string v1 = v2_bytes;
+  v1[0] = 1;
+  auto old = decode_message(v1);
+  ASSERT_FALSE(old);
+  EXPECT_EQ(old.status().code(), Code::kInvalidArgument);
+}
+
 TEST(Wire, EntryCountBeyondTheBytesIsRefusedBeforeAllocating) {
   // A Push that claims 2^32-1 entries but carries none. With no cap on the
   // count, only the check against the remaining bytes stands between this and

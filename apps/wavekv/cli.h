@@ -59,6 +59,7 @@ struct ServeOptions {
   uint64_t sync_interval_ms = 1000;
   uint32_t fanout = 3;
   uint64_t tombstone_grace_ms = 3600ull * 1000;
+  uint64_t max_clock_offset_ms = 500;
   uint64_t member_expiry_ms = 24ull * 3600 * 1000;
   size_t keep_retired = 2;     // copies a re-bootstrap moves aside (retired/)
   std::string ready_file;      // written once every listener is bound (listening.h); empty: none

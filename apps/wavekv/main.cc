@@ -387,6 +387,11 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& so, std::string& serve_
                    "member covers it")
       ->capture_default_str();
   serve
+      ->add_option("--max-clock-offset-ms", so.max_clock_offset_ms,
+                   "Refuse client writes while this node's clock is further than this from a "
+                   "majority of its peers' (0: no check)")
+      ->capture_default_str();
+  serve
       ->add_option("--member-expiry-ms", so.member_expiry_ms,
                    "Evict a member not heard from for this long (0: never)")
       ->capture_default_str();

@@ -47,6 +47,7 @@ int run_serve(const ServeOptions& o) {
   config.replica.sync_interval_ms = o.sync_interval_ms;
   config.replica.fanout = o.fanout;
   config.replica.tombstone_grace_ms = o.tombstone_grace_ms;
+  config.replica.max_clock_offset_ms = o.max_clock_offset_ms;
   config.replica.member_expiry_ms = o.member_expiry_ms;
   if (Status st = apply_peer_security(o.security, config); !st.is_ok()) {
     std::fprintf(stderr, "wavekv serve: %s\n", st.message().c_str());

@@ -70,6 +70,10 @@ struct NodeConfig {
   std::string http_listen;           // HTTP/JSON API; empty: off
   uint64_t tick_ms = 10;             // the replica's clock granularity (push latency)
   size_t max_inbound_frames = 4096;  // frames waiting for the worker; beyond: dropped
+  // The newest peer wire version this node speaks; 0: this build's newest.
+  // 2 makes it behave as the previous release on the wire (it sends version 2
+  // and refuses newer frames): the rolling-upgrade tests run one.
+  uint8_t max_wire_version = 0;
   // transport.security: how peers authenticate (docs/SECURITY.md, "Peers").
   TransportConfig transport;
   ClientSecurity clients;  // the RESP and HTTP ports

@@ -16,16 +16,17 @@ void ClockMonitor::observe(NodeId peer, uint64_t sent_at_ms, uint64_t received_m
   }
   Peer& p = it->second;
   const uint64_t half = std::max<uint64_t>(window_ms_ / 2, 1);
-  if (received_ms >= p.cur_start_ms + half) {
-    // A new bucket; the old one stays only if it is within the window.
-    p.has_prev = received_ms < p.cur_start_ms + 2 * half;
+  if (received_ms < p.cur_start_ms || received_ms >= p.cur_start_ms + half) {
+    // A new bucket; the old one stays only if it is within the window (not
+    // if this node's clock stepped back: its samples measured another clock).
+    p.has_prev = received_ms >= p.cur_start_ms && received_ms < p.cur_start_ms + 2 * half;
     p.prev_max = p.cur_max;
     p.cur_start_ms = received_ms;
     p.cur_max = sample;
   } else {
     p.cur_max = std::max(p.cur_max, sample);
   }
-  p.last_ms = std::max(p.last_ms, received_ms);
+  p.last_ms = received_ms;
 }
 
 ClockReading ClockMonitor::read(uint64_t now_ms) {

@@ -33,6 +33,8 @@ Driver::Driver(ReplicatedStore& store, Transport& transport, DriverConfig config
       replica_(store.node_id(), store.incarnation(), config_.replica),
       clock_(config_.replica.max_clock_offset_ms, kClockWindowMs) {
   assert(config_.tick_ms > 0 && config_.max_inbound_frames > 0);
+  assert(config_.max_wire_version >= kOldestWireVersion &&
+         config_.max_wire_version <= kWireVersion);
 }
 
 bool Driver::enqueue(std::string frame, PeerIdentity from, uint64_t received_ms) {
@@ -102,7 +104,7 @@ StepResult Driver::step(uint64_t now_ms, uint64_t random) {
 void Driver::handle_frame(const std::string& frame, const PeerIdentity& from, uint64_t received_ms,
                           uint64_t now_ms) {
   auto m = decode_message(frame, limits_);
-  if (!m) {
+  if (!m || m->version > config_.max_wire_version) {
     decode_errors_++;
     return;
   }
@@ -137,6 +139,7 @@ uint8_t Driver::wire_version_for(const std::string& address, uint64_t now_ms) {
   PeerWire& w = wire_[address];
   const uint64_t n = w.sends++;
   auto recent = [&](uint64_t at) { return at != 0 && now_ms <= at + kWireVersionMemoryMs; };
+  if (config_.max_wire_version < 3) return kOldestWireVersion;
   if (recent(w.last_v3_ms)) return kWireVersion;
   // A peer that spoke only version 2 lately still gets version 3 now and then
   // (a frame it drops, at worst) so that one upgraded since is noticed; one

@@ -35,6 +35,9 @@ struct DriverConfig {
   ReplicaConfig replica;
   uint64_t tick_ms = 10;             // the replica's clock granularity
   size_t max_inbound_frames = 4096;  // frames waiting for step(); beyond: dropped
+  // The newest wire version spoken (NodeConfig::max_wire_version); frames in
+  // a newer one are refused as the previous release's decoder refuses them.
+  uint8_t max_wire_version = kWireVersion;
   // Where the driver reports what an operator should see. Null: silent.
   // Called from step().
   std::function<void(LogLevel level, const std::string& msg)> log;

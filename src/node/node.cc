@@ -199,6 +199,7 @@ class NodeImpl final : public Node {
     std::erase(dc.replica.seeds, std::string());  // `--peers ''`: no seeds, not a seed nobody has
     dc.tick_ms = config_.tick_ms;
     dc.max_inbound_frames = config_.max_inbound_frames;
+    if (config_.max_wire_version != 0) dc.max_wire_version = config_.max_wire_version;
     dc.log = [this](LogLevel level, const std::string& msg) { log(level, msg); };
     std::lock_guard lock(mu_);
     driver_ = std::make_unique<Driver>(*store_, *transport_, std::move(dc));
@@ -344,6 +345,10 @@ Status NodeConfig::validate() const {
   WAVEKV_RETURN_IF_ERROR(transport.validate());
   if (listen.empty()) return Status::invalid("listen: a peer address is required");
   if (tick_ms == 0) return Status::invalid("tick_ms must be at least 1");
+  if (max_wire_version != 0 &&
+      (max_wire_version < kOldestWireVersion || max_wire_version > kWireVersion))
+    return Status::invalid("max_wire_version must be 0 or " + std::to_string(kOldestWireVersion) +
+                           ".." + std::to_string(kWireVersion));
   if (max_inbound_frames == 0) return Status::invalid("max_inbound_frames must be at least 1");
   if (replica.max_key_bytes != store.max_key_bytes ||
       replica.max_value_bytes != store.max_value_bytes)
