@@ -40,12 +40,13 @@ class RespServerTest : public ::testing::Test {
  protected:
   void SetUp() override { open_store(Durability::kNone); }
 
-  void open_store(Durability d) {
+  void open_store(Durability d, std::shared_ptr<Clock> clock = nullptr) {
     server_.reset();
     if (store_) (void)store_->close();
     Config c;
     c.data_dir = dir_.path() + "/db";
     c.durability = d;
+    c.clock = std::move(clock);
     c.wal_segment_bytes = 1 << 20;
     auto s = Store::open(c);
     ASSERT_TRUE(s.is_ok()) << s.status().to_string();
@@ -807,6 +808,24 @@ TEST_F(RespServerTest, RenameAndCopy) {
   EXPECT_EQ(c.call({"COPY", "nope", "e"}), "0");
   EXPECT_EQ(c.call({"COPY", "d", "e", "DB", "1"}), "(error) ERR DB index is out of range");
   EXPECT_EQ(c.call({"MGET", "c", "d", "e"}), "[1, 1, (nil)]");
+}
+
+TEST_F(RespServerTest, LastsaveIsTheNewestCheckpointOrTheOpen) {
+  class Fixed final : public Clock {
+   public:
+    uint64_t now_ms() override { return ms.load(); }
+    std::atomic<uint64_t> ms{1'750'000'000'999};
+  };
+  auto clock = std::make_shared<Fixed>();
+  open_store(Durability::kNone, clock);
+  start();
+  Client c(server_->port());
+  EXPECT_EQ(c.call({"LASTSAVE"}), "1750000000") << "the open, in whole seconds";
+  clock->ms = 1'750'000'005'000;
+  ASSERT_EQ(c.call({"SET", "k", "v"}), "OK");
+  EXPECT_EQ(c.call({"LASTSAVE"}), "1750000000") << "a write is not a save";
+  ASSERT_TRUE(store_->checkpoint().is_ok());
+  EXPECT_EQ(c.call({"LASTSAVE"}), "1750000005");
 }
 
 TEST_F(RespServerTest, ClientListInfoAndKill) {

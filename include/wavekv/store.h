@@ -97,6 +97,9 @@ struct StoreStatus {
   // Checkpoints
   uint64_t checkpoint_lsn = 0;  // the newest checkpoint covers WAL records up to here
   uint64_t checkpoints = 0;     // taken since open
+  // Wall ms (the store's clock) of the newest checkpoint written since open,
+  // or of the open itself if none was (RESP LASTSAVE, as Redis counts start).
+  uint64_t last_checkpoint_ms = 0;
   uint64_t snapshot_bytes = 0;
   uint64_t wal_bytes_since_checkpoint = 0;
   uint64_t ops_since_checkpoint = 0;

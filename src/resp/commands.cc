@@ -1087,6 +1087,11 @@ void cmd_time(Exec& e) {
   e.bulk(std::to_string(us % 1000000));
 }
 
+// When the newest checkpoint was written (or the store opened), in Unix seconds.
+void cmd_lastsave(Exec& e) {
+  e.integer(static_cast<int64_t>(e.ctx.store.status().last_checkpoint_ms / 1000));
+}
+
 // A key after a random point of the key space (wrapping around), so not
 // uniform over keys, but any key may come up; null if there is none.
 void cmd_randomkey(Exec& e) {
@@ -1220,6 +1225,8 @@ const std::vector<CommandSpec>& commands() {
       {"MEMORY", -2, "readonly", 2, 2, 1, "server", "MEMORY USAGE of a key", cmd_memory,
        Need::kRead},
       {"TIME", 1, "fast", 0, 0, 0, "server", "The server's clock", cmd_time, Need::kNothing},
+      {"LASTSAVE", 1, "fast", 0, 0, 0, "server",
+       "When the newest checkpoint was written (Unix seconds)", cmd_lastsave, Need::kNothing},
       {"MULTI", 1, "fast", 0, 0, 0, "transactions", "Starts a transaction", cmd_multi,
        Need::kNothing},
       {"EXEC", 1, "", 0, 0, 0, "transactions", "Runs the queued commands as one batch", cmd_exec,

@@ -46,6 +46,7 @@ class StoreImpl final : public ReplicatedStore {
     // fallback, so a checkpoint must not keep one of them in place of a good one.
     std::erase_if(snapshots_, [&](uint64_t lsn) { return lsn > recovery_.snapshot_lsn; });
     hlc_.observe(state_.max_timestamp());
+    last_checkpoint_ms_ = clock_->now_ms();
     next_seq_ = state_.next_seq();
     last_lsn_ = plan.last_lsn;
     durable_lsn_ = plan.last_lsn;
@@ -200,6 +201,7 @@ class StoreImpl final : public ReplicatedStore {
     s.group_commits = group_commits_.load();
     s.fsyncs = fsyncs_.load();
     s.checkpoints = checkpoints_.load();
+    s.last_checkpoint_ms = last_checkpoint_ms_.load();
     s.recovery = recovery_;
     s.scrub_passes = scrub_passes_.load();
     s.scrub_bytes = scrub_bytes_.load();
@@ -231,6 +233,7 @@ class StoreImpl final : public ReplicatedStore {
     if (!st.is_ok())
       return Status::io_error("checkpoint failed, the WAL still has everything: " + st.message());
     checkpoints_++;
+    last_checkpoint_ms_ = clock_->now_ms();
     return drop_covered_files(out.lsn, out.bytes.size(), /*keep_fallback=*/!repair);
   }
 
@@ -263,6 +266,7 @@ class StoreImpl final : public ReplicatedStore {
       if (!fs_->exists(path)) continue;
       auto scan = scan_wal_segment(*fs_, path, [](uint64_t, std::vector<StateOp>&&) {});
       std::string why;
+      if (!scan && !fs_->exists(path)) continue;  // a checkpoint dropped it meanwhile
       if (!scan) {
         if (scan.status().code() != Code::kCorruption) return scan.status();
         why = scan.status().message();
@@ -284,6 +288,7 @@ class StoreImpl final : public ReplicatedStore {
       if (stopping()) return report;
       if (!fs_->exists(path)) continue;
       auto verified = verify_snapshot(*fs_, path);
+      if (!verified && !fs_->exists(path)) continue;  // a checkpoint dropped it meanwhile
       if (!verified) {
         if (verified.status().code() != Code::kCorruption) return verified.status();
         report.damage.push_back(path + ": " + verified.status().message());
@@ -668,6 +673,7 @@ class StoreImpl final : public ReplicatedStore {
     // The clock follows the newest version that remains: past any future
     // version not repaired (one key at a time), back to now once none is left.
     hlc_.observe(state_.max_timestamp());
+    last_checkpoint_ms_ = clock_->now_ms();
     if (!st.is_ok()) {
       for (auto& f : job.found) f.repaired = Meta{};
       return st;
@@ -841,6 +847,7 @@ class StoreImpl final : public ReplicatedStore {
   std::atomic<uint64_t> group_commits_{0};
   std::atomic<uint64_t> fsyncs_{0};
   std::atomic<uint64_t> checkpoints_{0};
+  std::atomic<uint64_t> last_checkpoint_ms_{0};
 
   std::mutex bg_mu_;
   std::condition_variable bg_cv_;
