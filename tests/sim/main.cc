@@ -143,6 +143,9 @@ int main(int argc, char** argv) {
   app.add_flag("--repair", repair, "Enable digest repair (off: delta sync alone must converge)");
   bool wipes = false;
   app.add_flag("--wipes", wipes, "Also wipe data directories");
+  bool clock_check = false;
+  app.add_flag("--clock-check", clock_check,
+               "The clock offset check on (it refuses writes on skewed nodes)");
   bool no_gc = false;
   app.add_flag("--no-gc", no_gc, "Tombstone GC off");
   bool scale = false;
@@ -171,7 +174,8 @@ int main(int argc, char** argv) {
   uint64_t dropped = 0;
   uint64_t rebootstraps = 0;
   for (uint64_t s = first; s <= last; s++) {
-    auto r = wavekv::sim::run_fault_scenario(s, nodes, fault_ms, repair, wipes, !no_gc);
+    auto r =
+        wavekv::sim::run_fault_scenario(s, nodes, fault_ms, repair, wipes, !no_gc, clock_check);
     dropped += r.tombstones_dropped;
     rebootstraps += r.rebootstraps;
     if (!r.failure.empty()) failed++;

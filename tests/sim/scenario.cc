@@ -7,7 +7,7 @@
 namespace wavekv::sim {
 
 ScenarioResult run_fault_scenario(uint64_t seed, int nodes, uint64_t fault_ms, bool digest_repair,
-                                  bool wipes, bool gc) {
+                                  bool wipes, bool gc, bool clock_check) {
   SimOptions o;
   o.seed = seed;
   o.nodes = nodes;
@@ -19,6 +19,7 @@ ScenarioResult run_fault_scenario(uint64_t seed, int nodes, uint64_t fault_ms, b
   o.replica.digest_every_rounds = digest_repair ? 5 : 0;
   o.replica.collect_tombstones = gc;
   o.replica.tombstone_grace_ms = 1000;
+  if (!clock_check) o.replica.max_clock_offset_ms = 0;
   Cluster c(o);
   std::mt19937_64 rng(seed * 7919 + 1);
   ScenarioResult r;

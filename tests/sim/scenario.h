@@ -22,7 +22,12 @@ struct ScenarioResult {
 // With `digest_repair` off, delta sync alone must converge (repair would mask
 // its bugs); with it on, the whole protocol must. `wipes`: also wipe data
 // directories. `gc`: tombstone GC on (with a 1 s grace period).
+// `clock_check`: the clock offset check on (max_clock_offset_ms 500). Off by
+// default: the scenarios skew clocks by up to 10 s on purpose, to test LWW and
+// claims under skew, and the check would refuse most writes on a skewed node
+// and so test something else (tests/clock_offset_test.cc tests the check).
 ScenarioResult run_fault_scenario(uint64_t seed, int nodes, uint64_t fault_ms,
-                                  bool digest_repair = false, bool wipes = false, bool gc = true);
+                                  bool digest_repair = false, bool wipes = false, bool gc = true,
+                                  bool clock_check = false);
 
 }  // namespace wavekv::sim
