@@ -4,9 +4,13 @@
 // same key is still stamped after it, so it wins by LWW as the client expects.
 #include <gtest/gtest.h>
 
+#include <future>
+#include <thread>
+
 #include "state/hlc.h"
 #include "store/store_internal.h"
 #include "support/store_harness.h"
+#include "support/test_util.h"
 
 namespace wavekv {
 namespace {
@@ -64,6 +68,52 @@ TEST_P(ClockStep, APushStampedFarAheadMovesTheClockAtMostTheStep) {
 }
 
 INSTANTIATE_TEST_SUITE_P(BoundAndUnbound, ClockStep, ::testing::Values(1000, 0));
+
+// A peer's version far ahead and a client's write of the same key, committed
+// in one group (one WAL record): the client's write is stamped after the
+// peer's version although the state does not hold it yet, so it wins by LWW
+// instead of being dropped as older after the client was told OK.
+TEST(ClockStepGroup, AClientWriteAfterAPeersVersionInTheSameGroupIsStampedAfterIt) {
+  auto fs = std::make_shared<testing::MemFileSystem>();
+  auto clock = std::make_shared<FakeClock>(kNow);
+  Config c = test::mem_config(fs, clock);
+  c.max_clock_step_ms = 1000;
+  auto opened = open_replicated(c);
+  ASSERT_TRUE(opened) << opened.status().to_string();
+  auto& store = **opened;
+  // Hold the commit thread inside a watch callback while the two requests queue.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  store.watch("hold", [released](const WatchEvent&) { released.wait(); });
+  store.write_async(
+      [] {
+        WriteBatch b;
+        b.put("hold", "x");
+        return b;
+      }(),
+      [](Status) {});
+  ASSERT_TRUE(test::eventually([&] { return store.status().queued == 0; }, 30, 1));
+  std::thread peer([&] { EXPECT_TRUE(store.apply_ops({pushed("k", kAheadMs)}).is_ok()); });
+  ASSERT_TRUE(test::eventually([&] { return store.status().queued == 1; }, 30, 1));
+  std::promise<Status> mine;
+  store.write_async(
+      [] {
+        WriteBatch b;
+        b.put("k", "mine");
+        return b;
+      }(),
+      [&](Status st) { mine.set_value(st); });
+  ASSERT_EQ(store.status().queued, 2u) << "the peer's version, then the client's write";
+  release.set_value();
+  peer.join();
+  ASSERT_TRUE(mine.get_future().get().is_ok());
+  auto e = store.get_entry("k");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->value, "mine") << "the acknowledged write was dropped as older than the peer's";
+  EXPECT_EQ(e->meta.node, store.node_id());
+  EXPECT_GT(timestamp_millis(e->meta.timestamp), kNow + 1000) << "past the clock's step";
+  ASSERT_TRUE(store.close().is_ok());
+}
 
 TEST(HybridClock, ObserveBoundedStepsFromTheLaterOfClockAndWall) {
   HybridClock h;

@@ -92,6 +92,7 @@ struct StoreStatus {
   uint64_t wal_segments = 0;
   uint64_t wal_bytes = 0;  // bytes of records in the live segments
   uint64_t writes = 0;     // write calls committed since open
+  uint64_t queued = 0;     // requests waiting for the commit thread now
   uint64_t group_commits = 0;
   uint64_t fsyncs = 0;
   // Checkpoints

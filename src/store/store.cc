@@ -179,6 +179,10 @@ class StoreImpl final : public ReplicatedStore {
     s.node_id = identity_.node;
     s.incarnation = identity_.incarnation;
     {
+      std::lock_guard lock(mu_);
+      s.queued = queue_.size();
+    }
+    {
       std::shared_lock lock(state_mu_);
       s.live_keys = state_.live_keys();
       s.tombstones = state_.tombstones();
@@ -510,14 +514,24 @@ class StoreImpl final : public ReplicatedStore {
     // next_seq; only this thread changes the state, so reading it is safe.
     next_seq_ = std::max(next_seq_, state_.next_seq());
     std::vector<StateOp> ops;
+    // The newest version of each key set by an earlier op of this group: the
+    // state does not hold them yet, and a local write after one of them must
+    // still be stamped after it (sim seed 295 with --clock-check found this).
+    std::map<std::string, Timestamp, std::less<>> pending;
+    auto note = [&](const std::string& key, Timestamp ts) {
+      auto [it, fresh] = pending.try_emplace(key, ts);
+      if (!fresh) it->second = std::max(it->second, ts);
+    };
     for (const auto& req : group) {
       // One replicated batch (one peer message) moves the clock at most
       // max_clock_step_ms: a peer's timestamp, however far ahead within the
       // drift bound, does not drag every later local write along.
       Timestamp seen = 0;
       for (const auto& op : req->raw_ops) {
-        if (const auto* e = std::get_if<OpSetEntry>(&op))
+        if (const auto* e = std::get_if<OpSetEntry>(&op)) {
           seen = std::max(seen, e->entry.meta.timestamp);
+          note(e->key, e->entry.meta.timestamp);
+        }
         if (const auto* a = std::get_if<OpAdoptAcks>(&op)) seen = std::max(seen, a->clock);
         ops.push_back(op);
       }
@@ -527,8 +541,9 @@ class StoreImpl final : public ReplicatedStore {
         op.key = item.key;
         op.entry.value = item.value;
         op.entry.tombstone = item.tombstone;
-        op.entry.meta =
-            Meta{identity_.node, next_seq_++, stamp_for(item.key, wall), identity_.incarnation};
+        op.entry.meta = Meta{identity_.node, next_seq_++, stamp_for(item.key, wall, pending),
+                             identity_.incarnation};
+        note(op.key, op.entry.meta.timestamp);
         ops.emplace_back(std::move(op));
       }
     }
@@ -536,15 +551,19 @@ class StoreImpl final : public ReplicatedStore {
   }
 
   // A local write's timestamp: the clock's, but after the version of the key
-  // held here (or, for a key not held, after every collected tombstone), so
-  // a write always wins over what this node held when it was made, even a
-  // version stamped further ahead than the clock may step (docs/PROTOCOL.md,
-  // "Clock step bound"). Commit thread only.
-  Timestamp stamp_for(std::string_view key, uint64_t wall) {
+  // held here or set earlier in the same group (or, for a key not held,
+  // after every collected tombstone), so a write always wins over what this
+  // node held when it was made, even a version stamped further ahead than
+  // the clock may step (docs/PROTOCOL.md, "Clock step bound"). Commit thread
+  // only.
+  Timestamp stamp_for(std::string_view key, uint64_t wall,
+                      const std::map<std::string, Timestamp, std::less<>>& pending) {
     Timestamp ts = hlc_.now(wall);
     auto held = state_.kv().find(key);
-    const Timestamp floor =
+    Timestamp floor =
         held != state_.kv().end() ? held->second.meta.timestamp : state_.collected_before();
+    auto earlier = pending.find(key);
+    if (earlier != pending.end()) floor = std::max(floor, earlier->second);
     return std::max(ts, floor + 1);
   }
 
