@@ -12,6 +12,7 @@
 
 #include "node/clock_monitor.h"
 #include "replication/messages.h"
+#include "support/node_harness.h"
 #include "support/test_util.h"
 #include "wavekv/node.h"
 
@@ -92,27 +93,9 @@ class OffsetClock final : public Clock {
   std::atomic<int64_t> offset_;
 };
 
-std::string temp_dir(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("wavekv-clock-test-" + name + "-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir.string();
-}
-
-NodeConfig config_for(const std::string& dir, std::vector<std::string> peers) {
-  NodeConfig c;
-  c.store.data_dir = dir;
-  c.listen = "127.0.0.1:0";
-  c.peers = std::move(peers);
-  c.replica.sync_interval_ms = 100;
-  return c;
-}
-
-template <typename F>
-bool eventually(F done) {
-  return test::eventually(done, 30, 20);
-}
+using test::config_for;
+using test::eventually;
+using test::temp_dir;
 
 // Three nodes; node 2's clock runs ten minutes ahead (or behind). Node 2 sees
 // both peers beyond the bound and refuses client writes, with a message that

@@ -10,34 +10,15 @@
 #include <thread>
 
 #include "monitoring/node_status.h"
+#include "support/node_harness.h"
 #include "support/test_util.h"
 
 namespace wavekv {
 namespace {
 
-std::string temp_dir(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("wavekv-node-test-" + name + "-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir.string();
-}
-
-NodeConfig config_for(const std::string& dir, std::vector<std::string> peers) {
-  NodeConfig c;
-  c.store.data_dir = dir;
-  c.listen = "127.0.0.1:0";
-  c.peers = std::move(peers);
-  c.replica.sync_interval_ms = 100;
-  return c;
-}
-
-// Polls `done` until it holds or 30 s pass (a guard against hangs, not a
-// performance claim).
-template <typename F>
-bool eventually(F done) {
-  return test::eventually(done, 30, 20);
-}
+using test::config_for;
+using test::eventually;
+using test::temp_dir;
 
 // Issue 4: a three-node cluster where each node knows only one other at start
 // finds the rest, and writes on every node converge everywhere.
