@@ -125,9 +125,10 @@ void Driver::handle_frame(const std::string& frame, const PeerIdentity& from, ui
   }
   Effects fx;
   store_.read_state([&](const State& s) { fx = replica_.on_message(s, *m, now_ms); });
-  execute(std::move(fx), now_ms);
+  // Before the replies leave, so they go by what this frame says of its sender.
   heard_version(m->from_address, m->version, now_ms);
   if (m->version < 3) wire_v2_frames_++;
+  execute(std::move(fx), now_ms);
   // Only members' clocks count: the replica heard from this sender just now
   // (a message it ignored, from an evicted or refused sender, leaves no mark).
   if (m->version >= 3 && replica_.last_seen_ms(m->from) == now_ms)
