@@ -516,7 +516,7 @@ class StoreImpl final : public ReplicatedStore {
     std::vector<StateOp> ops;
     // The newest version of each key set by an earlier op of this group: the
     // state does not hold them yet, and a local write after one of them must
-    // still be stamped after it (sim seed 295 with --clock-check found this).
+    // still be stamped after it (ClockStepGroup.* in tests/clock_step_test.cc).
     std::map<std::string, Timestamp, std::less<>> pending;
     auto note = [&](const std::string& key, Timestamp ts) {
       auto [it, fresh] = pending.try_emplace(key, ts);
@@ -712,17 +712,20 @@ class StoreImpl final : public ReplicatedStore {
       out.bytes = encode_snapshot(state_, last_lsn_);
     }
     out.lsn = last_lsn_;
-    // A segment that holds no record yet already starts after the snapshot.
-    if (wal_->next_lsn() == wal_->segment_first_lsn()) return Status::ok();
-    Status st = wal_->roll();
-    if (!st.is_ok()) {
-      failed_ = Status::failed("starting a WAL segment failed (" + st.message() +
-                               "); the store refuses writes until it is reopened");
-      return failed_;
+    // A segment that holds no record yet already starts after the snapshot
+    // (rolling would give its successor the same name); the records are in
+    // earlier segments, fsynced when this one was started.
+    if (wal_->next_lsn() != wal_->segment_first_lsn()) {
+      Status st = wal_->roll();
+      if (!st.is_ok()) {
+        failed_ = Status::failed("starting a WAL segment failed (" + st.message() +
+                                 "); the store refuses writes until it is reopened");
+        return failed_;
+      }
+      fsyncs_++;
+      durable_lsn_ = last_lsn_;
+      segments_.push_back(wal_->segment_first_lsn());
     }
-    fsyncs_++;
-    durable_lsn_ = last_lsn_;
-    segments_.push_back(wal_->segment_first_lsn());
     wal_bytes_since_checkpoint_ = 0;
     ops_since_checkpoint_ = 0;
     return Status::ok();
