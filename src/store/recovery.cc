@@ -263,7 +263,8 @@ Result<uint64_t> replay_wal(FileSystem& fs, const DirFiles& files, uint64_t snap
     }
   }
   for (; i < segs.size(); i++) {
-    auto intact = intact_in(fs, files.seg_path(segs[i]), expect, snap_lsn);
+    // From the LSN its name gives: the search bounds LSNs by the bytes of one file.
+    auto intact = intact_in(fs, files.seg_path(segs[i]), std::max(expect, segs[i]), snap_lsn);
     if (!intact) return intact.status();
     add_lost(*intact);
     plan.set_aside.push_back(files.seg_path(segs[i]));
