@@ -135,9 +135,13 @@ void Driver::handle_frame(const std::string& frame, const PeerIdentity& from, ui
     clock_.observe(m->from, m->sent_at_ms, received_ms);
 }
 
-uint8_t Driver::wire_version_for(const std::string& address, uint64_t now_ms) {
+Driver::PeerWire& Driver::wire_of(const std::string& address) {
   if (wire_.size() >= kMaxWireAddresses && !wire_.count(address)) wire_.clear();
-  PeerWire& w = wire_[address];
+  return wire_[address];
+}
+
+uint8_t Driver::wire_version_for(const std::string& address, uint64_t now_ms) {
+  PeerWire& w = wire_of(address);
   const uint64_t n = w.sends++;
   auto recent = [&](uint64_t at) { return at != 0 && now_ms <= at + kWireVersionMemoryMs; };
   if (config_.max_wire_version < 3) return kOldestWireVersion;
@@ -151,8 +155,7 @@ uint8_t Driver::wire_version_for(const std::string& address, uint64_t now_ms) {
 
 void Driver::heard_version(const std::string& address, uint8_t version, uint64_t now_ms) {
   if (address.empty()) return;
-  if (wire_.size() >= kMaxWireAddresses && !wire_.count(address)) wire_.clear();
-  PeerWire& w = wire_[address];
+  PeerWire& w = wire_of(address);
   (version >= 3 ? w.last_v3_ms : w.last_v2_ms) = now_ms;
 }
 

@@ -137,7 +137,8 @@ class Driver {
     uint64_t last_v2_ms = 0;
     uint64_t sends = 0;
   };
-  std::map<std::string, PeerWire> wire_;  // by address
+  std::map<std::string, PeerWire> wire_;          // by address, at most kMaxWireAddresses
+  PeerWire& wire_of(const std::string& address);  // made if new; a full table starts over
   uint64_t wire_v2_frames_ = 0;
 };
 

@@ -218,9 +218,12 @@ Result<LoadedSnapshot> load_snapshot(FileSystem& fs, const std::string& path, St
 }
 
 Result<LoadedSnapshot> verify_snapshot(FileSystem& fs, const std::string& path) {
-  auto data_or = read_file(fs, path);
-  if (!data_or) return data_or.status();
-  std::string_view data = *data_or;
+  auto data = read_file(fs, path);
+  if (!data) return data.status();
+  return verify_snapshot(*data);
+}
+
+Result<LoadedSnapshot> verify_snapshot(std::string_view data) {
   auto header = decode_header(data);
   if (!header) return header;
   LoadedSnapshot out = *header;

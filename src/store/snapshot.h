@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "state/state.h"
 #include "wavekv/fs.h"
@@ -39,6 +40,7 @@ Result<LoadedSnapshot> load_snapshot(FileSystem& fs, const std::string& path, St
 // counts, without decoding the entries (the scrubber's check: what bit rot or
 // a lost write would break).
 Result<LoadedSnapshot> verify_snapshot(FileSystem& fs, const std::string& path);
+Result<LoadedSnapshot> verify_snapshot(std::string_view data);  // the file's bytes
 
 // Reads just the header: node id and LSN.
 Result<LoadedSnapshot> read_snapshot_header(FileSystem& fs, const std::string& path);

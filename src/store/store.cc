@@ -291,14 +291,15 @@ class StoreImpl final : public ReplicatedStore {
       const std::string path = config_.data_dir + "/" + snapshot_name(lsn);
       if (stopping()) return report;
       if (!fs_->exists(path)) continue;
-      auto verified = verify_snapshot(*fs_, path);
-      if (!verified && !fs_->exists(path)) continue;  // a checkpoint dropped it meanwhile
+      auto bytes = read_file(*fs_, path);
+      if (!bytes && !fs_->exists(path)) continue;  // a checkpoint dropped it meanwhile
+      if (!bytes) return bytes.status();
+      auto verified = verify_snapshot(*bytes);
       if (!verified) {
-        if (verified.status().code() != Code::kCorruption) return verified.status();
         report.damage.push_back(path + ": " + verified.status().message());
         damaged.push_back(path);
       }
-      pace(fs_->exists(path) ? file_size(path) : 0);
+      pace(bytes->size());
     }
     scrub_passes_++;
     if (damaged.empty()) return report;
@@ -784,13 +785,6 @@ class StoreImpl final : public ReplicatedStore {
   bool stopping() {
     std::lock_guard lock(bg_mu_);
     return stop_;
-  }
-
-  uint64_t file_size(const std::string& path) {
-    auto f = fs_->open_readable(path);
-    if (!f) return 0;
-    auto n = (*f)->size();
-    return n ? *n : 0;
   }
 
   // A pass every scrub_interval_ms, the first one an interval after open.
