@@ -396,10 +396,10 @@ TEST_F(RecoveryTest, SegmentOfANewerFormatVersionIsRefusedAndNeverCut) {
   }
   auto segs = wal_segments(*fs_);
   ASSERT_GE(segs.size(), 3u);
-  // A well-formed header of version 2, as a newer WaveKV would write.
+  // A well-formed header of the next version, as a newer WaveKV would write.
   std::string d = fs_->contents(seg_path(segs[1]));
   std::string head = d.substr(0, 32);
-  head[8] = 2;
+  head[8] = static_cast<char>(kWalVersion + 1);
   std::string fixed = head;
   put_u32(fixed, checksum32(head));
   d.replace(0, 36, fixed);
@@ -410,7 +410,9 @@ TEST_F(RecoveryTest, SegmentOfANewerFormatVersionIsRefusedAndNeverCut) {
   auto s = Store::open(c);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.status().code(), Code::kCorruption);
-  EXPECT_NE(s.status().message().find("version 2 is not supported"), std::string::npos)
+  EXPECT_NE(
+      s.status().message().find("version " + std::to_string(kWalVersion + 1) + " is not supported"),
+      std::string::npos)
       << s.status().message();
   auto repaired = repair_data_dir(c);
   ASSERT_TRUE(repaired);

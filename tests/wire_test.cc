@@ -85,6 +85,7 @@ TEST(Wire, NewerVersionIsRefusedWithAClearError) {
 
 TEST(Wire, Version3CarriesTheSendersClockAndVersion2IsStillReadWithout) {
   Message m = with_body(DigestRequest{9});
+  m.version = 3;
   m.sent_at_ms = 1'750'000'000'123ull;
   auto v3 = decode_message(encode_message(m));
   ASSERT_TRUE(v3) << v3.status().to_string();

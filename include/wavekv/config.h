@@ -68,6 +68,13 @@ struct Config {
   // Called from the scrubber's thread with what was found and what was done.
   std::function<void(const std::string& what)> on_damage;
 
+  // Expiry: reads hide a value from its expiry on (Entry::live_at). Every
+  // expire_interval_ms a sweep turns up to expire_batch expired values into
+  // tombstones (one WAL record of OpExpire), which frees their memory and lets
+  // tombstone GC collect them. 0 turns the sweep off (reads still hide them).
+  uint64_t expire_interval_ms = 100;
+  uint64_t expire_batch = 1000;
+
   // Group commit: the most bytes of records one leader writes with one fsync.
   uint64_t max_group_bytes = 4ull * 1024 * 1024;
 

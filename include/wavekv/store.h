@@ -26,11 +26,13 @@ class WriteBatch {
     std::string key;
     std::string value;
     bool tombstone = false;
+    uint64_t expires_ms = 0;  // wall-clock ms since the epoch; 0: never expires
   };
-  void put(std::string_view key, std::string_view value) {
-    items_.push_back({std::string(key), std::string(value), false});
+  // `expires_ms`: when the key dies (Entry::expired_at); 0: never.
+  void put(std::string_view key, std::string_view value, uint64_t expires_ms = 0) {
+    items_.push_back({std::string(key), std::string(value), false, expires_ms});
   }
-  void del(std::string_view key) { items_.push_back({std::string(key), {}, true}); }
+  void del(std::string_view key) { items_.push_back({std::string(key), {}, true, 0}); }
   const std::vector<Item>& items() const { return items_; }
   bool empty() const { return items_.empty(); }
   size_t size() const { return items_.size(); }
@@ -45,6 +47,8 @@ struct WatchEvent {
   std::string value;  // empty for deletes
   bool deleted = false;
   Meta meta;
+  uint64_t expires_ms = 0;  // of a value; 0: never
+  bool expired = false;     // deleted because its expiry passed (no new version)
 };
 // Called on the store's commit thread, in commit order, after the change is
 // durable per the durability mode and visible to readers. Keep it short; it may
@@ -81,9 +85,11 @@ struct RecoveryReport {
 struct StoreStatus {
   NodeId node_id = 0;
   uint64_t incarnation = 0;
-  uint64_t live_keys = 0;
+  uint64_t live_keys = 0;  // expired values count until the sweep turns them into tombstones
   uint64_t tombstones = 0;
-  uint64_t data_bytes = 0;  // keys + values of live entries
+  uint64_t expiring_keys = 0;  // live values with an expiry
+  uint64_t expired_keys = 0;   // values expired (turned into tombstones) since open
+  uint64_t data_bytes = 0;     // keys + values of live entries
   uint64_t next_seq = 0;
   Timestamp clock = 0;  // the hybrid clock's latest timestamp
   // WAL
@@ -135,7 +141,11 @@ class Store {
   // many writes in flight, as a network server does.
   virtual void write_async(WriteBatch batch, WriteCallback done) = 0;
 
-  // The value, or kNotFound if the key is absent or deleted.
+  // The store's wall clock (Config::clock), ms since the epoch: what expiry
+  // is judged by.
+  virtual uint64_t now_ms() = 0;
+
+  // The value, or kNotFound if the key is absent, deleted or expired.
   virtual Result<std::string> get(std::string_view key) = 0;
   // Calls `fn` with the value, without copying it first (a server learns
   // the size of a reply before building it), or returns kNotFound. `fn` runs
@@ -146,11 +156,13 @@ class Store {
     fn(*v);
     return Status::ok();
   }
-  // The current version including tombstones, or nullopt if never written
-  // (or its tombstone was collected).
+  // The current version including tombstones and expired values (see
+  // Entry::live_at), or nullopt if never written (or its tombstone was
+  // collected).
   virtual std::optional<Entry> get_entry(std::string_view key) = 0;
 
-  // Live keys starting with `prefix`, in key order, at most `limit` (0: no limit).
+  // Live keys (not expired) starting with `prefix`, in key order, at most
+  // `limit` (0: no limit).
   virtual std::vector<KeyValue> scan_prefix(std::string_view prefix, size_t limit) = 0;
   // Live keys in [start, end) in key order; an empty `end` means no upper bound.
   virtual std::vector<KeyValue> scan_range(std::string_view start, std::string_view end,

@@ -44,10 +44,23 @@ inline bool lww_less(const Meta& a, const Meta& b) {
 }
 
 // One version of a key: a value or a tombstone (a delete that must replicate).
+//
+// A value may carry an expiry: an absolute wall-clock time, part of the
+// version, so every node agrees when it dies without coordinating. Past it
+// the key is absent, exactly as if this version were a tombstone (LWW is
+// unchanged: the version still beats every older one). A node later turns an
+// expired value into a tombstone of the same version (keeping expires_ms),
+// which tombstone GC then collects (docs/PROTOCOL.md, "Expiry").
 struct Entry {
   std::string value;
   bool tombstone = false;
   Meta meta;
+  uint64_t expires_ms = 0;  // ms since the epoch; 0: never
+
+  // Redis's rule: a key is still there at its expiry millisecond, gone after.
+  bool expired_at(uint64_t now_ms) const { return expires_ms != 0 && now_ms > expires_ms; }
+  // A value a reader sees at `now_ms`.
+  bool live_at(uint64_t now_ms) const { return !tombstone && !expired_at(now_ms); }
 
   bool operator==(const Entry&) const = default;
 };
@@ -57,6 +70,7 @@ struct KeyValue {
   std::string key;
   std::string value;
   Meta meta;
+  uint64_t expires_ms = 0;  // 0: never
 };
 
 }  // namespace wavekv

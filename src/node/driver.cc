@@ -97,7 +97,7 @@ StepResult Driver::step(uint64_t now_ms, uint64_t random) {
   report_.persist_errors = persist_errors_;
   report_.impersonations_refused = impersonations_refused_;
   report_.clock_refusing_writes = clock_refusing_writes_;
-  report_.wire_v2_frames = wire_v2_frames_;
+  report_.wire_older_frames = wire_older_frames_;
   return {next_tick_ms_, rebootstrap_};
 }
 
@@ -127,7 +127,7 @@ void Driver::handle_frame(const std::string& frame, const PeerIdentity& from, ui
   store_.read_state([&](const State& s) { fx = replica_.on_message(s, *m, now_ms); });
   // Before the replies leave, so they go by what this frame says of its sender.
   heard_version(m->from_address, m->version, now_ms);
-  if (m->version < 3) wire_v2_frames_++;
+  if (m->version < kWireVersion) wire_older_frames_++;
   execute(std::move(fx), now_ms);
   // Only members' clocks count: the replica heard from this sender just now
   // (a message it ignored, from an evicted or refused sender, leaves no mark).
@@ -144,19 +144,24 @@ uint8_t Driver::wire_version_for(const std::string& address, uint64_t now_ms) {
   PeerWire& w = wire_of(address);
   const uint64_t n = w.sends++;
   auto recent = [&](uint64_t at) { return at != 0 && now_ms <= at + kWireVersionMemoryMs; };
-  if (config_.max_wire_version < 3) return kOldestWireVersion;
-  if (recent(w.last_v3_ms)) return kWireVersion;
-  // A peer that spoke only version 2 lately still gets version 3 now and then
-  // (a frame it drops, at worst) so that one upgraded since is noticed; one
-  // not heard from at all gets every other frame in each version.
-  const uint64_t every = recent(w.last_v2_ms) ? 16 : 2;
-  return n % every == 0 ? kWireVersion : kOldestWireVersion;
+  const uint8_t top = config_.max_wire_version;
+  if (top == kOldestWireVersion) return top;
+  // The newest version it spoke lately, if any.
+  uint8_t heard = 0;
+  for (uint8_t v = kOldestWireVersion; v <= kWireVersion; v++)
+    if (recent(w.last_ms[v])) heard = v;
+  if (heard >= top) return top;
+  // A peer that spoke only an older version lately still gets ours now and
+  // then (a frame it drops, at worst) so that one upgraded since is noticed;
+  // one not heard from at all gets every other frame in ours and the oldest.
+  if (heard != 0) return n % 16 == 0 ? top : heard;
+  return n % 2 == 0 ? top : kOldestWireVersion;
 }
 
 void Driver::heard_version(const std::string& address, uint8_t version, uint64_t now_ms) {
   if (address.empty()) return;
   PeerWire& w = wire_of(address);
-  (version >= 3 ? w.last_v3_ms : w.last_v2_ms) = now_ms;
+  if (version <= kWireVersion) w.last_ms[version] = now_ms;
 }
 
 void Driver::check_clock(uint64_t now_ms) {

@@ -11,6 +11,7 @@
 // worker), the first to call it.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -58,7 +59,7 @@ struct DriverReport {
   // whether client writes are refused because of it.
   ClockReading clock;
   bool clock_refusing_writes = false;
-  uint64_t wire_v2_frames = 0;  // frames received in the older wire version
+  uint64_t wire_older_frames = 0;  // frames received in a wire version before kWireVersion
 };
 
 struct StepResult {
@@ -133,13 +134,12 @@ class Driver {
   ClockMonitor clock_;
   bool clock_refusing_writes_ = false;
   struct PeerWire {
-    uint64_t last_v3_ms = 0;  // when a frame of each version last came from it
-    uint64_t last_v2_ms = 0;
+    std::array<uint64_t, kWireVersion + 1> last_ms{};  // when a frame of each version last came
     uint64_t sends = 0;
   };
   std::map<std::string, PeerWire> wire_;          // by address, at most kMaxWireAddresses
   PeerWire& wire_of(const std::string& address);  // made if new; a full table starts over
-  uint64_t wire_v2_frames_ = 0;
+  uint64_t wire_older_frames_ = 0;
 };
 
 }  // namespace wavekv

@@ -18,8 +18,12 @@
 namespace wavekv {
 
 // Version 3 adds the sender's wall clock to every message (the clock offset
-// check); version 2 is still read, and sent to peers that speak only it.
-constexpr uint8_t kWireVersion = 3;
+// check); version 4 lets entries carry an expiry. Versions 2 and 3 are still
+// read, and sent to peers that speak only them (an entry with an expiry goes
+// to them as the tombstone it becomes; docs/FORMAT.md, "Wire versions").
+constexpr uint8_t kWireVersion = 4;
+// The first wire version whose entries may carry an expiry.
+constexpr uint8_t kExpiryWireVersion = 4;
 constexpr uint8_t kOldestWireVersion = 2;
 constexpr size_t kDigestBuckets = 256;
 

@@ -26,11 +26,18 @@ enum BodyType : uint8_t {
 constexpr uint8_t kPageLast = 1;
 constexpr uint8_t kPageLostTrack = 2;
 
-void put_entries(std::string& out, const std::vector<WireEntry>& entries) {
+// Before kExpiryWireVersion an entry cannot carry an expiry: one that has
+// one goes as the tombstone it becomes (same version, so the same digest
+// hash): the older node never serves it past its expiry, though it misses it
+// before then.
+void put_entries(std::string& out, const std::vector<WireEntry>& entries, uint8_t version) {
   put_u32(out, static_cast<uint32_t>(entries.size()));
   for (const auto& e : entries) {
     put_bytes(out, e.key);
-    encode_entry(e.entry, out);
+    if (e.entry.expires_ms != 0 && version < kExpiryWireVersion)
+      encode_entry(Entry{{}, true, e.entry.meta, 0}, out);
+    else
+      encode_entry(e.entry, out);
   }
 }
 
@@ -51,7 +58,7 @@ uint32_t get_count(Decoder& d, uint64_t min_bytes_each, uint64_t max_count) {
   return d.failed() ? 0 : n;
 }
 
-std::vector<WireEntry> get_entries(Decoder& d, const DecodeLimits& limits) {
+std::vector<WireEntry> get_entries(Decoder& d, const DecodeLimits& limits, uint8_t version) {
   std::vector<WireEntry> out;
   // key length 4 + meta 24 + tombstone 1 + value length 4
   uint32_t n = get_count(d, 33, limits.max_entries);
@@ -59,7 +66,7 @@ std::vector<WireEntry> get_entries(Decoder& d, const DecodeLimits& limits) {
   for (uint32_t i = 0; i < n && !d.failed(); i++) {
     WireEntry e;
     e.key = std::string(d.bytes(limits.max_key_bytes));
-    e.entry = decode_entry(d, limits.max_value_bytes);
+    e.entry = decode_entry(d, limits.max_value_bytes, version >= kExpiryWireVersion);
     out.push_back(std::move(e));
   }
   return out;
@@ -93,7 +100,7 @@ void put_body(std::string& out, const SyncRequest& b) {
   put_u64(out, b.after);
 }
 
-void put_body(std::string& out, const SyncPage& b) {
+void put_body(std::string& out, const SyncPage& b, uint8_t version) {
   put_u8(out, kSyncPage);
   put_u64(out, b.session);
   encode_vv(b.covers, out);
@@ -101,16 +108,16 @@ void put_body(std::string& out, const SyncPage& b) {
   encode_vv(b.collected, out);
   put_u64(out, b.collected_before);
   put_u64(out, b.clock);
-  put_entries(out, b.entries);
+  put_entries(out, b.entries, version);
   put_u8(out, (b.last ? kPageLast : 0) | (b.lost_track ? kPageLostTrack : 0));
   put_cursor(out, b.next);
   put_u64(out, b.epoch);
   put_u64(out, b.arrivals);
 }
 
-void put_body(std::string& out, const Push& b) {
+void put_body(std::string& out, const Push& b, uint8_t version) {
   put_u8(out, kPush);
-  put_entries(out, b.entries);
+  put_entries(out, b.entries, version);
 }
 
 void put_body(std::string& out, const DigestRequest& b) {
@@ -130,10 +137,10 @@ void put_body(std::string& out, const BucketRequest& b) {
   put_buckets(out, b.buckets);
 }
 
-void put_body(std::string& out, const BucketReply& b) {
+void put_body(std::string& out, const BucketReply& b, uint8_t version) {
   put_u8(out, kBucketReply);
   put_buckets(out, b.buckets);
-  put_entries(out, b.entries);
+  put_entries(out, b.entries, version);
 }
 
 void put_body(std::string& out, const Rebootstrap& b) {
@@ -152,7 +159,7 @@ SyncRequest get_sync_request(Decoder& d) {
   return b;
 }
 
-SyncPage get_sync_page(Decoder& d, const DecodeLimits& limits) {
+SyncPage get_sync_page(Decoder& d, const DecodeLimits& limits, uint8_t version) {
   SyncPage b;
   b.session = d.u64();
   b.covers = decode_vv(d);
@@ -160,7 +167,7 @@ SyncPage get_sync_page(Decoder& d, const DecodeLimits& limits) {
   b.collected = decode_vv(d);
   b.collected_before = d.u64();
   b.clock = d.u64();
-  b.entries = get_entries(d, limits);
+  b.entries = get_entries(d, limits, version);
   uint8_t flags = d.u8();
   if ((flags & ~(kPageLast | kPageLostTrack)) != 0) d.fail();
   b.last = (flags & kPageLast) != 0;
@@ -179,23 +186,23 @@ DigestReply get_digest_reply(Decoder& d) {
   return b;
 }
 
-BucketReply get_bucket_reply(Decoder& d, const DecodeLimits& limits) {
+BucketReply get_bucket_reply(Decoder& d, const DecodeLimits& limits, uint8_t version) {
   BucketReply b;
   b.buckets = get_buckets(d);
-  b.entries = get_entries(d, limits);
+  b.entries = get_entries(d, limits, version);
   return b;
 }
 
 // The body after its type byte; false for an unknown type.
-bool get_body(Decoder& d, uint8_t type, const DecodeLimits& limits, Body& body) {
+bool get_body(Decoder& d, uint8_t type, uint8_t version, const DecodeLimits& limits, Body& body) {
   switch (type) {
     case kSyncRequest: body = get_sync_request(d); return true;
-    case kSyncPage: body = get_sync_page(d, limits); return true;
-    case kPush: body = Push{get_entries(d, limits)}; return true;
+    case kSyncPage: body = get_sync_page(d, limits, version); return true;
+    case kPush: body = Push{get_entries(d, limits, version)}; return true;
     case kDigestRequest: body = DigestRequest{d.u64()}; return true;
     case kDigestReply: body = get_digest_reply(d); return true;
     case kBucketRequest: body = BucketRequest{get_buckets(d)}; return true;
-    case kBucketReply: body = get_bucket_reply(d, limits); return true;
+    case kBucketReply: body = get_bucket_reply(d, limits, version); return true;
     case kRebootstrap: body = Rebootstrap{std::string(d.bytes(4096))}; return true;
     default: return false;
   }
@@ -219,12 +226,12 @@ std::string encode_message(const Message& m) {
   }
   std::visit(Overloaded{
                  [&](const SyncRequest& b) { put_body(out, b); },
-                 [&](const SyncPage& b) { put_body(out, b); },
-                 [&](const Push& b) { put_body(out, b); },
+                 [&](const SyncPage& b) { put_body(out, b, m.version); },
+                 [&](const Push& b) { put_body(out, b, m.version); },
                  [&](const DigestRequest& b) { put_body(out, b); },
                  [&](const DigestReply& b) { put_body(out, b); },
                  [&](const BucketRequest& b) { put_body(out, b); },
-                 [&](const BucketReply& b) { put_body(out, b); },
+                 [&](const BucketReply& b) { put_body(out, b, m.version); },
                  [&](const Rebootstrap& b) { put_body(out, b); },
              },
              m.body);
@@ -256,7 +263,7 @@ Result<Message> decode_message(std::string_view bytes, const DecodeLimits& limit
     m.members.push_back(std::move(mem));
   }
   uint8_t type = d.u8();
-  if (!get_body(d, type, limits, m.body) && !d.failed())
+  if (!get_body(d, type, version, limits, m.body) && !d.failed())
     return Status::corruption("unknown message type " + std::to_string(type));
   if (d.failed()) return Status::corruption("malformed or truncated message");
   if (d.remaining() != 0)

@@ -29,6 +29,7 @@ class TxOverlay final : public Store {
   std::vector<KeyValue> scan_prefix(std::string_view prefix, size_t limit) override;
   std::vector<KeyValue> scan_range(std::string_view start, std::string_view end,
                                    size_t limit) override;
+  uint64_t now_ms() override { return base_.now_ms(); }
   StoreStatus status() override { return base_.status(); }
   NodeId node_id() const override { return base_.node_id(); }
 

@@ -55,7 +55,12 @@ uint64_t State::version_hash(std::string_view key, const Entry& e) {
   std::string buf;
   put_bytes(buf, key);
   encode_meta(e.meta, buf);
-  put_u8(buf, e.tombstone ? 1 : 0);
+  // A value with an expiry hashes as the tombstone it becomes when it
+  // expires (OpExpire), so expiring it changes no digest; and as the
+  // tombstone a node of a wire version before 4 is sent instead (it cannot
+  // hold an expiry), so the two agree. A version is one (origin, seq): the
+  // hash need not tell the two forms apart.
+  put_u8(buf, e.tombstone || e.expires_ms != 0 ? 1 : 0);
   return XXH3_64bits(buf.data(), buf.size());
 }
 
@@ -76,6 +81,7 @@ void index_erase(State::OriginIndex& index, const std::string& key, const Meta& 
 void State::link(const std::string& key, const Entry& e) {
   index_[e.meta.incarnation][e.meta.seq] = &key;
   if (e.tombstone) tombstone_index_[e.meta.incarnation][e.meta.seq] = &key;
+  if (!e.tombstone && e.expires_ms != 0) expiry_index_.emplace(e.expires_ms, &key);
   digest_[bucket_of(key)] ^= version_hash(key, e);
   arrivals_++;
   recent_.emplace_back(e.meta.incarnation, e.meta.seq);
@@ -95,6 +101,7 @@ bool State::for_each_arrival_after(uint64_t after,
 void State::unlink(const std::string& key, const Entry& e) {
   index_erase(index_, key, e.meta);
   if (e.tombstone) index_erase(tombstone_index_, key, e.meta);
+  if (!e.tombstone && e.expires_ms != 0) expiry_index_.erase({e.expires_ms, &key});
   digest_[bucket_of(key)] ^= version_hash(key, e);
 }
 
@@ -118,6 +125,7 @@ State::State(const State& o)
   for (const auto& [key, e] : kv_) {
     index_[e.meta.incarnation][e.meta.seq] = &key;
     if (e.tombstone) tombstone_index_[e.meta.incarnation][e.meta.seq] = &key;
+    if (!e.tombstone && e.expires_ms != 0) expiry_index_.emplace(e.expires_ms, &key);
   }
 }
 
@@ -148,6 +156,7 @@ State::Applied State::apply(const StateOp& op) {
                         [&](const OpAdoptAcks& o) { return adopt_acks(o); },
                         [&](const OpRepairEntry& o) { return repair_entry(o); },
                         [&](const OpResetClock& o) { return reset_clock(o); },
+                        [&](const OpExpire& o) { return expire(o); },
                     },
                     op);
 }
@@ -213,6 +222,27 @@ State::Applied State::drop_tombstone(const OpDropTombstone& op) {
   uint64_t& horizon = collected_[op.meta.incarnation];
   horizon = std::max(horizon, op.meta.seq);
   collected_before_ = std::max(collected_before_, op.meta.timestamp);
+  out.changed = true;
+  return out;
+}
+
+State::Applied State::expire(const OpExpire& op) {
+  // The same version, as a tombstone: the index and the digest keep it
+  // (version_hash is the same), it is no arrival (nothing new to ship), and
+  // tombstone GC now sees it.
+  Applied out;
+  auto it = kv_.find(op.key);
+  if (it == kv_.end() || it->second.tombstone || it->second.expires_ms == 0 ||
+      !(it->second.meta == op.meta))
+    return out;
+  out.previous = it->second;
+  account(it->second, it->first, -1);
+  expiry_index_.erase({it->second.expires_ms, &it->first});
+  it->second.tombstone = true;
+  it->second.value.clear();
+  it->second.value.shrink_to_fit();
+  account(it->second, it->first, +1);
+  tombstone_index_[op.meta.incarnation][op.meta.seq] = &it->first;
   out.changed = true;
   return out;
 }

@@ -99,6 +99,11 @@ class State {
   // The same, for tombstones only: what tombstone GC walks.
   const OriginIndex& tombstone_index() const { return tombstone_index_; }
 
+  // The values with an expiry, soonest first, as (expires_ms, key of kv()):
+  // what the store's expiry sweep walks (OpExpire). Tombstones are not in it.
+  using ExpiryIndex = std::set<std::pair<uint64_t, const std::string*>>;
+  const ExpiryIndex& expiry_index() const { return expiry_index_; }
+
   // Arrivals: every version that becomes current (a local write, a merged
   // entry, a repair) takes the next arrival number. The most recent
   // kRecentArrivals are remembered as (stream, seq), so a paged delta can ship
@@ -129,6 +134,7 @@ class State {
   Applied adopt_acks(const OpAdoptAcks& op);
   Applied repair_entry(const OpRepairEntry& op);  // repair-timestamps, not bucket repair
   Applied reset_clock(const OpResetClock& op);
+  Applied expire(const OpExpire& op);
   // A version of our own stream raises next_seq; any version, the clock floor.
   void note_version(const Meta& m);
   // Replaces the current version at `it` by `entry`, keeping the counters,
@@ -153,6 +159,7 @@ class State {
   Timestamp collected_before_ = 0;
   OriginIndex index_;
   OriginIndex tombstone_index_;
+  ExpiryIndex expiry_index_;
   std::array<uint64_t, kBuckets> digest_{};
   uint64_t arrivals_ = 0;
   std::deque<std::pair<StreamId, uint64_t>> recent_;  // arrivals_ - size() + 1 .. arrivals_

@@ -14,7 +14,11 @@ enum OpType : uint8_t {
   kAdoptAcks = 5,
   kRepairEntry = 6,
   kResetClock = 7,
+  kExpire = 8,
 };
+
+constexpr uint8_t kFlagTombstone = 1;
+constexpr uint8_t kFlagExpiry = 2;
 
 }  // namespace
 
@@ -34,12 +38,17 @@ Meta decode_meta(Decoder& d) {
   return m;
 }
 
-Entry decode_entry(Decoder& d, uint64_t max_value_bytes) {
+Entry decode_entry(Decoder& d, uint64_t max_value_bytes, bool allow_expiry) {
   Entry e;
   e.meta = decode_meta(d);
-  uint8_t tomb = d.u8();
-  if (tomb > 1) d.fail();
-  e.tombstone = tomb == 1;
+  uint8_t flags = d.u8();
+  const uint8_t known = allow_expiry ? (kFlagTombstone | kFlagExpiry) : kFlagTombstone;
+  if ((flags & ~known) != 0) d.fail();
+  e.tombstone = (flags & kFlagTombstone) != 0;
+  if ((flags & kFlagExpiry) != 0) {
+    e.expires_ms = d.u64();
+    if (e.expires_ms == 0) d.fail();  // "never" has no flag
+  }
   e.value = std::string(d.bytes(max_value_bytes));
   return e;
 }
@@ -77,7 +86,8 @@ OpSetPeer decode_peer(Decoder& d) {
 
 void encode_entry(const Entry& e, std::string& out) {
   encode_meta(e.meta, out);
-  put_u8(out, e.tombstone ? 1 : 0);
+  put_u8(out, (e.tombstone ? kFlagTombstone : 0) | (e.expires_ms != 0 ? kFlagExpiry : 0));
+  if (e.expires_ms != 0) put_u64(out, e.expires_ms);
   put_bytes(out, e.value);
 }
 
@@ -127,6 +137,11 @@ void encode_ops(const std::vector<StateOp>& ops, std::string& out) {
                    [&](const OpResetClock& rc) {
                      put_u8(out, kResetClock);
                      put_u64(out, rc.floor);
+                   },
+                   [&](const OpExpire& x) {
+                     put_u8(out, kExpire);
+                     put_bytes(out, x.key);
+                     encode_meta(x.meta, out);
                    },
                },
                op);
@@ -186,6 +201,13 @@ Result<std::vector<StateOp>> decode_ops(std::string_view data) {
         break;
       }
       case kResetClock: ops.emplace_back(OpResetClock{d.u64()}); break;
+      case kExpire: {
+        OpExpire x;
+        x.key = std::string(d.bytes());
+        x.meta = decode_meta(d);
+        ops.emplace_back(std::move(x));
+        break;
+      }
       default: return Status::corruption("op batch: unknown op type " + std::to_string(type));
     }
   }

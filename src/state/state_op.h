@@ -104,8 +104,20 @@ struct OpResetClock {
   bool operator==(const OpResetClock&) const = default;
 };
 
+// The value of `key` expired: if its current version is still exactly
+// `meta`, a value with an expiry, it becomes a tombstone of the same version
+// (value dropped, expires_ms kept), which tombstone GC may then collect. The
+// node's own clock decides when to write it (its reads hide the value from
+// the expiry on anyway); it is not replicated: every node expires on its own,
+// and a peer that is sent either form of the version holds the same version.
+struct OpExpire {
+  std::string key;
+  Meta meta;
+  bool operator==(const OpExpire&) const = default;
+};
+
 using StateOp = std::variant<OpSetEntry, OpSetPeer, OpRemovePeer, OpDropTombstone, OpAdoptAcks,
-                             OpRepairEntry, OpResetClock>;
+                             OpRepairEntry, OpResetClock, OpExpire>;
 
 // Appends the encoding of `ops` (a count, then each op) to `out`.
 void encode_ops(const std::vector<StateOp>& ops, std::string& out);
@@ -115,9 +127,13 @@ Result<std::vector<StateOp>> decode_ops(std::string_view data);
 class Decoder;
 void encode_meta(const Meta& m, std::string& out);
 Meta decode_meta(Decoder& d);
-// An entry as written by encode_entry; sets d.failed() on malformed input.
+// An entry: meta, a flags byte (bit 0 tombstone, bit 1 an expiry follows),
+// [u64 expires_ms], the value. Without an expiry the bytes are those of the
+// first format (flags 0 or 1), so older files and frames read unchanged.
 void encode_entry(const Entry& e, std::string& out);
-Entry decode_entry(Decoder& d, uint64_t max_value_bytes = UINT32_MAX);
+// An entry as written by encode_entry; sets d.failed() on malformed input,
+// and on an expiry when `allow_expiry` is false (a wire version before 4).
+Entry decode_entry(Decoder& d, uint64_t max_value_bytes = UINT32_MAX, bool allow_expiry = true);
 void encode_peer(NodeId id, const PeerMeta& m, std::string& out);
 // A peer as written by encode_peer; sets d.failed() on malformed input.
 OpSetPeer decode_peer(Decoder& d);

@@ -165,13 +165,15 @@ Status check_wal_follows_snapshot(const DirFiles& files, uint64_t snap_lsn,
   return Status::ok();
 }
 
-// A header that verifies but names another format version: a newer WaveKV
-// wrote this segment. Nothing may be cut or rewritten then.
+// A header that verifies but names a format version this build does not
+// read: a newer WaveKV wrote this segment. Nothing may be cut or rewritten
+// then.
 bool newer_format(std::string_view header) {
   return header.size() >= kWalHeaderBytes &&
          std::memcmp(header.data(), kWalMagic, sizeof kWalMagic) == 0 &&
          load_u32(header.data() + 32) == checksum32(header.substr(0, 32)) &&
-         load_u32(header.data() + 8) != kWalVersion;
+         (load_u32(header.data() + 8) > kWalVersion ||
+          load_u32(header.data() + 8) < kOldestWalVersion);
 }
 
 // Intact records above `floor` in a segment that is set aside, from LSN
@@ -249,7 +251,9 @@ Result<uint64_t> replay_wal(FileSystem& fs, const DirFiles& files, uint64_t snap
     }
     plan.segments.push_back(segs[i]);
     plan.wal_bytes += scan->valid_bytes - kWalHeaderBytes;
-    plan.resume_first_lsn = segs[i];
+    // A segment of an older format version is not appended to: the next
+    // record starts a segment of this one (a segment holds one version).
+    plan.resume_first_lsn = scan->header.version == kWalVersion ? segs[i] : 0;
     plan.resume_offset = scan->valid_bytes;
     if (scan->records > 0) wal_last = scan->last_lsn;
     expect = scan->records > 0 ? scan->last_lsn + 1 : segs[i];

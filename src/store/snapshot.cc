@@ -98,9 +98,11 @@ Result<LoadedSnapshot> decode_header(std::string_view data) {
   if (load_u32(data.data() + 32) != checksum32(data.substr(0, 32)))
     return Status::corruption("snapshot header checksum mismatch");
   uint32_t version = load_u32(data.data() + 8);
-  if (version != kSnapVersion)
+  if (version < kOldestSnapVersion || version > kSnapVersion)
     return Status::corruption("snapshot format version " + std::to_string(version) +
-                              " is not supported");
+                              " is not supported (this build reads versions " +
+                              std::to_string(kOldestSnapVersion) + " to " +
+                              std::to_string(kSnapVersion) + ")");
   LoadedSnapshot s;
   s.node = load_u64(data.data() + 16);
   s.lsn = load_u64(data.data() + 24);

@@ -13,7 +13,9 @@
 namespace wavekv {
 
 constexpr char kSnapMagic[8] = {'W', 'A', 'V', 'E', 'K', 'V', 'S', 'N'};
-constexpr uint32_t kSnapVersion = 1;
+// Version 2: entries may carry an expiry; version 1 files are read unchanged.
+constexpr uint32_t kSnapVersion = 2;
+constexpr uint32_t kOldestSnapVersion = 1;
 constexpr size_t kSnapHeaderBytes = 40;
 
 std::string snapshot_name(uint64_t lsn);

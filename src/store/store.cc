@@ -57,6 +57,7 @@ class StoreImpl final : public ReplicatedStore {
     committer_ = std::thread([this] { commit_loop(); });
     background_ = std::thread([this] { background_loop(); });
     if (config_.scrub_interval_ms != 0) scrubber_ = std::thread([this] { scrub_loop(); });
+    if (config_.expire_interval_ms != 0) expirer_ = std::thread([this] { expire_loop(); });
   }
 
   ~StoreImpl() override { (void)close(); }
@@ -98,17 +99,23 @@ class StoreImpl final : public ReplicatedStore {
     if (!st.is_ok()) req->done(st);  // submit() left the request, callback included, with us
   }
 
+  uint64_t now_ms() override { return clock_->now_ms(); }
+
   Result<std::string> get(std::string_view key) override {
+    const uint64_t now = clock_->now_ms();
     std::shared_lock lock(state_mu_);
     auto it = state_.kv().find(key);
-    if (it == state_.kv().end() || it->second.tombstone) return Status::not_found("key not found");
+    if (it == state_.kv().end() || !it->second.live_at(now))
+      return Status::not_found("key not found");
     return it->second.value;
   }
 
   Status view(std::string_view key, const std::function<void(std::string_view)>& fn) override {
+    const uint64_t now = clock_->now_ms();
     std::shared_lock lock(state_mu_);
     auto it = state_.kv().find(key);
-    if (it == state_.kv().end() || it->second.tombstone) return Status::not_found("key not found");
+    if (it == state_.kv().end() || !it->second.live_at(now))
+      return Status::not_found("key not found");
     fn(it->second.value);
     return Status::ok();
   }
@@ -186,6 +193,7 @@ class StoreImpl final : public ReplicatedStore {
       std::shared_lock lock(state_mu_);
       s.live_keys = state_.live_keys();
       s.tombstones = state_.tombstones();
+      s.expiring_keys = state_.expiry_index().size();
       s.data_bytes = state_.data_bytes();
       s.next_seq = state_.next_seq();
       s.clock = state_.max_timestamp();
@@ -207,6 +215,7 @@ class StoreImpl final : public ReplicatedStore {
     s.checkpoints = checkpoints_.load();
     s.last_checkpoint_ms = last_checkpoint_ms_.load();
     s.recovery = recovery_;
+    s.expired_keys = expired_keys_.load();
     s.scrub_passes = scrub_passes_.load();
     s.scrub_bytes = scrub_bytes_.load();
     s.scrub_damage = scrub_damage_.load();
@@ -348,6 +357,7 @@ class StoreImpl final : public ReplicatedStore {
     bg_cv_.notify_all();
     if (background_.joinable()) background_.join();
     if (scrubber_.joinable()) scrubber_.join();
+    if (expirer_.joinable()) expirer_.join();
     Status st;
     {
       std::lock_guard lock(wal_mu_);
@@ -371,11 +381,13 @@ class StoreImpl final : public ReplicatedStore {
   template <typename InRange>
   std::vector<KeyValue> scan_while(std::string_view start, InRange in_range, size_t limit) {
     std::vector<KeyValue> out;
+    const uint64_t now = clock_->now_ms();
     std::shared_lock lock(state_mu_);
     for (auto it = state_.kv().lower_bound(start); it != state_.kv().end() && in_range(it->first);
          ++it) {
       if (limit != 0 && out.size() >= limit) break;
-      if (!it->second.tombstone) out.push_back({it->first, it->second.value, it->second.meta});
+      const Entry& e = it->second;
+      if (e.live_at(now)) out.push_back({it->first, e.value, e.meta, e.expires_ms});
     }
     return out;
   }
@@ -542,6 +554,7 @@ class StoreImpl final : public ReplicatedStore {
         op.key = item.key;
         op.entry.value = item.value;
         op.entry.tombstone = item.tombstone;
+        op.entry.expires_ms = item.tombstone ? 0 : item.expires_ms;
         op.entry.meta = Meta{identity_.node, next_seq_++, stamp_for(item.key, wall, pending),
                              identity_.incarnation};
         note(op.key, op.entry.meta.timestamp);
@@ -609,11 +622,16 @@ class StoreImpl final : public ReplicatedStore {
       std::unique_lock lock(state_mu_);
       for (auto& op : ops) {
         auto applied = state_.apply(op);
+        if (applied.changed && std::holds_alternative<OpExpire>(op)) expired_keys_++;
         if (!watching || !applied.changed) continue;
         if (const auto* s = std::get_if<OpSetEntry>(&op))
-          events.push_back({s->key, s->entry.value, s->entry.tombstone, s->entry.meta});
+          events.push_back(
+              {s->key, s->entry.value, s->entry.tombstone, s->entry.meta, s->entry.expires_ms});
         if (const auto* r = std::get_if<OpRepairEntry>(&op))
-          events.push_back({r->key, r->entry.value, r->entry.tombstone, r->entry.meta});
+          events.push_back(
+              {r->key, r->entry.value, r->entry.tombstone, r->entry.meta, r->entry.expires_ms});
+        if (const auto* x = std::get_if<OpExpire>(&op))
+          events.push_back({x->key, {}, true, x->meta, applied.previous->expires_ms, true});
       }
     }
     writes_ += requests;
@@ -782,6 +800,38 @@ class StoreImpl final : public ReplicatedStore {
     }
   }
 
+  // Every expire_interval_ms: up to expire_batch values whose expiry has
+  // passed become tombstones, in one WAL record of OpExpire. The record need
+  // not be durable (a crash only makes the next sweep write it again), but
+  // it goes through the commit thread like any write, after what is queued.
+  void expire_loop() {
+    const auto period = std::chrono::milliseconds(config_.expire_interval_ms);
+    std::unique_lock lock(bg_mu_);
+    while (!stop_) {
+      if (bg_cv_.wait_for(lock, period, [&] { return stop_; })) break;
+      lock.unlock();
+      std::vector<StateOp> ops = due_expiries(clock_->now_ms(), config_.expire_batch);
+      if (!ops.empty()) {
+        auto req = std::make_unique<Request>();
+        req->raw_ops = std::move(ops);
+        // Its outcome is the store's: a failed WAL write fails every write.
+        (void)submit_and_wait(std::move(req));
+      }
+      lock.lock();
+    }
+  }
+
+  // OpExpire for the values expired at `now`, soonest first, at most `limit`.
+  std::vector<StateOp> due_expiries(uint64_t now, uint64_t limit) {
+    std::vector<StateOp> ops;
+    std::shared_lock lock(state_mu_);
+    for (const auto& [when, key] : state_.expiry_index()) {
+      if (when >= now || ops.size() >= limit) break;  // expired_at: now > when
+      ops.emplace_back(OpExpire{*key, state_.kv().find(*key)->second.meta});
+    }
+    return ops;
+  }
+
   bool stopping() {
     std::lock_guard lock(bg_mu_);
     return stop_;
@@ -878,6 +928,8 @@ class StoreImpl final : public ReplicatedStore {
 
   std::mutex scrub_mu_;  // one pass at a time
   std::thread scrubber_;
+  std::thread expirer_;
+  std::atomic<uint64_t> expired_keys_{0};
   std::atomic<uint64_t> scrub_passes_{0};
   std::atomic<uint64_t> scrub_bytes_{0};
   std::atomic<uint64_t> scrub_damage_{0};

@@ -37,11 +37,13 @@ Result<WalHeader> decode_wal_header(std::string_view bytes) {
   if (load_u32(bytes.data() + 32) != checksum32(bytes.substr(0, 32)))
     return Status::corruption("WAL header checksum mismatch");
   uint32_t version = load_u32(bytes.data() + 8);
-  if (version != kWalVersion)
+  if (version < kOldestWalVersion || version > kWalVersion)
     return Status::corruption("WAL format version " + std::to_string(version) +
-                              " is not supported (this build reads version " +
+                              " is not supported (this build reads versions " +
+                              std::to_string(kOldestWalVersion) + " to " +
                               std::to_string(kWalVersion) + ")");
   WalHeader h;
+  h.version = version;
   h.node = load_u64(bytes.data() + 16);
   h.first_lsn = load_u64(bytes.data() + 24);
   if (h.first_lsn == 0) return Status::corruption("WAL header names LSN 0");

@@ -17,7 +17,10 @@
 namespace wavekv {
 
 constexpr char kWalMagic[8] = {'W', 'A', 'V', 'E', 'K', 'V', 'W', 'L'};
-constexpr uint32_t kWalVersion = 1;
+// Version 2: entries may carry an expiry (docs/FORMAT.md, "Entries"). Version
+// 1 segments are read unchanged (their entries have none).
+constexpr uint32_t kWalVersion = 2;
+constexpr uint32_t kOldestWalVersion = 1;
 constexpr size_t kWalHeaderBytes = 40;
 constexpr size_t kRecordHeaderBytes = 8;  // length u32, checksum u32
 
@@ -29,6 +32,7 @@ std::string encode_wal_header(NodeId node, uint64_t first_lsn);
 struct WalHeader {
   NodeId node = 0;
   uint64_t first_lsn = 0;
+  uint32_t version = kWalVersion;
 };
 Result<WalHeader> decode_wal_header(std::string_view bytes);
 
