@@ -5,7 +5,10 @@
 // before 4 carry an expiring entry as the tombstone it becomes.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -308,6 +311,39 @@ TEST_F(StoreExpiry, ADirectoryOfTheFirstFormatOpensAndIsNotAppendedTo) {
   test::crash_and_reopen(*fs_, config_, store_);
   EXPECT_EQ(store_->get_entry("c")->expires_ms, kNow + 5000);
   EXPECT_EQ(test::value_of(*store_, "b"), "2");
+}
+
+// tests/data/v1-datadir was written by the previous release (commit
+// fbb9b20, `wavekv put`/`del` offline: 5 puts, a delete, a key with a space
+// and a value with a backslash; the preallocated zeros after its 7 records
+// were cut off).
+TEST(OldDataDirectory, OneWrittenByThePreviousReleaseOpensWithEveryKey) {
+  const std::string dir = test::temp_dir("v1-datadir");
+  std::filesystem::copy(WAVEKV_SOURCE_DIR "/tests/data/v1-datadir", dir);
+  Config c;
+  c.data_dir = dir;
+  c.wal_preallocate = false;
+  {
+    auto s = Store::open(c);
+    ASSERT_TRUE(s) << s.status().to_string();
+    EXPECT_TRUE((*s)->status().recovery.clean()) << "the zeros cut off were no damage";
+    std::map<std::string, std::string> expected = {{"bin key", "x\ty"},
+                                                   {"key1", "value1"},
+                                                   {"key3", "value3"},
+                                                   {"key4", "value4"},
+                                                   {"key5", "value5"}};
+    EXPECT_EQ(test::dump(**s), expected);
+    EXPECT_TRUE((*s)->get_entry("key2")->tombstone);
+    EXPECT_EQ((*s)->status().next_seq, 8u) << "its stream goes on";
+    WriteBatch b;
+    b.put("ttl", "v", (*s)->now_ms() + 3'600'000);
+    ASSERT_TRUE((*s)->write(b));
+  }
+  auto s = Store::open(c);
+  ASSERT_TRUE(s) << s.status().to_string();
+  EXPECT_EQ(test::value_of(**s, "key5"), "value5");
+  EXPECT_NE((*s)->get_entry("ttl")->expires_ms, 0u);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
