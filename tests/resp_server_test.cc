@@ -13,6 +13,7 @@
 #include "resp/overlay.h"
 #include "resp/server.h"
 #include "support/resp_client.h"
+#include "support/store_harness.h"
 
 namespace wavekv::resp {
 namespace {
@@ -126,11 +127,155 @@ TEST_F(RespServerTest, SetOptions) {
   EXPECT_EQ(c.call({"SET", "k", "6", "KEEPTTL"}), "OK");
   EXPECT_EQ(c.call({"SET", "k", "1", "NX", "XX"}), "(error) ERR syntax error");
   EXPECT_EQ(c.call({"SET", "k", "1", "BOGUS"}), "(error) ERR syntax error");
-  EXPECT_EQ(c.call({"SET", "k", "1", "EX", "10"}),
-            "(error) ERR WaveKV keys do not expire: SET EX is not supported");
-  EXPECT_EQ(c.call({"SET", "k", "1", "px", "10"}),
-            "(error) ERR WaveKV keys do not expire: SET PX is not supported");
+  EXPECT_EQ(c.call({"SET", "k", "1", "EX", "10", "KEEPTTL"}), "(error) ERR syntax error");
+  EXPECT_EQ(c.call({"SET", "k", "1", "EX", "10", "PX", "10"}), "(error) ERR syntax error");
+  EXPECT_EQ(c.call({"SET", "k", "1", "EX"}), "(error) ERR syntax error");
   EXPECT_EQ(c.call({"GET", "k"}), "6");
+}
+
+// Expiry against a clock the test moves (docs/RESP.md, "Expiry").
+class RespExpiryTest : public RespServerTest {
+ protected:
+  static constexpr uint64_t kNow = 1'750'000'000'000ull;
+  void SetUp() override {
+    open_store(Durability::kNone, clock_);
+    start();
+  }
+  std::shared_ptr<wavekv::test::FakeClock> clock_ = std::make_shared<wavekv::test::FakeClock>(kNow);
+};
+
+TEST_F(RespExpiryTest, SetWithAnExpiryLivesThroughItsMillisecondAndNotAfter) {
+  Client c(server_->port());
+  EXPECT_EQ(c.call({"SET", "ex", "v", "EX", "10"}), "OK");
+  EXPECT_EQ(c.call({"SET", "px", "v", "PX", "1500"}), "OK");
+  EXPECT_EQ(c.call({"SET", "exat", "v", "EXAT", std::to_string(kNow / 1000 + 20)}), "OK");
+  EXPECT_EQ(c.call({"SET", "pxat", "v", "PXAT", std::to_string(kNow + 2500)}), "OK");
+  EXPECT_EQ(c.call({"PTTL", "ex"}), "10000");
+  EXPECT_EQ(c.call({"TTL", "px"}), "2") << "1.5 s rounds to 2, as in Redis";
+  EXPECT_EQ(c.call({"TTL", "exat"}), "20");
+  EXPECT_EQ(c.call({"PEXPIRETIME", "pxat"}), std::to_string(kNow + 2500));
+  EXPECT_EQ(c.call({"EXPIRETIME", "ex"}), std::to_string(kNow / 1000 + 10));
+  clock_->set(kNow + 1500);
+  EXPECT_EQ(c.call({"GET", "px"}), "v") << "still there at its expiry millisecond";
+  EXPECT_EQ(c.call({"PTTL", "px"}), "0");
+  clock_->set(kNow + 1501);
+  EXPECT_EQ(c.call({"GET", "px"}), "(nil)");
+  EXPECT_EQ(c.call({"EXISTS", "px", "ex"}), "1");
+  EXPECT_EQ(c.call({"TTL", "px"}), "-2");
+  EXPECT_EQ(c.call({"KEYS", "*"}), "[ex, exat, pxat]");
+  EXPECT_EQ(c.call({"TYPE", "px"}), "none");
+  EXPECT_EQ(c.call({"SET", "plain", "v"}), "OK");
+  EXPECT_EQ(c.call({"TTL", "plain"}), "-1");
+  EXPECT_EQ(c.call({"EXPIRETIME", "plain"}), "-1");
+  for (const char* t : {"0", "-1"})
+    EXPECT_EQ(c.call({"SET", "k", "v", "EX", t}),
+              "(error) ERR invalid expire time in 'set' command");
+  EXPECT_EQ(c.call({"SET", "k", "v", "EX", "9223372036854775"}),
+            "(error) ERR invalid expire time in 'set' command")
+      << "seconds that overflow once in ms";
+  EXPECT_EQ(c.call({"SET", "k", "v", "PX", "x"}),
+            "(error) ERR value is not an integer or out of range");
+  EXPECT_EQ(c.call({"SET", "ex", "v2", "PXAT", "1"}), "OK") << "a time in the past deletes";
+  EXPECT_EQ(c.call({"EXISTS", "ex"}), "0");
+  EXPECT_TRUE(store_->get_entry("ex")->tombstone) << "a tombstone, so it wins elsewhere too";
+}
+
+TEST_F(RespExpiryTest, WritesKeepReplaceMoveOrCopyTheExpiryAsRedisDoes) {
+  Client c(server_->port());
+  EXPECT_EQ(c.call({"SET", "n", "1", "EX", "100"}), "OK");
+  EXPECT_EQ(c.call({"INCR", "n"}), "2");
+  EXPECT_EQ(c.call({"INCRBYFLOAT", "n", "0.5"}), "2.5");
+  EXPECT_EQ(c.call({"APPEND", "n", "0"}), "4");
+  EXPECT_EQ(c.call({"SETRANGE", "n", "0", "3"}), "4");
+  EXPECT_EQ(c.call({"TTL", "n"}), "100") << "in-place changes keep the expiry";
+  EXPECT_EQ(c.call({"SET", "n", "x", "KEEPTTL"}), "OK");
+  EXPECT_EQ(c.call({"TTL", "n"}), "100");
+  EXPECT_EQ(c.call({"RENAME", "n", "m"}), "OK");
+  EXPECT_EQ(c.call({"TTL", "m"}), "100") << "RENAME moves it";
+  EXPECT_EQ(c.call({"COPY", "m", "o"}), "1");
+  EXPECT_EQ(c.call({"TTL", "o"}), "100") << "COPY copies it";
+  EXPECT_EQ(c.call({"SET", "m", "y"}), "OK");
+  EXPECT_EQ(c.call({"TTL", "m"}), "-1") << "a plain SET drops it";
+  EXPECT_EQ(c.call({"GETSET", "o", "z"}), "x");
+  EXPECT_EQ(c.call({"TTL", "o"}), "-1") << "GETSET too";
+  EXPECT_EQ(c.call({"SETEX", "s", "5", "v"}), "OK");
+  EXPECT_EQ(c.call({"PSETEX", "p", "5", "v"}), "OK");
+  EXPECT_EQ(c.call({"PTTL", "s"}), "5000");
+  EXPECT_EQ(c.call({"PTTL", "p"}), "5");
+  EXPECT_EQ(c.call({"SETEX", "s", "0", "v"}), "(error) ERR invalid expire time in 'setex' command");
+  EXPECT_EQ(c.call({"MSET", "s", "1"}), "OK");
+  EXPECT_EQ(c.call({"TTL", "s"}), "-1");
+  // An expired value is gone for the commands that read it.
+  EXPECT_EQ(c.call({"SET", "gone", "7", "PX", "10"}), "OK");
+  clock_->advance(11);
+  EXPECT_EQ(c.call({"INCR", "gone"}), "1") << "counted from nothing";
+  EXPECT_EQ(c.call({"TTL", "gone"}), "-1");
+  EXPECT_EQ(c.call({"SETNX", "p", "new"}), "1");
+  EXPECT_EQ(c.call({"RENAME", "nope", "x"}), "(error) ERR no such key");
+}
+
+TEST_F(RespExpiryTest, ExpireConditionsPersistAndGetex) {
+  Client c(server_->port());
+  EXPECT_EQ(c.call({"EXPIRE", "nope", "10"}), "0");
+  EXPECT_EQ(c.call({"SET", "k", "v"}), "OK");
+  EXPECT_EQ(c.call({"EXPIRE", "k", "10", "XX"}), "0") << "no expiry yet";
+  EXPECT_EQ(c.call({"EXPIRE", "k", "10", "GT"}), "0") << "none counts as infinite";
+  EXPECT_EQ(c.call({"EXPIRE", "k", "10", "LT"}), "1");
+  EXPECT_EQ(c.call({"EXPIRE", "k", "20", "NX"}), "0");
+  EXPECT_EQ(c.call({"EXPIRE", "k", "10", "GT"}), "0") << "equal is not greater";
+  EXPECT_EQ(c.call({"EXPIRE", "k", "11", "GT"}), "1");
+  EXPECT_EQ(c.call({"EXPIRE", "k", "11", "LT"}), "0");
+  EXPECT_EQ(c.call({"PEXPIRE", "k", "10999", "LT"}), "1");
+  EXPECT_EQ(c.call({"PTTL", "k"}), "10999");
+  EXPECT_EQ(c.call({"EXPIREAT", "k", std::to_string(kNow / 1000 + 30)}), "1");
+  EXPECT_EQ(c.call({"TTL", "k"}), "30");
+  EXPECT_EQ(c.call({"PEXPIREAT", "k", std::to_string(kNow + 40'000), "XX"}), "1");
+  EXPECT_EQ(c.call({"TTL", "k"}), "40");
+  EXPECT_EQ(c.call({"EXPIRE", "k", "1", "NX", "XX"}),
+            "(error) ERR NX and XX, GT or LT options at the same time are not compatible");
+  EXPECT_EQ(c.call({"EXPIRE", "k", "1", "GT", "LT"}),
+            "(error) ERR GT and LT options at the same time are not compatible");
+  EXPECT_EQ(c.call({"EXPIRE", "k", "1", "SOON"}), "(error) ERR Unsupported option SOON");
+  EXPECT_EQ(c.call({"EXPIRE", "k", "9223372036854775807"}),
+            "(error) ERR invalid expire time in 'expire' command");
+  EXPECT_EQ(c.call({"TTL", "k"}), "40") << "refused options change nothing";
+
+  EXPECT_EQ(c.call({"PERSIST", "k"}), "1");
+  EXPECT_EQ(c.call({"TTL", "k"}), "-1");
+  EXPECT_EQ(c.call({"PERSIST", "k"}), "0");
+  EXPECT_EQ(c.call({"PERSIST", "nope"}), "0");
+
+  EXPECT_EQ(c.call({"GETEX", "k", "PX", "500"}), "v");
+  EXPECT_EQ(c.call({"PTTL", "k"}), "500");
+  EXPECT_EQ(c.call({"GETEX", "k"}), "v");
+  EXPECT_EQ(c.call({"PTTL", "k"}), "500") << "GETEX alone changes nothing";
+  EXPECT_EQ(c.call({"GETEX", "k", "PERSIST"}), "v");
+  EXPECT_EQ(c.call({"TTL", "k"}), "-1");
+  const uint64_t writes = store_->status().writes;
+  EXPECT_EQ(c.call({"GETEX", "k", "PERSIST"}), "v");
+  EXPECT_EQ(store_->status().writes, writes) << "nothing to persist: nothing written";
+  EXPECT_EQ(c.call({"GETEX", "nope", "EX", "5"}), "(nil)");
+  EXPECT_EQ(c.call({"GETEX", "k", "EX", "0"}),
+            "(error) ERR invalid expire time in 'getex' command");
+  EXPECT_EQ(c.call({"GETEX", "k", "PERSIST", "5"}), "(error) ERR syntax error");
+
+  // A time already past deletes the key, with a tombstone.
+  EXPECT_EQ(c.call({"EXPIRE", "k", "0"}), "1");
+  EXPECT_EQ(c.call({"GET", "k"}), "(nil)");
+  EXPECT_TRUE(store_->get_entry("k")->tombstone);
+  EXPECT_EQ(c.call({"SET", "j", "v"}), "OK");
+  EXPECT_EQ(c.call({"PEXPIREAT", "j", "1"}), "1");
+  EXPECT_EQ(c.call({"EXISTS", "j"}), "0");
+}
+
+TEST_F(RespExpiryTest, ATransactionReadsTheExpiryItsEarlierCommandsSet) {
+  Client c(server_->port());
+  EXPECT_EQ(c.call({"MULTI"}), "OK");
+  EXPECT_EQ(c.call({"SET", "k", "1", "EX", "50"}), "QUEUED");
+  EXPECT_EQ(c.call({"INCR", "k"}), "QUEUED");
+  EXPECT_EQ(c.call({"TTL", "k"}), "QUEUED");
+  EXPECT_EQ(c.call({"EXEC"}), "[OK, 2, 50]");
+  EXPECT_EQ(c.call({"TTL", "k"}), "50") << "the batch kept the expiry";
 }
 
 TEST_F(RespServerTest, ConditionalSetsAreSerializedWithinTheServer) {

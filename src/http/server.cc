@@ -79,6 +79,10 @@ json event_json(const FeedEvent& e) {
   j["node"] = e.meta.node;
   j["seq"] = e.meta.seq;
   j["timestamp"] = e.meta.timestamp;
+  if (e.expired)
+    j["expired"] = true;
+  else if (e.expires_ms != 0)
+    j["expires_ms"] = e.expires_ms;
   return j;
 }
 
@@ -277,7 +281,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   asio::awaitable<Reply> handle(std::shared_ptr<Conn> c, HttpRequest& req, const auth::Identity* id,
                                 uint64_t& held);
   Reply get_key(const HttpRequest& req, const std::string& key, const QueryParams& q);
-  asio::awaitable<Reply> write_key(HttpRequest& req, const std::string& key, bool del);
+  asio::awaitable<Reply> write_key(HttpRequest& req, const std::string& key, bool del,
+                                   const QueryParams& q);
   Reply list(const QueryParams& q, const auth::Identity* id);
   Reply status_reply();
   Reply metrics_reply();
@@ -671,8 +676,8 @@ asio::awaitable<Reply> HttpServer::Impl::handle(std::shared_ptr<Conn> c, HttpReq
         }
         co_return get_key(req, *key, *q);
       }
-      if (m == "PUT") co_return co_await write_key(req, *key, false);
-      if (m == "DELETE") co_return co_await write_key(req, *key, true);
+      if (m == "PUT") co_return co_await write_key(req, *key, false, *q);
+      if (m == "DELETE") co_return co_await write_key(req, *key, true, *q);
       Reply r =
           error_reply(405, "method " + m + " not allowed on " + std::string(kKeyPrefix) + "{key}");
       r.headers.emplace_back("Allow", "GET, PUT, DELETE");
@@ -709,7 +714,9 @@ asio::awaitable<Reply> HttpServer::Impl::handle(std::shared_ptr<Conn> c, HttpReq
 Reply HttpServer::Impl::get_key(const HttpRequest& req, const std::string& key,
                                 const QueryParams& q) {
   auto entry = store.get_entry(key);
-  if (!entry || entry->tombstone) return error_reply(404, "key not found");
+  const uint64_t now = store.now_ms();
+  if (!entry || !entry->live_at(now)) return error_reply(404, "key not found");
+  const uint64_t expires = entry->expires_ms;
   if (wants_json(req, q)) {
     json j = json::object();
     put_bytes(j, "key", key);
@@ -717,23 +724,40 @@ Reply HttpServer::Impl::get_key(const HttpRequest& req, const std::string& key,
     j["node"] = entry->meta.node;
     j["seq"] = entry->meta.seq;
     j["timestamp"] = entry->meta.timestamp;
+    if (expires != 0) {
+      j["expires_ms"] = expires;
+      j["ttl_ms"] = expires - std::min(expires, now);
+    }
     return json_reply(200, j);
   }
-  return {200,
+  Reply r{200,
           {{"Content-Type", "application/octet-stream"},
            {"X-WaveKV-Node", std::to_string(entry->meta.node)},
            {"X-WaveKV-Seq", std::to_string(entry->meta.seq)},
            {"X-WaveKV-Timestamp", std::to_string(entry->meta.timestamp)}},
           std::move(entry->value)};
+  if (expires != 0) r.headers.emplace_back("X-WaveKV-Expires-Ms", std::to_string(expires));
+  return r;
 }
 
 asio::awaitable<Reply> HttpServer::Impl::write_key(HttpRequest& req, const std::string& key,
-                                                   bool del) {
+                                                   bool del, const QueryParams& q) {
+  // PUT ...?ttl_ms=N: the key expires N ms from now (docs/HTTP.md).
+  uint64_t expires_ms = 0;
+  if (auto ttl = query_param(q, "ttl_ms"); ttl && !del) {
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(ttl->data(), ttl->data() + ttl->size(), v);
+    const uint64_t now = store.now_ms();
+    if (ttl->empty() || ec != std::errc() || end != ttl->data() + ttl->size() || v == 0 ||
+        v > UINT64_MAX - now)
+      co_return error_reply(400, "ttl_ms must be a whole number of milliseconds, at least 1");
+    expires_ms = now + v;
+  }
   WriteBatch batch;
   if (del)
     batch.del(key);
   else
-    batch.put(key, req.body);
+    batch.put(key, req.body, expires_ms);
   req.body.clear();
   req.body.shrink_to_fit();  // the batch has its copy
   Status st = co_await async_store_write(store, std::move(batch), asio::use_awaitable);
@@ -789,6 +813,7 @@ Reply HttpServer::Impl::list(const QueryParams& q, const auth::Identity* id) {
       j["node"] = kv.meta.node;
       j["seq"] = kv.meta.seq;
       j["timestamp"] = kv.meta.timestamp;
+      if (kv.expires_ms != 0) j["expires_ms"] = kv.expires_ms;
       items.push_back(std::move(j));
     }
   }

@@ -112,6 +112,8 @@ void WatchFeed::publish(WatchEvent&& e) {
   ev->value = std::move(e.value);
   ev->deleted = e.deleted;
   ev->meta = e.meta;
+  ev->expires_ms = e.expires_ms;
+  ev->expired = e.expired;
   FeedEventPtr p = ev;
   ring_.push_back(p);
   ring_bytes_ += p->cost_bytes();

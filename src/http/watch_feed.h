@@ -34,6 +34,8 @@ struct FeedEvent {
   std::string value;  // empty for deletes
   bool deleted = false;
   Meta meta;
+  uint64_t expires_ms = 0;  // of a value; 0: never
+  bool expired = false;     // a delete because the value's expiry passed
   // What the event costs to keep: its bytes plus a fixed overhead.
   size_t cost_bytes() const { return key.size() + value.size() + 64; }
 };

@@ -193,13 +193,67 @@ bool value_reply(Exec& e, const std::string& key, bool errors_are_null) {
 
 void cmd_get(Exec& e) { value_reply(e, e.args[1], false); }
 
+std::optional<int64_t> parse_int(std::string_view s);
+constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
+
+// ---- expiry (docs/RESP.md, "Expiry") ----
+
+// An expiry option's time as ms since the epoch: EX seconds and PX ms from
+// now, EXAT seconds and PXAT ms since the epoch. nullopt, with Redis's error
+// set, unless it is a positive integer that does not overflow.
+std::optional<uint64_t> expiry_option(Exec& e, std::string_view unit, std::string_view arg,
+                                      std::string_view command) {
+  auto v = parse_int(arg);
+  if (!v) {
+    e.error(kNotInteger);
+    return std::nullopt;
+  }
+  int64_t ms = *v;
+  const bool seconds = unit == "EX" || unit == "EXAT";
+  const bool relative = unit == "EX" || unit == "PX";
+  if (ms <= 0 || (seconds && __builtin_mul_overflow(ms, 1000, &ms)) ||
+      (relative && __builtin_add_overflow(ms, static_cast<int64_t>(e.ctx.store.now_ms()), &ms))) {
+    e.error("ERR invalid expire time in '" + std::string(command) + "' command");
+    return std::nullopt;
+  }
+  return static_cast<uint64_t>(ms);
+}
+
+bool is_expiry_unit(std::string_view opt) {
+  return opt == "EX" || opt == "PX" || opt == "EXAT" || opt == "PXAT";
+}
+
+// What this node holds of `key` as a reader sees it: the value and its
+// expiry (0: none); nullopt if absent or expired.
+struct Held {
+  std::string value;
+  uint64_t expires_ms = 0;
+};
+std::optional<Held> held_of(Exec& e, const std::string& key) {
+  auto entry = e.ctx.store.get_entry(key);
+  if (!entry || !entry->live_at(e.ctx.store.now_ms())) return std::nullopt;
+  return Held{std::move(entry->value), entry->expires_ms};
+}
+
+// Puts `value` with expiry `expires_ms`, or a tombstone if that time has
+// already passed (an expiry in the past deletes the key, as in Redis).
+void put_expiring(Exec& e, WriteBatch& b, const std::string& key, std::string_view value,
+                  uint64_t expires_ms) {
+  if (expires_ms != 0 && expires_ms <= e.ctx.store.now_ms())
+    b.del(key);
+  else
+    b.put(key, value, expires_ms);
+}
+
 struct SetOptions {
-  bool nx = false, xx = false, get = false;
+  bool nx = false, xx = false, get = false, keepttl = false;
+  uint64_t expires_ms = 0;  // 0: none
 };
 
 // Parses SET's options; on a bad one sets the error reply and returns nullopt.
 std::optional<SetOptions> parse_set_options(Exec& e) {
   SetOptions o;
+  bool expiry = false;
   for (size_t i = 3; i < e.args.size(); ++i) {
     std::string opt = upper(e.args[i]);
     if (opt == "NX" && !o.xx) {
@@ -208,11 +262,13 @@ std::optional<SetOptions> parse_set_options(Exec& e) {
       o.xx = true;
     } else if (opt == "GET") {
       o.get = true;
-    } else if (opt == "KEEPTTL") {
-      // Keys never expire, so keeping the TTL is what always happens.
-    } else if (opt == "EX" || opt == "PX" || opt == "EXAT" || opt == "PXAT") {
-      e.error("ERR WaveKV keys do not expire: SET " + opt + " is not supported");
-      return std::nullopt;
+    } else if (opt == "KEEPTTL" && !expiry) {
+      o.keepttl = true;
+    } else if (is_expiry_unit(opt) && !expiry && !o.keepttl && i + 1 < e.args.size()) {
+      auto at = expiry_option(e, opt, e.args[++i], "set");
+      if (!at) return std::nullopt;
+      o.expires_ms = *at;
+      expiry = true;
     } else {
       e.syntax_error();
       return std::nullopt;
@@ -225,6 +281,10 @@ void cmd_set(Exec& e) {
   auto opts = parse_set_options(e);
   if (!opts) return;
   const std::string& key = e.args[1];
+  if (opts->keepttl) {
+    std::optional<Held> held = held_of(e, key);
+    if (held) opts->expires_ms = held->expires_ms;
+  }
   if (opts->nx || opts->xx || opts->get) {
     // Check, then write. The server runs this one at a time (Ordering::
     // kSerialized), so no other conditional SET on this server slips in
@@ -249,7 +309,123 @@ void cmd_set(Exec& e) {
     e.ok();
   }
   WriteBatch b;
-  b.put(key, e.args[2]);
+  put_expiring(e, b, key, e.args[2], opts->expires_ms);
+  e.out.write = std::move(b);
+}
+
+// SETEX key seconds value, PSETEX key ms value.
+void setex(Exec& e, std::string_view unit, std::string_view command) {
+  auto at = expiry_option(e, unit, e.args[2], command);
+  if (!at) return;
+  e.ok();
+  WriteBatch b;
+  b.put(e.args[1], e.args[3], *at);
+  e.out.write = std::move(b);
+}
+void cmd_setex(Exec& e) { setex(e, "EX", "setex"); }
+void cmd_psetex(Exec& e) { setex(e, "PX", "psetex"); }
+
+// GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST]: the value, and a
+// new version with the new expiry (none for PERSIST, which writes only if
+// there was one).
+void cmd_getex(Exec& e) {
+  std::optional<uint64_t> expires;  // set: write with this expiry (0: none)
+  if (e.args.size() > 4) return e.syntax_error();
+  if (e.args.size() >= 3) {
+    std::string opt = upper(e.args[2]);
+    if (opt == "PERSIST" && e.args.size() == 3) {
+      expires = 0;
+    } else if (is_expiry_unit(opt) && e.args.size() == 4) {
+      expires = expiry_option(e, opt, e.args[3], "getex");
+      if (!expires) return;
+    } else {
+      return e.syntax_error();
+    }
+  }
+  std::optional<Held> held = held_of(e, e.args[1]);
+  if (!held) return e.null();
+  if (!e.reserve(Exec::bulk_bytes(held->value.size()))) return;
+  e.bulk(held->value);
+  if (!expires || (*expires == 0 && held->expires_ms == 0)) return;
+  WriteBatch b;
+  put_expiring(e, b, e.args[1], held->value, *expires);
+  e.out.write = std::move(b);
+}
+
+// EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT key time [NX | XX | GT | LT]:
+// 1 and a new version of the value with the new expiry (a tombstone if the
+// time has passed), or 0 if the key is absent or the condition fails. No
+// expiry counts as an infinite one for GT and LT, as in Redis.
+void expire_generic(Exec& e, std::string_view unit, std::string_view command) {
+  auto t = parse_int(e.args[2]);
+  if (!t) return e.error(kNotInteger);
+  bool nx = false, xx = false, gt = false, lt = false;
+  for (size_t i = 3; i < e.args.size(); ++i) {
+    std::string opt = upper(e.args[i]);
+    if (opt == "NX")
+      nx = true;
+    else if (opt == "XX")
+      xx = true;
+    else if (opt == "GT")
+      gt = true;
+    else if (opt == "LT")
+      lt = true;
+    else
+      return e.error("ERR Unsupported option " + e.args[i].substr(0, 64));
+  }
+  if (nx && (xx || gt || lt))
+    return e.error("ERR NX and XX, GT or LT options at the same time are not compatible");
+  if (gt && lt) return e.error("ERR GT and LT options at the same time are not compatible");
+  int64_t when = *t;
+  const bool seconds = unit == "EX" || unit == "EXAT";
+  const bool relative = unit == "EX" || unit == "PX";
+  if ((seconds && __builtin_mul_overflow(when, 1000, &when)) ||
+      (relative && __builtin_add_overflow(when, static_cast<int64_t>(e.ctx.store.now_ms()), &when)))
+    return e.error("ERR invalid expire time in '" + std::string(command) + "' command");
+  std::optional<Held> held = held_of(e, e.args[1]);
+  if (!held) return e.integer(0);
+  const bool has = held->expires_ms != 0;
+  const int64_t current = has ? static_cast<int64_t>(held->expires_ms) : INT64_MAX;
+  if ((nx && has) || (xx && !has) || (gt && (!has || when <= current)) || (lt && when >= current))
+    return e.integer(0);
+  e.integer(1);
+  WriteBatch b;
+  if (when <= static_cast<int64_t>(e.ctx.store.now_ms()))
+    b.del(e.args[1]);
+  else
+    b.put(e.args[1], held->value, static_cast<uint64_t>(when));
+  e.out.write = std::move(b);
+}
+void cmd_expire(Exec& e) { expire_generic(e, "EX", "expire"); }
+void cmd_pexpire(Exec& e) { expire_generic(e, "PX", "pexpire"); }
+void cmd_expireat(Exec& e) { expire_generic(e, "EXAT", "expireat"); }
+void cmd_pexpireat(Exec& e) { expire_generic(e, "PXAT", "pexpireat"); }
+
+// TTL / PTTL / EXPIRETIME / PEXPIRETIME: -2 if the key is absent, -1 if it
+// has no expiry; seconds are rounded to the nearest, as Redis does.
+void ttl_generic(Exec& e, bool ms, bool absolute) {
+  std::optional<Held> held = held_of(e, e.args[1]);
+  if (!held) return e.integer(-2);
+  if (held->expires_ms == 0) return e.integer(-1);
+  const uint64_t now = e.ctx.store.now_ms();
+  const uint64_t left = absolute                 ? held->expires_ms
+                        : held->expires_ms > now ? held->expires_ms - now
+                                                 : 0;
+  e.integer(static_cast<int64_t>(ms ? left : (left + 500) / 1000));
+}
+void cmd_ttl(Exec& e) { ttl_generic(e, false, false); }
+void cmd_pttl(Exec& e) { ttl_generic(e, true, false); }
+void cmd_expiretime(Exec& e) { ttl_generic(e, false, true); }
+void cmd_pexpiretime(Exec& e) { ttl_generic(e, true, true); }
+
+// PERSIST: 1 and a new version without the expiry, or 0 if the key is
+// absent or has none.
+void cmd_persist(Exec& e) {
+  std::optional<Held> held = held_of(e, e.args[1]);
+  if (!held || held->expires_ms == 0) return e.integer(0);
+  e.integer(1);
+  WriteBatch b;
+  b.put(e.args[1], held->value);
   e.out.write = std::move(b);
 }
 
@@ -794,7 +970,9 @@ void cmd_hello(Exec& e) {
 }
 
 // ---- strings and keyspace (docs/RESP.md, "Across nodes": each is
-// node-local atomic, a read of what this node holds and then one write) ----
+// node-local atomic, a read of what this node holds and then one write).
+// Those that change a value in place (INCR, APPEND, SETRANGE, ...) keep its
+// expiry, as in Redis; RENAME moves it and COPY copies it. ----
 
 // The value of `key` here, nullopt if absent; false (with an error reply set)
 // if the store failed.
@@ -824,15 +1002,12 @@ std::optional<int64_t> parse_int(std::string_view s) {
   return v;
 }
 
-constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
-
 void incr_by(Exec& e, int64_t by) {
   const std::string& key = e.args[1];
-  std::optional<std::string> old;
-  if (!read_value(e, key, old)) return;
+  std::optional<Held> old = held_of(e, key);
   int64_t v = 0;
   if (old) {
-    auto parsed = parse_int(*old);
+    auto parsed = parse_int(old->value);
     if (!parsed) return e.error(kNotInteger);
     v = *parsed;
   }
@@ -841,7 +1016,7 @@ void incr_by(Exec& e, int64_t by) {
     return e.error("ERR increment or decrement would overflow");
   e.integer(result);
   WriteBatch b;
-  b.put(key, std::to_string(result));
+  b.put(key, std::to_string(result), old ? old->expires_ms : 0);
   e.out.write = std::move(b);
 }
 
@@ -887,11 +1062,10 @@ void cmd_incrbyfloat(Exec& e) {
   const std::string& key = e.args[1];
   auto by = parse_float(e.args[2]);
   if (!by) return e.error("ERR value is not a valid float");
-  std::optional<std::string> old;
-  if (!read_value(e, key, old)) return;
+  std::optional<Held> old = held_of(e, key);
   long double v = 0;
   if (old) {
-    auto parsed = parse_float(*old);
+    auto parsed = parse_float(old->value);
     if (!parsed) return e.error("ERR value is not a valid float");
     v = *parsed;
   }
@@ -901,7 +1075,7 @@ void cmd_incrbyfloat(Exec& e) {
   std::string text = format_float(result);
   e.bulk(text);
   WriteBatch b;
-  b.put(key, text);
+  b.put(key, text, old ? old->expires_ms : 0);
   e.out.write = std::move(b);
 }
 
@@ -915,14 +1089,13 @@ bool fits(Exec& e, uint64_t bytes) {
 
 void cmd_append(Exec& e) {
   const std::string& key = e.args[1];
-  std::optional<std::string> old;
-  if (!read_value(e, key, old)) return;
-  std::string value = old ? std::move(*old) : std::string();
+  std::optional<Held> old = held_of(e, key);
+  std::string value = old ? std::move(old->value) : std::string();
   if (!fits(e, value.size() + e.args[2].size())) return;
   value += e.args[2];
   e.integer(static_cast<int64_t>(value.size()));
   WriteBatch b;
-  b.put(key, value);
+  b.put(key, value, old ? old->expires_ms : 0);
   e.out.write = std::move(b);
 }
 
@@ -960,9 +1133,8 @@ void cmd_setrange(Exec& e) {
   if (!offset) return e.error(kNotInteger);
   if (*offset < 0) return e.error("ERR offset is out of range");
   const std::string& part = e.args[3];
-  std::optional<std::string> old;
-  if (!read_value(e, key, old)) return;
-  std::string value = old ? std::move(*old) : std::string();
+  std::optional<Held> old = held_of(e, key);
+  std::string value = old ? std::move(old->value) : std::string();
   if (part.empty()) return e.integer(static_cast<int64_t>(value.size()));  // writes nothing
   const auto off = static_cast<uint64_t>(*offset);
   if (!fits(e, off + part.size())) return;
@@ -970,7 +1142,7 @@ void cmd_setrange(Exec& e) {
   value.replace(off, part.size(), part);
   e.integer(static_cast<int64_t>(value.size()));
   WriteBatch b;
-  b.put(key, value);
+  b.put(key, value, old ? old->expires_ms : 0);
   e.out.write = std::move(b);
 }
 
@@ -1030,8 +1202,7 @@ void cmd_type(Exec& e) {
 // and a tombstone for the old).
 void rename(Exec& e, bool nx) {
   const std::string &from = e.args[1], &to = e.args[2];
-  std::optional<std::string> value;
-  if (!read_value(e, from, value)) return;
+  std::optional<Held> value = held_of(e, from);
   if (!value) return e.error("ERR no such key");
   if (from == to) return nx ? e.integer(0) : e.ok();
   if (nx) {
@@ -1043,7 +1214,7 @@ void rename(Exec& e, bool nx) {
     e.ok();
   }
   WriteBatch b;
-  b.put(to, *value);
+  b.put(to, value->value, value->expires_ms);
   b.del(from);
   e.out.write = std::move(b);
 }
@@ -1063,8 +1234,7 @@ void cmd_copy(Exec& e) {
     }
   }
   const std::string &from = e.args[1], &to = e.args[2];
-  std::optional<std::string> value;
-  if (!read_value(e, from, value)) return;
+  std::optional<Held> value = held_of(e, from);
   if (!value) return e.integer(0);
   if (!replace) {
     Status st = e.ctx.store.view(to, [](std::string_view) {});
@@ -1074,7 +1244,7 @@ void cmd_copy(Exec& e) {
   e.integer(1);
   if (from == to) return;  // Redis: copying a key onto itself changes nothing
   WriteBatch b;
-  b.put(to, *value);
+  b.put(to, value->value, value->expires_ms);
   e.out.write = std::move(b);
 }
 
@@ -1172,7 +1342,31 @@ const std::vector<CommandSpec>& commands() {
        Need::kNothing},
       {"GET", 2, "readonly fast", 1, 1, 1, "string", "Gets the value of a key", cmd_get,
        Need::kRead},
-      {"SET", -3, "write", 1, 1, 1, "string", "Sets a key (NX, XX, GET; no expiry)", cmd_set,
+      {"SET", -3, "write", 1, 1, 1, "string",
+       "Sets a key (NX, XX, GET, EX, PX, EXAT, PXAT, KEEPTTL)", cmd_set, Need::kWrite},
+      {"SETEX", 4, "write", 1, 1, 1, "string", "Sets a key that expires in seconds", cmd_setex,
+       Need::kWrite},
+      {"PSETEX", 4, "write", 1, 1, 1, "string", "Sets a key that expires in milliseconds",
+       cmd_psetex, Need::kWrite},
+      {"GETEX", -2, "write fast", 1, 1, 1, "string", "Gets a value and sets or clears its expiry",
+       cmd_getex, Need::kWrite},
+      {"EXPIRE", -3, "write fast", 1, 1, 1, "keyspace", "Sets a key's time to live in seconds",
+       cmd_expire, Need::kWrite},
+      {"PEXPIRE", -3, "write fast", 1, 1, 1, "keyspace",
+       "Sets a key's time to live in milliseconds", cmd_pexpire, Need::kWrite},
+      {"EXPIREAT", -3, "write fast", 1, 1, 1, "keyspace",
+       "Sets a key's expiry as a Unix time in seconds", cmd_expireat, Need::kWrite},
+      {"PEXPIREAT", -3, "write fast", 1, 1, 1, "keyspace",
+       "Sets a key's expiry as a Unix time in milliseconds", cmd_pexpireat, Need::kWrite},
+      {"TTL", 2, "readonly fast", 1, 1, 1, "keyspace", "A key's time to live in seconds", cmd_ttl,
+       Need::kRead},
+      {"PTTL", 2, "readonly fast", 1, 1, 1, "keyspace", "A key's time to live in milliseconds",
+       cmd_pttl, Need::kRead},
+      {"EXPIRETIME", 2, "readonly fast", 1, 1, 1, "keyspace",
+       "A key's expiry as a Unix time in seconds", cmd_expiretime, Need::kRead},
+      {"PEXPIRETIME", 2, "readonly fast", 1, 1, 1, "keyspace",
+       "A key's expiry as a Unix time in milliseconds", cmd_pexpiretime, Need::kRead},
+      {"PERSIST", 2, "write fast", 1, 1, 1, "keyspace", "Removes a key's expiry", cmd_persist,
        Need::kWrite},
       {"MGET", -2, "readonly fast", 1, -1, 1, "string", "Gets the values of keys", cmd_mget,
        Need::kRead},
@@ -1403,16 +1597,18 @@ std::optional<std::string> ScanCursors::find(uint64_t cursor) const {
 
 Ordering ordering_of(const std::vector<std::string>& args) {
   std::string name = upper(args[0]);
-  if (name == "MSET") return Ordering::kBlindWrite;
+  if (name == "MSET" || name == "SETEX" || name == "PSETEX") return Ordering::kBlindWrite;
   // Read what this node holds, then write.
   static const std::set<std::string, std::less<>> kCheckThenWrite = {
-      "INCR",   "DECR",  "INCRBY", "DECRBY", "INCRBYFLOAT", "APPEND", "SETRANGE", "GETDEL",
-      "GETSET", "SETNX", "MSETNX", "RENAME", "RENAMENX",    "COPY",   "EXEC"};
+      "INCR",   "DECR",   "INCRBY", "DECRBY",  "INCRBYFLOAT", "APPEND",    "SETRANGE",
+      "GETDEL", "GETSET", "SETNX",  "MSETNX",  "RENAME",      "RENAMENX",  "COPY",
+      "EXEC",   "GETEX",  "EXPIRE", "PEXPIRE", "EXPIREAT",    "PEXPIREAT", "PERSIST"};
   if (kCheckThenWrite.count(name) != 0) return Ordering::kSerialized;
   if (name == "SET") {
     for (size_t i = 3; i < args.size(); ++i) {
       std::string opt = upper(args[i]);
-      if (opt == "NX" || opt == "XX" || opt == "GET") return Ordering::kSerialized;
+      if (opt == "NX" || opt == "XX" || opt == "GET" || opt == "KEEPTTL")
+        return Ordering::kSerialized;
     }
     return Ordering::kBlindWrite;
   }

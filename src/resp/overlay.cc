@@ -9,7 +9,7 @@ void TxOverlay::apply(const WriteBatch& batch) {
     if (item.tombstone)
       written_.insert_or_assign(item.key, std::nullopt);
     else
-      written_.insert_or_assign(item.key, item.value);
+      written_.insert_or_assign(item.key, Written{item.value, item.expires_ms});
   }
 }
 
@@ -17,7 +17,7 @@ WriteBatch TxOverlay::batch() const {
   WriteBatch b;
   for (const auto& [key, value] : written_) {
     if (value)
-      b.put(key, *value);
+      b.put(key, value->value, value->expires_ms);
     else
       b.del(key);
   }
@@ -27,15 +27,15 @@ WriteBatch TxOverlay::batch() const {
 Result<std::string> TxOverlay::get(std::string_view key) {
   auto it = written_.find(key);
   if (it == written_.end()) return base_.get(key);
-  if (!it->second) return Status::not_found("key not found");
-  return *it->second;
+  if (!live(it->second)) return Status::not_found("key not found");
+  return it->second->value;
 }
 
 Status TxOverlay::view(std::string_view key, const std::function<void(std::string_view)>& fn) {
   auto it = written_.find(key);
   if (it == written_.end()) return base_.view(key, fn);
-  if (!it->second) return Status::not_found("key not found");
-  fn(*it->second);
+  if (!live(it->second)) return Status::not_found("key not found");
+  fn(it->second->value);
   return Status::ok();
 }
 
@@ -44,7 +44,10 @@ std::optional<Entry> TxOverlay::get_entry(std::string_view key) {
   if (it == written_.end()) return base_.get_entry(key);
   Entry e;  // not written yet: no version (meta) of its own
   e.tombstone = !it->second;
-  if (it->second) e.value = *it->second;
+  if (it->second) {
+    e.value = it->second->value;
+    e.expires_ms = it->second->expires_ms;
+  }
   return e;
 }
 
@@ -69,9 +72,11 @@ std::vector<KeyValue> TxOverlay::scan_range(std::string_view start, std::string_
   auto w = first;
   for (auto& kv : base) {
     for (; w != last && w->first < kv.key; ++w)
-      if (w->second) out.push_back({w->first, *w->second, Meta{}});
+      if (live(w->second))
+        out.push_back({w->first, w->second->value, Meta{}, w->second->expires_ms});
     if (w != last && w->first == kv.key) {
-      if (w->second) out.push_back({w->first, *w->second, Meta{}});
+      if (live(w->second))
+        out.push_back({w->first, w->second->value, Meta{}, w->second->expires_ms});
       ++w;
       continue;
     }
@@ -82,7 +87,8 @@ std::vector<KeyValue> TxOverlay::scan_range(std::string_view start, std::string_
   const bool base_complete = limit == 0 || base.size() < limit + in_range;
   if (base_complete)
     for (; w != last; ++w)
-      if (w->second) out.push_back({w->first, *w->second, Meta{}});
+      if (live(w->second))
+        out.push_back({w->first, w->second->value, Meta{}, w->second->expires_ms});
   if (limit != 0 && out.size() > limit) out.resize(limit);
   return out;
 }

@@ -48,8 +48,16 @@ class TxOverlay final : public Store {
   }
 
   Store& base_;
+  struct Written {
+    std::string value;
+    uint64_t expires_ms = 0;
+  };
   // Key -> its value after the transaction so far; nullopt: deleted.
-  std::map<std::string, std::optional<std::string>, std::less<>> written_;
+  std::map<std::string, std::optional<Written>, std::less<>> written_;
+  // Whether a written key reads as present now (an expiry may pass).
+  bool live(const std::optional<Written>& w) {
+    return w && (w->expires_ms == 0 || base_.now_ms() <= w->expires_ms);
+  }
 };
 
 }  // namespace wavekv::resp
