@@ -103,10 +103,11 @@ TEST_F(RespToolsTest, RedisCli) {
   EXPECT_EQ(cli_out("--scan --pattern 'user:*'"), "user:1\nuser:2\n");
   EXPECT_EQ(cli_out("CONFIG GET save"), "save\n\n");
   EXPECT_EQ(cli_out("DEL user:1 user:2 nosuch"), "2\n");
-  EXPECT_EQ(cli_out("SET k v EX 10"), "ERR WaveKV keys do not expire: SET EX is not supported\n\n");
+  EXPECT_EQ(cli_out("SET k v EX 10"), "OK\n");
+  EXPECT_EQ(cli_out("TTL k"), "10\n");
   EXPECT_EQ(cli_out("NOSUCHCMD"), "ERR unknown command 'NOSUCHCMD', with args beginning with:\n\n");
   std::string info = cli_out("INFO keyspace");
-  EXPECT_NE(info.find("db0:keys=2"), std::string::npos) << info;
+  EXPECT_NE(info.find("db0:keys=3,expires=1,avg_ttl=0"), std::string::npos) << info;
 
   // Several commands on one connection, read from stdin.
   auto r = run(cli(), "SET a 1\nGET a\nSELECT 1\nGET a\n");
@@ -121,7 +122,7 @@ TEST_F(RespToolsTest, RedisCli) {
   r = run(cli() + " --pipe", pipe);
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("errors: 0, replies: 1000"), std::string::npos) << r.output;
-  EXPECT_EQ(cli_out("DBSIZE"), "1003\n");
+  EXPECT_EQ(cli_out("DBSIZE"), "1004\n");
 }
 
 TEST_F(RespToolsTest, RedisBenchmark) {

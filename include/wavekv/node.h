@@ -117,7 +117,8 @@ struct ClockStatus {
   uint64_t peers = 0;         // peers whose clocks were heard in the window
   uint64_t peers_beyond = 0;  // of them, further than max_clock_offset_ms
   bool refusing_writes = false;
-  uint64_t wire_older_frames = 0;  // frames from peers in an older wire version
+  uint64_t wire_v2_frames = 0;     // frames from peers that speak wire version 2 (no clock)
+  uint64_t wire_older_frames = 0;  // frames in any wire version before this build's
 };
 
 // The HTTP server's own figures.

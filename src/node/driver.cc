@@ -97,6 +97,7 @@ StepResult Driver::step(uint64_t now_ms, uint64_t random) {
   report_.persist_errors = persist_errors_;
   report_.impersonations_refused = impersonations_refused_;
   report_.clock_refusing_writes = clock_refusing_writes_;
+  report_.wire_v2_frames = wire_v2_frames_;
   report_.wire_older_frames = wire_older_frames_;
   return {next_tick_ms_, rebootstrap_};
 }
@@ -127,6 +128,7 @@ void Driver::handle_frame(const std::string& frame, const PeerIdentity& from, ui
   store_.read_state([&](const State& s) { fx = replica_.on_message(s, *m, now_ms); });
   // Before the replies leave, so they go by what this frame says of its sender.
   heard_version(m->from_address, m->version, now_ms);
+  if (m->version == 2) wire_v2_frames_++;
   if (m->version < kWireVersion) wire_older_frames_++;
   execute(std::move(fx), now_ms);
   // Only members' clocks count: the replica heard from this sender just now

@@ -59,7 +59,8 @@ struct DriverReport {
   // whether client writes are refused because of it.
   ClockReading clock;
   bool clock_refusing_writes = false;
-  uint64_t wire_older_frames = 0;  // frames received in a wire version before kWireVersion
+  uint64_t wire_v2_frames = 0;     // frames received in wire version 2 (no clock)
+  uint64_t wire_older_frames = 0;  // frames received in any version before kWireVersion
 };
 
 struct StepResult {
@@ -139,6 +140,7 @@ class Driver {
   };
   std::map<std::string, PeerWire> wire_;          // by address, at most kMaxWireAddresses
   PeerWire& wire_of(const std::string& address);  // made if new; a full table starts over
+  uint64_t wire_v2_frames_ = 0;
   uint64_t wire_older_frames_ = 0;
 };
 

@@ -126,8 +126,9 @@ class NodeImpl final : public Node {
       auto off = report.clock.offsets_ms.find(m.id);
       if (off != report.clock.offsets_ms.end()) m.clock_offset_ms = off->second;
     }
-    out.clock = {report.clock.own_offset_ms, report.clock.offsets_ms.size(), report.clock.beyond,
-                 report.clock_refusing_writes, report.wire_older_frames};
+    out.clock = {report.clock.own_offset_ms, report.clock.offsets_ms.size(),
+                 report.clock.beyond,        report.clock_refusing_writes,
+                 report.wire_v2_frames,      report.wire_older_frames};
     out.retired_data_dirs = retired_data_dirs(config_.store.data_dir);
     out.quarantined_keys = report.quarantined_keys;
     out.transport = transport_->stats();

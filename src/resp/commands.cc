@@ -685,7 +685,8 @@ void cmd_info(Exec& e) {
   if (wanted.count("keyspace")) {
     InfoLines lines;
     if (st.live_keys > 0)
-      lines.emplace_back("db0", "keys=" + std::to_string(st.live_keys) + ",expires=0,avg_ttl=0");
+      lines.emplace_back("db0", "keys=" + std::to_string(st.live_keys) +
+                                    ",expires=" + std::to_string(st.expiring_keys) + ",avg_ttl=0");
     info_section(out, "Keyspace", lines);
   }
   e.bulk(out);
