@@ -18,6 +18,7 @@
 #include "store/snapshot.h"
 #include "store/wal.h"
 #include "support/node_harness.h"
+#include "support/state_assertions.h"
 #include "support/store_harness.h"
 #include "util/coding.h"
 
@@ -64,6 +65,13 @@ TEST(StateExpiry, ExpireMakesATombstoneOfTheSameVersionKeepingDigestAndIndex) {
   ASSERT_EQ(s.tombstone_index().count(7), 1u) << "tombstone GC sees it";
   EXPECT_EQ(s.tombstone_index().at(7).count(1), 1u);
   EXPECT_FALSE(s.apply(OpExpire{"k", set.entry.meta}).changed) << "idempotent";
+  // What a peer that was sent the tombstone form holds: the same state.
+  State sent(1, 1);
+  OpSetEntry tomb = set;
+  tomb.entry.tombstone = true;
+  tomb.entry.value.clear();
+  ASSERT_TRUE(sent.apply(tomb).changed);
+  expect_same_state(s, sent);
 }
 
 TEST(StateExpiry, ExpireOfAVersionNoLongerCurrentOrWithoutExpiryChangesNothing) {
