@@ -214,7 +214,7 @@ uint64_t Replica::merge(const State& state, const std::vector<WireEntry>& entrie
       continue;
     }
     auto it = state.kv().find(e.key);
-    if (it != state.kv().end() && !lww_less(it->second.meta, meta)) continue;
+    if (it != state.kv().end() && !State::supersedes(e.entry, it->second)) continue;
     if (auto c = covered.find(meta.incarnation); it == state.kv().end() && c != covered.end() &&
                                                  meta.seq <= c->second &&
                                                  (source == Source::kSync || e.entry.tombstone))
@@ -630,6 +630,11 @@ void Replica::on_sync_page(Incoming& in, const SyncPage& page) {
     sessions_.erase(it);
     return;
   }
+  // An answer to the first request built before the page the claim came
+  // from: the responder may have taken writes between the two, which this
+  // one does not ship though the claim covers them (its entries were merged
+  // above; that is always safe). Not part of this chain.
+  if (page.epoch == s.epoch && page.arrivals < s.first_arrivals) return;
   s.rejected = s.rejected || rejected;
   // Every page must come from the process that made the claim: a responder
   // that restarted (or was wiped) in between may hold less than it claimed,
@@ -660,6 +665,7 @@ void Replica::on_sync_page(Incoming& in, const SyncPage& page) {
 bool Replica::take_first_page(Incoming& in, const SyncPage& page, Session& s) {
   note_stable(in.m, page.stable);
   s.epoch = page.epoch;
+  s.first_arrivals = page.arrivals;
   s.claim = OpAdoptAcks{page.covers, page.collected, page.collected_before, page.clock};
   s.got_first_page = true;
   if (!possible_claim(in.state, page)) {

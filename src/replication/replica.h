@@ -71,6 +71,10 @@ class Replica {
     // collected-tombstone horizon and its clock, persisted as is at the end.
     OpAdoptAcks claim;
     uint64_t epoch = 0;  // the responder process that made the claim
+    // The responder's arrival count when it built the first page: a page
+    // built before it (an answer to a resent first request, overtaken by a
+    // later answer) belongs to no chain that can justify the claim.
+    uint64_t first_arrivals = 0;
     bool got_first_page = false;
     bool rejected = false;
     bool lost_track = false;
