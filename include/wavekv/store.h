@@ -176,6 +176,11 @@ class Store {
   virtual StoreStatus status() = 0;
   virtual NodeId node_id() const = 0;
 
+  // One expiry sweep now (what Config::expire_interval_ms schedules): up to
+  // Config::expire_batch expired values become tombstones. Returns how many,
+  // or an error if the store failed or is called from a callback.
+  virtual Result<uint64_t> expire_now() { return uint64_t{0}; }
+
   // Takes a checkpoint now (snapshot, then drops the WAL it covers).
   virtual Status checkpoint() = 0;
   // Re-reads every sealed WAL segment and snapshot and verifies it, at most

@@ -23,6 +23,16 @@ constexpr uint64_t kClockWindowMs = 10'000;
 constexpr uint64_t kWireVersionMemoryMs = 60'000;
 constexpr size_t kMaxWireAddresses = 4096;
 
+// Whether a message's entries carry an expiry (docs/FORMAT.md, "Wire versions").
+bool carries_expiry(const Message& m) {
+  const std::vector<WireEntry>* entries = nullptr;
+  if (const auto* p = std::get_if<SyncPage>(&m.body)) entries = &p->entries;
+  if (const auto* p = std::get_if<Push>(&m.body)) entries = &p->entries;
+  if (const auto* p = std::get_if<BucketReply>(&m.body)) entries = &p->entries;
+  return entries != nullptr && std::any_of(entries->begin(), entries->end(),
+                                           [](const auto& e) { return e.entry.expires_ms != 0; });
+}
+
 }  // namespace
 
 Driver::Driver(ReplicatedStore& store, Transport& transport, DriverConfig config)
@@ -142,12 +152,19 @@ Driver::PeerWire& Driver::wire_of(const std::string& address) {
   return wire_[address];
 }
 
-uint8_t Driver::wire_version_for(const std::string& address, uint64_t now_ms) {
+uint8_t Driver::wire_version_for(const std::string& address, uint64_t now_ms, bool expiry) {
   PeerWire& w = wire_of(address);
   const uint64_t n = w.sends++;
   auto recent = [&](uint64_t at) { return at != 0 && now_ms <= at + kWireVersionMemoryMs; };
   const uint8_t top = config_.max_wire_version;
   if (top == kOldestWireVersion) return top;
+  // Entries with an expiry go only in a version that keeps it, whatever the
+  // peer spoke lately: an older version turns them into tombstones
+  // (put_entries), and a peer that speaks ours but was taken for an older
+  // one (peers try both versions on each other at first) would miss those
+  // keys until they expire. A peer that really is older drops the frame:
+  // what it lacks waits for its upgrade (docs/FORMAT.md, "Wire versions").
+  if (expiry && top >= kExpiryWireVersion) return top;
   // The newest version it spoke lately, if any.
   uint8_t heard = 0;
   for (uint8_t v = kOldestWireVersion; v <= kWireVersion; v++)
@@ -220,7 +237,7 @@ void Driver::execute(Effects fx, uint64_t now_ms) {
     }
   }
   for (auto& out : fx.send) {
-    out.message.version = wire_version_for(out.address, now_ms);
+    out.message.version = wire_version_for(out.address, now_ms, carries_expiry(out.message));
     out.message.sent_at_ms = now_ms;
     transport_.send(out.address, encode_message(out.message));
   }

@@ -102,7 +102,8 @@ class Driver {
                     uint64_t now_ms);
   // The wire version for a message to `address` (docs/FORMAT.md, "Wire
   // versions"), and what a frame from it says.
-  uint8_t wire_version_for(const std::string& address, uint64_t now_ms);
+  // `expiry`: the message has entries with an expiry.
+  uint8_t wire_version_for(const std::string& address, uint64_t now_ms, bool expiry = false);
   void heard_version(const std::string& address, uint8_t version, uint64_t now_ms);
   // Refuses or allows client writes as the clock reading says.
   void check_clock(uint64_t now_ms);

@@ -185,7 +185,7 @@ State::Applied State::set_entry(const OpSetEntry& op) {
     account(it->second, it->first, +1);
     link(it->first, it->second);
     out.changed = true;
-  } else if (lww_less(it->second.meta, op.entry.meta)) {
+  } else if (supersedes(op.entry, it->second)) {
     replace_version(it, op.entry, out);
   }
   return out;

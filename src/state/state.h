@@ -31,6 +31,16 @@ class State {
     bool changed = false;  // the op altered the state
     std::optional<Entry> previous;
   };
+  // Whether `incoming` replaces `held` as a key's current version: it is
+  // newer by LWW, or it is the same version in a fuller form. A tombstone
+  // without expiry that shares its version with a value is what a frame in a
+  // wire version before 4 made of an expiring value (put_entries in
+  // replication/wire.cc); the form that knows the expiry replaces it, so
+  // nodes sent either form converge on the same state.
+  static bool supersedes(const Entry& incoming, const Entry& held) {
+    return lww_less(held.meta, incoming.meta) || (held.meta == incoming.meta && held.tombstone &&
+                                                  held.expires_ms == 0 && incoming.expires_ms != 0);
+  }
   // Applies one op. Idempotent: applying the same op twice changes nothing the
   // second time. OpSetEntry installs its entry only if it wins by LWW.
   Applied apply(const StateOp& op);

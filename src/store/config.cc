@@ -47,6 +47,7 @@ Status Config::validate() const {
   if (durability == Durability::kInterval && sync_interval_ms == 0)
     return Status::invalid("sync_interval_ms must be positive with interval durability");
   if (max_group_bytes == 0) return Status::invalid("max_group_bytes must be positive");
+  if (expire_batch == 0) return Status::invalid("expire_batch must be positive");
   return Status::ok();
 }
 

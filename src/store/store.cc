@@ -810,15 +810,21 @@ class StoreImpl final : public ReplicatedStore {
     while (!stop_) {
       if (bg_cv_.wait_for(lock, period, [&] { return stop_; })) break;
       lock.unlock();
-      std::vector<StateOp> ops = due_expiries(clock_->now_ms(), config_.expire_batch);
-      if (!ops.empty()) {
-        auto req = std::make_unique<Request>();
-        req->raw_ops = std::move(ops);
-        // Its outcome is the store's: a failed WAL write fails every write.
-        (void)submit_and_wait(std::move(req));
-      }
+      // Its outcome is the store's: a failed WAL write fails every write.
+      (void)expire_now();
       lock.lock();
     }
+  }
+
+  Result<uint64_t> expire_now() override {
+    if (tl_on_commit_thread) return Status::invalid("expire_now from a callback would deadlock");
+    std::vector<StateOp> ops = due_expiries(clock_->now_ms(), config_.expire_batch);
+    const uint64_t n = ops.size();
+    if (n == 0) return n;
+    auto req = std::make_unique<Request>();
+    req->raw_ops = std::move(ops);
+    WAVEKV_RETURN_IF_ERROR(submit_and_wait(std::move(req)));
+    return n;
   }
 
   // OpExpire for the values expired at `now`, soonest first, at most `limit`.

@@ -55,6 +55,7 @@ Cluster::Cluster(SimOptions options) : options_(std::move(options)), rng_(option
     by_address_[n->address] = i;
     nodes_.push_back(std::move(n));
   }
+  newest_held_.resize(nodes_.size());
   for (int i = 0; i < options_.nodes; i++) open(i);
 }
 
@@ -73,6 +74,7 @@ void Cluster::open(int i) {
   c.wal_segment_bytes = 64 * 1024;
   c.wal_preallocate = false;
   c.checkpoint_ops = 2000;
+  c.expire_interval_ms = 0;  // step() sweeps at simulated times (a thread would not replay)
   c.random = [this] { return rng_(); };  // new incarnations replay from the seed
   if (auto limit = options_.max_value_bytes.find(i); limit != options_.max_value_bytes.end())
     c.max_value_bytes = limit->second;
@@ -123,6 +125,7 @@ void Cluster::wipe(int i) {
   Node& n = *nodes_[i];
   close(i);
   n.fs = std::make_shared<testing::MemFileSystem>();
+  newest_held_[i].clear();
   for (auto& w : acked_)
     if (w.node == i) w.node = -1;  // may be lost with the disk unless it replicated
   // A wiped node has only its seeds to find its way back: give it everyone.
@@ -174,6 +177,16 @@ void Cluster::step(int i) {
   if (r.rebootstrap) {
     rebootstraps_++;
     wipe(i);
+    return;
+  }
+  // The expiry sweep, every 100 ms of simulated time, as Config's default.
+  if (now_ms_ % 100 == 0) {
+    auto swept = n.store->expire_now();
+    if (!swept) {
+      std::fprintf(stderr, "sim: node %d: expiry sweep failed: %s\n", i,
+                   swept.status().to_string().c_str());
+      std::abort();
+    }
   }
 }
 
@@ -191,6 +204,32 @@ void Cluster::run_for(uint64_t ms) {
       deliver(m);
     }
     for (int i = 0; i < size(); i++) step(i);
+    if (const char* k = getenv("SIM_TRACE_KEY")) {
+      static std::map<int, std::string> last;
+      for (int i = 0; i < size(); i++) {
+        if (!up(i)) continue;
+        std::string d = "absent";
+        nodes_[i]->store->read_state([&](const State& s) {
+          auto it = s.kv().find(k);
+          if (it != s.kv().end())
+            d = std::to_string(it->second.meta.node) + "/" +
+                std::to_string(it->second.meta.incarnation) + " seq " +
+                std::to_string(it->second.meta.seq) + " ts " +
+                std::to_string(it->second.meta.timestamp >> 16) +
+                (it->second.tombstone ? " del" : "") + " exp " +
+                std::to_string(it->second.expires_ms);
+          d += " cb " + std::to_string(s.collected_before() >> 16);
+          std::string acks;
+          for (auto& [o, q] : s.acks())
+            acks += " " + std::to_string(o % 1000) + ":" + std::to_string(q);
+          d += " acks" + acks;
+        });
+        if (last[i] != d)
+          fprintf(stderr, "%llu node %d (clock %llu): %s\n", (unsigned long long)now_ms_, i,
+                  (unsigned long long)node_now(i), d.c_str());
+        last[i] = d;
+      }
+    }
     now_ms_ += options_.tick_ms;
   }
 }
@@ -223,10 +262,20 @@ int64_t Cluster::run_until_converged(uint64_t max_ms) {
   return -1;
 }
 
-bool Cluster::put(int i, const std::string& key, const std::string& value) {
-  if (!up(i) || !nodes_[i]->store->put(key, value).is_ok()) return false;
+bool Cluster::put(int i, const std::string& key, const std::string& value, uint64_t ttl_ms) {
+  if (!up(i)) return false;
+  WriteBatch b;
+  b.put(key, value, ttl_ms == 0 ? 0 : node_now(i) + ttl_ms);
+  if (!nodes_[i]->store->write(b).is_ok()) return false;
   nodes_[i]->driver->local_write_committed();  // as the node's store watch does
   acked_.push_back({key, *nodes_[i]->store->get_entry(key), i});
+  if (const char* k = getenv("SIM_TRACE_KEY"); k && key == k) {
+    const Entry& e = acked_.back().entry;
+    fprintf(stderr, "%llu PUT node %d %s seq %llu inc %llu exp %llu tomb %d\n",
+            (unsigned long long)now_ms_, i, key.c_str(), (unsigned long long)e.meta.seq,
+            (unsigned long long)e.meta.incarnation % 1000, (unsigned long long)e.expires_ms,
+            e.tombstone);
+  }
   return true;
 }
 
@@ -262,8 +311,12 @@ std::string Cluster::describe_divergence() {
         line += " absent";
       } else {
         const Meta& m = it->second.meta;
-        line += " (" + std::to_string(m.node) + "," + std::to_string(m.seq) + "," +
-                std::to_string(m.timestamp) + (it->second.tombstone ? ",del)" : ")");
+        line += " (" + std::to_string(m.node) + "/" + std::to_string(m.incarnation) + "," +
+                std::to_string(m.seq) + "," + std::to_string(m.timestamp) +
+                (it->second.tombstone ? ",del" : "") +
+                (it->second.expires_ms != 0 ? ",expires " + std::to_string(it->second.expires_ms)
+                                            : std::string()) +
+                ")";
       }
       if (it == kv.end() || kvs[0].count(k) == 0 || it->second != kvs[0].find(k)->second)
         differ = true;
@@ -284,12 +337,14 @@ std::string Cluster::check_claims() {
         if (c == acks.end() || c->second < w.entry.meta.seq) continue;
         auto it = s.kv().find(w.key);
         // Absent is fine only where a tombstone at least as new was collected
-        // (by this node, or by one whose claim it adopted: its horizon says).
+        // (by this node, or by one whose claim it adopted: its horizon says);
+        // a value with an expiry may have become such a tombstone.
         if (it == s.kv().end() &&
             std::any_of(acked_.begin(), acked_.end(), [&](const AckedWrite& t) {
               auto h = s.collected().find(t.entry.meta.incarnation);
-              return t.key == w.key && t.entry.tombstone && !lww_less(t.entry.meta, w.entry.meta) &&
-                     h != s.collected().end() && h->second >= t.entry.meta.seq;
+              return t.key == w.key && (t.entry.tombstone || t.entry.expires_ms != 0) &&
+                     !lww_less(t.entry.meta, w.entry.meta) && h != s.collected().end() &&
+                     h->second >= t.entry.meta.seq;
             }))
           continue;
         if (it == s.kv().end() || lww_less(it->second.meta, w.entry.meta)) {
@@ -299,6 +354,29 @@ std::string Cluster::check_claims() {
                 (it == s.kv().end() ? ", absent" : ", older") + ") at " + std::to_string(now_ms_);
           return;
         }
+      }
+    });
+  }
+  return out;
+}
+
+std::string Cluster::check_versions_only_advance() {
+  std::string out;
+  for (int i = 0; i < size() && out.empty(); i++) {
+    if (!up(i)) continue;
+    nodes_[i]->store->read_state([&](const State& s) {
+      for (const auto& [key, e] : s.kv()) {
+        auto [it, fresh] = newest_held_[i].try_emplace(key, e.meta);
+        if (fresh || !lww_less(e.meta, it->second)) {
+          it->second = e.meta;
+          continue;
+        }
+        out = "node " + std::to_string(i) + " went back on key '" + key + "': it held (" +
+              std::to_string(it->second.node) + "," + std::to_string(it->second.seq) + "," +
+              std::to_string(it->second.timestamp) + ") and now (" + std::to_string(e.meta.node) +
+              "," + std::to_string(e.meta.seq) + "," + std::to_string(e.meta.timestamp) +
+              (e.tombstone ? ",del" : "") + ") at " + std::to_string(now_ms_);
+        return;
       }
     });
   }
@@ -324,21 +402,32 @@ std::string Cluster::check_model() {
   // A write acknowledged by a node wiped since need not survive, but if it
   // did, it supersedes by LWW like any other: a key may hold it, or be absent
   // if it was a tombstone (collected).
+  // A value with an expiry may have become a tombstone (OpExpire), and that
+  // tombstone may have been collected, once some node's clock passed it.
+  uint64_t latest_clock = 0;
+  for (int i = 0; i < size(); i++) latest_clock = std::max(latest_clock, node_now(i));
+  auto expired = [&](const Entry& e) { return e.expired_at(latest_clock); };
   auto newer_tombstone_written = [&](const std::string& key, const Meta& than) {
     return std::any_of(acked_.begin(), acked_.end(), [&](const AckedWrite& w) {
-      return w.key == key && w.entry.tombstone && lww_less(than, w.entry.meta);
+      return w.key == key && (w.entry.tombstone || expired(w.entry)) &&
+             lww_less(than, w.entry.meta);
     });
+  };
+  auto same_version = [&](const Entry& held, const Entry& written) {
+    return held == written || (expired(written) && held.tombstone && held.value.empty() &&
+                               held.meta == written.meta && held.expires_ms == written.expires_ms);
   };
   for (const auto& [key, w] : expected) {
     auto it = kv.find(key);
     if (it == kv.end()) {
       // The tombstone was collected.
-      if (w->entry.tombstone || newer_tombstone_written(key, w->entry.meta)) continue;
+      if (w->entry.tombstone || expired(w->entry) || newer_tombstone_written(key, w->entry.meta))
+        continue;
       return "acknowledged write lost: key '" + key + "'";
     }
     if (lww_less(it->second.meta, w->entry.meta))
       return "acknowledged write lost: key '" + key + "' holds an older version";
-    if (it->second.meta == w->entry.meta && it->second != w->entry)
+    if (it->second.meta == w->entry.meta && !same_version(it->second, w->entry))
       return "key '" + key + "': same version, different contents";
   }
   for (const auto& [key, e] : kv) {

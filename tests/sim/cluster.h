@@ -53,7 +53,8 @@ class Cluster {
   bool converged();
 
   // A client write on node `i`; recorded in the model if acknowledged.
-  bool put(int i, const std::string& key, const std::string& value);
+  // `ttl_ms` != 0: the value expires that long after node i's clock says now.
+  bool put(int i, const std::string& key, const std::string& value, uint64_t ttl_ms = 0);
   bool del(int i, const std::string& key);
 
   void crash(int i);    // power cut: unsynced bytes lost, process gone
@@ -73,6 +74,11 @@ class Cluster {
   // newer one (or, with tombstone GC on, not at all). Tombstone GC is sound
   // only if this holds. Returns an empty string, or the first violation.
   std::string check_claims();
+  // No node's version of a key ever goes back in LWW order (an expired or
+  // deleted key whose tombstone was collected included: an older version
+  // must not come back), unless the node lost its disk. Call it often: it
+  // compares with what each node held at the previous call.
+  std::string check_versions_only_advance();
   // What differs between the up nodes: a few keys and every version vector.
   std::string describe_divergence();
 
@@ -132,6 +138,9 @@ class Cluster {
   std::priority_queue<InFlight, std::vector<InFlight>, std::greater<>> network_;
   std::vector<AckedWrite> acked_;
   std::set<int> wiped_since_write_;  // writes acked by a wiped node may be lost
+  // Per node, the newest version of each key it has held since its disk was
+  // last wiped (check_versions_only_advance).
+  std::vector<std::map<std::string, Meta>> newest_held_;
 };
 
 }  // namespace wavekv::sim
