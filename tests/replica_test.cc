@@ -133,6 +133,20 @@ TEST_F(TwoPageSession, ALostPageIsAskedForAgainAfterARoundAndTheSessionCompletes
   EXPECT_EQ(req_state.kv().at("k").value, "new");
 }
 
+// A responder (node 10, "resp", three entries a page) that has ticked, and
+// a requester (node 20) seeded with it.
+std::pair<Replica, Replica> responder_and_requester(const State& resp_state) {
+  ReplicaConfig rc;
+  rc.address = "resp";
+  rc.max_page_entries = 3;
+  Replica resp(10, 10, rc);
+  (void)resp.on_tick(resp_state, kNow, 7);
+  ReplicaConfig qc;
+  qc.address = "req";
+  qc.seeds = {"resp"};
+  return {std::move(resp), Replica(20, 20, qc)};
+}
+
 // A resent first request is answered twice, and the answers cross: the
 // later one (built after more writes arrived; more than a page now) comes
 // first and gives the claim; the earlier one, a complete last page of less,
@@ -142,15 +156,7 @@ TEST(ReplicaSession, AnOlderAnswerToTheFirstRequestCannotCompleteTheClaimOfALate
   State resp_state{10, 10}, req_state{20, 20};
   for (uint64_t i = 1; i <= 2; i++)
     (void)resp_state.apply(version("a" + std::to_string(i), "v", 10, i, kNow - 5000));
-  ReplicaConfig rc;
-  rc.address = "resp";
-  rc.max_page_entries = 3;
-  Replica resp(10, 10, rc);
-  (void)resp.on_tick(resp_state, kNow, 7);
-  ReplicaConfig qc;
-  qc.address = "req";
-  qc.seeds = {"resp"};
-  Replica req(20, 20, qc);
+  auto [resp, req] = responder_and_requester(resp_state);
   Effects fx = req.on_tick(req_state, kNow, 1);
   ASSERT_EQ(fx.send.size(), 1u);
   const Message first_request = fx.send[0].message;
@@ -187,15 +193,7 @@ TEST(ReplicaSession, AVersionArrivingBeforeTheLastPageUnderAForgottenTombstoneMe
     (void)resp_state.apply(version("a" + std::to_string(i), "v", 10, i, kNow - 5000));
   // The responder collected a tombstone of stream 9 stamped kNow - 3000.
   (void)resp_state.apply(OpAdoptAcks{{{10, 4}, {9, 5}}, {{9, 5}}, at(kNow - 3000)});
-  ReplicaConfig rc;
-  rc.address = "resp";
-  rc.max_page_entries = 3;
-  Replica resp(10, 10, rc);
-  (void)resp.on_tick(resp_state, kNow, 7);
-  ReplicaConfig qc;
-  qc.address = "req";
-  qc.seeds = {"resp"};
-  Replica req(20, 20, qc);
+  auto [resp, req] = responder_and_requester(resp_state);
   Effects fx = req.on_tick(req_state, kNow, 1);
   Effects page1 = deliver(resp, resp_state, fx.send.at(0).message);
   ASSERT_FALSE(std::get<SyncPage>(page1.send.at(0).message.body).last);
