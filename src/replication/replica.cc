@@ -73,19 +73,6 @@ bool covers_all(const VersionVector& vv, const VersionVector& needed) {
   return true;
 }
 
-// Whether `state` holds a version stamped at or before `ts` that `claim`
-// does not cover: one the claimant cannot vouch for (a scan; asked only when
-// a claim's collected horizon is not covered, which is rare).
-bool holds_uncovered_version_stamped_by(const State& state, const VersionVector& claim,
-                                        Timestamp ts) {
-  for (const auto& [key, e] : state.kv()) {
-    if (e.meta.timestamp > ts) continue;
-    auto c = claim.find(e.meta.incarnation);
-    if (c == claim.end() || c->second < e.meta.seq) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 Replica::Replica(NodeId self, uint64_t incarnation, ReplicaConfig config)
@@ -669,8 +656,7 @@ void Replica::on_sync_page(Incoming& in, const SyncPage& page) {
   if (s.rejected || s.lost_track) {
     stats_.sessions_aborted++;
   } else if (!covers_all(in.state.acks(), s.claim.collected) &&
-             holds_uncovered_version_stamped_by(in.state, s.claim.covers,
-                                                s.claim.collected_before)) {
+             in.state.holds_version_stamped_by(s.claim.collected_before, s.claim.covers)) {
     // The first page's check again, for what arrived since from others: a
     // version the claimant forgot a tombstone over may have come in meanwhile
     // (from a member that was away while the tombstone was collected); with

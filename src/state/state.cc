@@ -30,9 +30,12 @@ bool State::restore_collected(const VersionVector& collected, Timestamp before) 
   return changed;
 }
 
-bool State::holds_version_stamped_by(Timestamp ts) const {
-  for (const auto& [key, e] : kv_)
-    if (e.meta.timestamp <= ts) return true;
+bool State::holds_version_stamped_by(Timestamp ts, const VersionVector& except) const {
+  for (const auto& [key, e] : kv_) {
+    if (e.meta.timestamp > ts) continue;
+    auto c = except.find(e.meta.incarnation);
+    if (c == except.end() || c->second < e.meta.seq) return true;
+  }
   return false;
 }
 

@@ -97,9 +97,10 @@ class State {
   // the newest timestamp among those tombstones.
   const VersionVector& collected() const { return collected_; }
   Timestamp collected_before() const { return collected_before_; }
-  // True if some current version is stamped at or before `ts`. A scan: only
-  // asked when a peer's horizon is not covered, which is rare.
-  bool holds_version_stamped_by(Timestamp ts) const;
+  // True if some current version is stamped at or before `ts` and `except`
+  // does not cover its (incarnation, seq). A scan: only asked when a peer's
+  // horizon is not covered, which is rare.
+  bool holds_version_stamped_by(Timestamp ts, const VersionVector& except = {}) const;
 
   // The current version of every key, by origin stream and seq: superseded versions
   // are not in it, so a delta never ships them. Each value points to a key of
