@@ -187,6 +187,8 @@ TEST_F(CommandGateTest, RolesDecideCommands) {
             "-NOPERM User r has no permissions to run the 'client|list' command\r\n");
   EXPECT_TRUE(run(reader, {"CLIENT", "KILL", "ID", "1"}).starts_with("-NOPERM"));
   EXPECT_TRUE(run(reader, {"INCR", "other"}).starts_with("-NOPERM"));
+  EXPECT_EQ(run(reader, {"FLUSHDB"}),
+            "-NOPERM User r has no permissions to run the 'flushdb' command\r\n");
   EXPECT_EQ(run(reader, {"TYPE", "other"}), "+string\r\n");
   auto admin = as("adm", auth::Role::kAdmin);
   EXPECT_TRUE(run(admin, {"CLIENT", "LIST"}).starts_with("$"));
@@ -222,6 +224,8 @@ TEST_F(CommandGateTest, PrefixesDecideKeysIncludingMultiKeyCommands) {
             "-NOPERM User app has no permissions to access the 'other' key\r\n");
   EXPECT_TRUE(run(app, {"COPY", "other", "app:9"}).starts_with("-NOPERM"));
   EXPECT_TRUE(run(app, {"RANDOMKEY"}).starts_with("-NOPERM")) << "it may show any key";
+  EXPECT_TRUE(run(app, {"FLUSHALL"}).starts_with("-NOPERM")) << "it deletes keys beyond app:";
+  EXPECT_EQ(run(app, {"GET", "app:1"}), "$1\r\na\r\n");
   // Inside MULTI the same checks run as commands are queued.
   EXPECT_EQ(run(app, {"MULTI"}), "+OK\r\n");
   EXPECT_EQ(run(app, {"GET", "app:1"}), "+QUEUED\r\n");

@@ -133,6 +133,40 @@ TEST_F(RespServerTest, SetOptions) {
   EXPECT_EQ(c.call({"GET", "k"}), "6");
 }
 
+// FLUSHDB scans in pages of 1,024 keys: 1,025 keys make the last one the
+// first of a second page.
+TEST_F(RespServerTest, FlushdbWritesATombstoneForEveryKeyHeldOnEveryPage) {
+  start();
+  Client c(server_->port());
+  std::vector<std::string> mset = {"MSET"};
+  for (int i = 0; i < 1025; ++i) {
+    char key[16];
+    std::snprintf(key, sizeof key, "k%04d", i);
+    mset.push_back(key);
+    mset.push_back("v");
+  }
+  EXPECT_EQ(c.call(mset), "OK");
+  const Meta before = store_->get_entry("k1024")->meta;
+  EXPECT_EQ(c.call({"FLUSHDB", "NOW"}), "(error) ERR syntax error");
+  EXPECT_EQ(c.call({"DBSIZE"}), "1025");
+  EXPECT_EQ(c.call({"FLUSHDB"}), "OK");
+  EXPECT_EQ(c.call({"DBSIZE"}), "0");
+  EXPECT_EQ(c.call({"GET", "k0000"}), "(nil)");
+  auto last = store_->get_entry("k1024");
+  ASSERT_TRUE(last.has_value());
+  EXPECT_TRUE(last->tombstone) << "the key on the second page is deleted too";
+  EXPECT_TRUE(lww_less(before, last->meta)) << "a new version, which beats the value everywhere";
+  EXPECT_EQ(c.call({"FLUSHALL", "async"}), "OK") << "nothing to delete is no error";
+  // Inside MULTI it deletes what the transaction wrote before it, not after.
+  EXPECT_EQ(c.call({"SET", "old", "1"}), "OK");
+  EXPECT_EQ(c.call({"MULTI"}), "OK");
+  EXPECT_EQ(c.call({"SET", "before", "1"}), "QUEUED");
+  EXPECT_EQ(c.call({"FLUSHDB"}), "QUEUED");
+  EXPECT_EQ(c.call({"SET", "after", "1"}), "QUEUED");
+  EXPECT_EQ(c.call({"EXEC"}), "[OK, OK, OK]");
+  EXPECT_EQ(c.call({"KEYS", "*"}), "[after]");
+}
+
 // Expiry against a clock the test moves (docs/RESP.md, "Expiry").
 class RespExpiryTest : public RespServerTest {
  protected:

@@ -120,10 +120,11 @@ using Handler = void (*)(Exec&);
 
 // What a command needs of the session's identity (auth on), docs/SECURITY.md.
 enum class Need {
-  kNothing,  // connection commands: logged in is enough
-  kRead,     // the read role; each key (first_key..last_key) readable
-  kWrite,    // the readwrite role; each key writable
-  kReadAll,  // the read role on every key (DBSIZE counts them all)
+  kNothing,   // connection commands: logged in is enough
+  kRead,      // the read role; each key (first_key..last_key) readable
+  kWrite,     // the readwrite role; each key writable
+  kReadAll,   // the read role on every key (DBSIZE counts them all)
+  kWriteAll,  // the readwrite role on every key (FLUSHDB deletes them all)
 };
 
 struct CommandSpec {
@@ -457,6 +458,30 @@ void cmd_del(Exec& e) {
   }
   e.integer(existed);
   e.out.write = std::move(b);
+}
+
+void cmd_flushdb(Exec& e) {
+  // FLUSHDB / FLUSHALL [ASYNC | SYNC]: a tombstone, stamped now, for every
+  // key this node holds, in one batch. Each beats every older version of its
+  // key on every node, as DEL does. A key this node has not received yet (a
+  // SET on another node whose replication is still on its way) is not in the
+  // batch and survives: docs/RESP.md, "FLUSHDB".
+  if (e.args.size() > 2) return e.syntax_error();
+  if (e.args.size() == 2) {
+    const std::string mode = upper(e.args[1]);
+    if (mode != "ASYNC" && mode != "SYNC") return e.syntax_error();
+  }
+  WriteBatch b;
+  std::string from;
+  for (;;) {
+    auto page = e.ctx.store.scan_range(from, "", kKeysPage);
+    for (const auto& kv : page) b.del(kv.key);
+    if (page.size() < kKeysPage) break;
+    from = page.back().key;
+    from.push_back('\0');  // the smallest key after it
+  }
+  e.ok();
+  if (!b.empty()) e.out.write = std::move(b);
 }
 
 void cmd_exists(Exec& e) {
@@ -1375,6 +1400,10 @@ const std::vector<CommandSpec>& commands() {
        Need::kWrite},
       {"DEL", -2, "write", 1, -1, 1, "generic", "Deletes keys (a tombstone for each, held or not)",
        cmd_del, Need::kWrite},
+      {"FLUSHDB", -1, "write", 0, 0, 0, "server",
+       "Deletes every key this node holds (a tombstone for each)", cmd_flushdb, Need::kWriteAll},
+      {"FLUSHALL", -1, "write", 0, 0, 0, "server", "Deletes every key, as FLUSHDB (one database)",
+       cmd_flushdb, Need::kWriteAll},
       {"UNLINK", -2, "write fast", 1, -1, 1, "generic", "Deletes keys, as DEL", cmd_del,
        Need::kWrite},
       {"INCR", 2, "write fast", 1, 1, 1, "string", "Adds 1 to an integer value", cmd_incr,
@@ -1601,9 +1630,9 @@ Ordering ordering_of(const std::vector<std::string>& args) {
   if (name == "MSET" || name == "SETEX" || name == "PSETEX") return Ordering::kBlindWrite;
   // Read what this node holds, then write.
   static const std::set<std::string, std::less<>> kCheckThenWrite = {
-      "INCR",   "DECR",   "INCRBY", "DECRBY",  "INCRBYFLOAT", "APPEND",    "SETRANGE",
-      "GETDEL", "GETSET", "SETNX",  "MSETNX",  "RENAME",      "RENAMENX",  "COPY",
-      "EXEC",   "GETEX",  "EXPIRE", "PEXPIRE", "EXPIREAT",    "PEXPIREAT", "PERSIST"};
+      "INCR",   "DECR",    "INCRBY",   "DECRBY",    "INCRBYFLOAT", "APPEND",  "SETRANGE", "GETDEL",
+      "GETSET", "SETNX",   "MSETNX",   "RENAME",    "RENAMENX",    "COPY",    "EXEC",     "GETEX",
+      "EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT", "PERSIST",     "FLUSHDB", "FLUSHALL"};
   if (kCheckThenWrite.count(name) != 0) return Ordering::kSerialized;
   if (name == "SET") {
     for (size_t i = 3; i < args.size(); ++i) {
@@ -1653,10 +1682,12 @@ std::string permission_error(const CommandSpec& c, const Session& session,
     return "NOPERM User " + id.name + " has no permissions to run the '" + lower(c.name) +
            "' command";
   };
-  auth::Action action = c.need == Need::kWrite ? auth::Action::kWrite : auth::Action::kRead;
+  auth::Action action = c.need == Need::kWrite || c.need == Need::kWriteAll ? auth::Action::kWrite
+                                                                            : auth::Action::kRead;
   switch (c.need) {
     case Need::kNothing: return {};
     case Need::kReadAll:
+    case Need::kWriteAll:
       if (!id.allows_range(action, "")) return role_error();
       return {};
     case Need::kRead:
