@@ -123,6 +123,19 @@ TEST_F(CliHttp, PutGetDelScanOverHttp) {
   EXPECT_EQ(s.out, "user:1\talice\n");
 }
 
+TEST_F(CliHttp, PutWithTtlMsWritesAnExpiryThatFarFromNow) {
+  start();
+  const uint64_t before = store_->now_ms();
+  EXPECT_EQ(run("put --ttl-ms 60000 " + addr() + " session token").exit_code, 0);
+  const uint64_t after = store_->now_ms();
+  auto e = store_->get_entry("session");
+  ASSERT_TRUE(e.has_value());
+  EXPECT_GE(e->expires_ms, before + 60000);
+  EXPECT_LE(e->expires_ms, after + 60000);
+  EXPECT_EQ(run("put " + addr() + " plain v").exit_code, 0);
+  EXPECT_EQ(store_->get_entry("plain")->expires_ms, 0u) << "no --ttl-ms: never expires";
+}
+
 TEST_F(CliHttp, ScanPagesThroughManyKeysAndEscapesBytes) {
   start();
   std::string expected;

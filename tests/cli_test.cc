@@ -4,12 +4,14 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
+#include "support/store_harness.h"
 #include "support/test_util.h"
 #include "wavekv/store.h"
 
@@ -17,6 +19,12 @@ namespace wavekv {
 namespace {
 
 using test::Outcome;
+
+uint64_t wall_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
 
 Outcome run(const std::string& args) {
   return test::run_command(std::string(WAVEKV_BINARY) + " " + args);
@@ -45,6 +53,25 @@ TEST_F(Cli, PutGetDelScanRoundTrip) {
   Outcome s = run("scan " + db() + " user:");
   EXPECT_EQ(s.exit_code, 0);
   EXPECT_EQ(s.out, "user:1\talice\n") << "scan must list only live keys under the prefix";
+}
+
+TEST_F(Cli, PutWithTtlMsOnADataDirectoryWritesTheExpiry) {
+  const uint64_t before = wall_ms();
+  EXPECT_EQ(run("put --ttl-ms 60000 " + db() + " session token").exit_code, 0);
+  const uint64_t after = wall_ms();
+  Outcome big = run("put --ttl-ms 18446744073709551615 " + db() + " k v");
+  EXPECT_EQ(big.exit_code, 2);
+  EXPECT_NE(big.out.find("--ttl-ms is too large"), std::string::npos) << big.out;
+  Config c;
+  c.data_dir = dir_ + "/db";
+  auto s = Store::open(c);
+  ASSERT_TRUE(s) << s.status().to_string();
+  auto e = (*s)->get_entry("session");
+  ASSERT_TRUE(e.has_value());
+  EXPECT_GE(e->expires_ms, before + 60000);
+  EXPECT_LE(e->expires_ms, after + 60000);
+  EXPECT_EQ(test::value_of(**s, "session"), "token");
+  EXPECT_FALSE((*s)->get_entry("k").has_value()) << "the refused put wrote nothing";
 }
 
 TEST_F(Cli, GetOfAbsentKeyExitsOneWithMessage) {

@@ -35,7 +35,8 @@ struct RemoteCommand {
   Kind kind = Kind::kGet;
   std::string addr;  // HOST:PORT of the node's HTTP listener
   std::string key, value, prefix;
-  bool json = false;  // status: print the node's JSON as is
+  uint64_t ttl_ms = 0;  // put: expires this long after the write (0: never)
+  bool json = false;    // status: print the node's JSON as is
   uint64_t timeout_ms = 10000;
   // --token (or $WAVEKV_TOKEN), --user with $WAVEKV_PASSWORD, --cacert (https).
   std::string token, user, password, ca_file;

@@ -128,7 +128,7 @@ int run_remote(const RemoteCommand& c) {
     }
     case Kind::kPut:
     case Kind::kDel: {
-      Status st = c.kind == Kind::kPut ? client.put(c.key, c.value) : client.del(c.key);
+      Status st = c.kind == Kind::kPut ? client.put(c.key, c.value, c.ttl_ms) : client.del(c.key);
       return st.is_ok() ? 0 : fail(st.message());
     }
     case Kind::kScan: return scan_all(client, c.prefix);

@@ -231,6 +231,7 @@ int cmd_cert(const SecurityCommands& c, const SecurityFlags& f) {
 // Everything the flags fill in, with their defaults.
 struct Flags {
   std::string dir, key, value, prefix, addr;
+  uint64_t ttl_ms = 0;
   std::string token, user, cacert;  // --token, --user, --cacert (with --addr)
   bool status_json = false;
   bool repair = false;
@@ -277,6 +278,8 @@ void add_data_commands(CLI::App& app, Flags& f, Commands& c) {
   target(c.put);
   c.put->add_option("key", f.key)->required();
   c.put->add_option("value", f.value)->required();
+  c.put->add_option("--ttl-ms", f.ttl_ms,
+                    "The key expires this many milliseconds after the write (0: never)");
 
   c.get = app.add_subcommand("get", "Print the value of KEY (exit 1 if absent)");
   target(c.get);
@@ -434,6 +437,7 @@ int cmd_remote(const Commands& c, const Flags& f) {
   rc.addr = f.addr;
   rc.key = f.key;
   rc.value = f.value;
+  rc.ttl_ms = f.ttl_ms;
   rc.prefix = f.prefix;
   rc.json = f.status_json;
   rc.token = f.token;
@@ -461,7 +465,11 @@ int cmd_local(const Commands& c, const Flags& f) {
   if (!store) return fail(store.status().to_string());
   Store& s = **store;
   if (*c.put) {
-    Status st = s.put(f.key, f.value);
+    const uint64_t now = s.now_ms();
+    if (f.ttl_ms > UINT64_MAX - now) return fail("--ttl-ms is too large");
+    WriteBatch b;
+    b.put(f.key, f.value, f.ttl_ms == 0 ? 0 : now + f.ttl_ms);
+    Status st = s.write(b);
     if (!st.is_ok()) return fail(st.to_string());
   } else if (*c.del) {
     Status st = s.del(f.key);

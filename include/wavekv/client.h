@@ -50,7 +50,9 @@ class HttpClient {
 
   // The value, or none if the key does not exist (or was deleted).
   Result<std::optional<std::string>> get(std::string_view key) const;
-  Status put(std::string_view key, std::string_view value) const;
+  // `ttl_ms` > 0: the key expires that many milliseconds after the node
+  // writes it (PUT ?ttl_ms=, docs/HTTP.md); 0: never.
+  Status put(std::string_view key, std::string_view value, uint64_t ttl_ms = 0) const;
   Status del(std::string_view key) const;
   // Up to `limit` live keys starting with `prefix`, from `start` on (empty:
   // from the first). The node accepts limits of 1 to 10,000.

@@ -78,9 +78,10 @@ Result<std::optional<std::string>> HttpClient::get(std::string_view key) const {
   return std::optional<std::string>(std::move(r->body));
 }
 
-Status HttpClient::put(std::string_view key, std::string_view value) const {
-  auto r = http::http_request(addr_, "PUT", key_path(key), value, timeout_ms_,
-                              {authorization_, ca_file_});
+Status HttpClient::put(std::string_view key, std::string_view value, uint64_t ttl_ms) const {
+  std::string path = key_path(key);
+  if (ttl_ms != 0) path += "?ttl_ms=" + std::to_string(ttl_ms);
+  auto r = http::http_request(addr_, "PUT", path, value, timeout_ms_, {authorization_, ca_file_});
   if (!r) return r.status();
   return r->status == 200 ? Status::ok() : server_error(*r);
 }
