@@ -56,6 +56,7 @@ struct ServeOptions {
   std::string http = "127.0.0.1:7480";
   uint64_t resp_max_client_memory_bytes = 512ull << 20;
   uint64_t resp_idle_timeout_ms = 0;
+  std::string resp_notify_keyspace_events;
   uint64_t http_max_client_memory_bytes = 512ull << 20;
   uint64_t sync_interval_ms = 1000;
   uint32_t fanout = 3;

@@ -369,6 +369,9 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& so, std::string& serve_
                    "Close a RESP connection that sent nothing this long with nothing in "
                    "progress (0: never)")
       ->capture_default_str();
+  serve->add_option("--resp-notify-keyspace-events", so.resp_notify_keyspace_events,
+                    "Keyspace notifications on the RESP port, in Redis's notify-keyspace-events "
+                    "letters (KEA: all; default none; CONFIG SET changes it)");
   serve->add_option("--http", so.http, "HTTP API HOST:PORT ('' disables, port 0: any)")
       ->capture_default_str();
   serve->add_option("--ready-file", so.ready_file,

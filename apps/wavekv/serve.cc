@@ -44,6 +44,7 @@ int run_serve(const ServeOptions& o) {
   config.resp_max_client_memory_bytes = o.resp_max_client_memory_bytes;
   config.http_max_client_memory_bytes = o.http_max_client_memory_bytes;
   config.resp_idle_timeout_ms = o.resp_idle_timeout_ms;
+  config.resp_notify_keyspace_events = o.resp_notify_keyspace_events;
   config.replica.sync_interval_ms = o.sync_interval_ms;
   config.replica.fanout = o.fanout;
   config.replica.tombstone_grace_ms = o.tombstone_grace_ms;

@@ -64,6 +64,8 @@ struct NodeConfig {
   // its idle timeout (0: none); docs/RESP.md "Memory" and "Limits".
   uint64_t resp_max_client_memory_bytes = 512ull << 20;
   uint64_t resp_idle_timeout_ms = 0;
+  // Redis's notify-keyspace-events letters for the RESP port ("": none).
+  std::string resp_notify_keyspace_events;
   // The HTTP port's memory for all its clients' bodies, replies and watch
   // queues (docs/HTTP.md, "Memory").
   uint64_t http_max_client_memory_bytes = 512ull << 20;

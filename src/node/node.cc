@@ -73,6 +73,7 @@ class NodeImpl final : public Node {
       resp.security = config_.clients;
       resp.max_client_memory_bytes = config_.resp_max_client_memory_bytes;
       resp.idle_timeout_ms = config_.resp_idle_timeout_ms;
+      resp.notify_keyspace_events = config_.resp_notify_keyspace_events;
       resp_ = std::make_unique<resp::RespServer>(io_, *store_, resp, [this] { return status(); });
       WAVEKV_RETURN_IF_ERROR(resp_->start());
     }

@@ -15,6 +15,7 @@
 #include "monitoring/node_status.h"
 #include "resp/glob.h"
 #include "resp/overlay.h"
+#include "resp/pubsub.h"
 
 namespace wavekv::resp {
 
@@ -157,6 +158,14 @@ Filter listing_filter(const Exec& e, std::string_view prefix) {
 
 void cmd_ping(Exec& e) {
   if (e.args.size() > 2) return e.error("ERR wrong number of arguments for 'ping' command");
+  if (e.session.subscribed() && e.proto() == Protocol::kResp2) {
+    // Subscribed RESP2: a push-shaped reply, so clients tell it apart.
+    const std::string arg = e.args.size() == 2 ? e.args[1] : "";
+    if (!e.reserve(Exec::bulk_bytes(arg.size()))) return;
+    write_array(e.out.reply, 2);
+    e.bulk("pong");
+    return e.bulk(arg);
+  }
   if (e.args.size() == 2) {
     if (!e.reserve(Exec::bulk_bytes(e.args[1].size()))) return;
     return e.bulk(e.args[1]);
@@ -690,7 +699,11 @@ void cmd_info(Exec& e) {
         {"rejected_connections", std::to_string(stats.rejected_connections.load())},
         {"client_memory_pauses", std::to_string(stats.client_pauses.load())},
         {"replies_too_large", std::to_string(stats.replies_too_large.load())},
-        {"idle_timeouts", std::to_string(stats.idle_timeouts.load())}};
+        {"idle_timeouts", std::to_string(stats.idle_timeouts.load())},
+        {"client_output_buffer_limit_disconnections",
+         std::to_string(stats.pubsub_overflows.load())},
+        {"pubsub_channels", std::to_string(e.ctx.pubsub ? e.ctx.pubsub->channels({}).size() : 0)},
+        {"pubsub_patterns", std::to_string(e.ctx.pubsub ? e.ctx.pubsub->numpat() : 0)}};
     monitoring::append_info(status, InfoSection::kStats, lines);
     info_section(out, "Stats", lines);
   }
@@ -719,10 +732,34 @@ void cmd_info(Exec& e) {
 
 // ---- CONFIG ----
 
+// CONFIG SET: of WaveKV's parameters only notify-keyspace-events may change
+// at run time (the rest come from the node's configuration).
+void config_set(Exec& e) {
+  if (e.args.size() < 4 || e.args.size() % 2 != 0)
+    return e.error("ERR wrong number of arguments for 'config|set' command");
+  if (e.session.identity && !e.session.identity->allows(auth::Action::kAdmin))
+    return e.error("NOPERM User " + e.session.identity->name +
+                   " has no permissions to run the 'config|set' command");
+  std::optional<NotifyFlags> flags;
+  for (size_t i = 2; i < e.args.size(); i += 2) {
+    if (lower(e.args[i]) != "notify-keyspace-events")
+      return e.error("ERR CONFIG SET of '" + e.args[i].substr(0, 64) +
+                     "' is not supported by WaveKV (only notify-keyspace-events)");
+    flags = NotifyFlags::parse(e.args[i + 1]);
+    if (!flags || e.ctx.pubsub == nullptr)
+      return e.error(
+          "ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') "
+          "- Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
+  }
+  e.ctx.pubsub->set_flags(*flags);
+  e.ok();
+}
+
 void cmd_config(Exec& e) {
   std::string sub = upper(e.args[1]);
+  if (sub == "SET") return config_set(e);
   if (sub != "GET") {
-    if (sub == "SET" || sub == "RESETSTAT" || sub == "REWRITE")
+    if (sub == "RESETSTAT" || sub == "REWRITE")
       return e.error("ERR CONFIG " + sub + " is not supported by WaveKV");
     return e.error("ERR unknown subcommand '" + e.args[1] + "'. Try CONFIG GET.");
   }
@@ -743,7 +780,7 @@ void cmd_config(Exec& e) {
       {"proto-max-bulk-len", std::to_string(c.limits.max_bulk_bytes)},
       {"client-query-buffer-limit", std::to_string(c.limits.max_request_bytes)},
       {"cluster-enabled", "no"},
-      {"notify-keyspace-events", ""},
+      {"notify-keyspace-events", e.ctx.pubsub ? e.ctx.pubsub->flags().to_string() : ""},
   };
   std::vector<const std::pair<std::string, std::string>*> hits;
   for (const auto& p : params) {
@@ -775,8 +812,12 @@ std::string client_line(const ClientRecord& c) {
   std::string cmd = c.command.empty() ? "NULL" : c.command;
   return "id=" + std::to_string(c.id) + " addr=" + c.addr + " laddr=" + c.laddr +
          " fd=-1 name=" + c.name + " age=" + secs(c.created) + " idle=" + secs(c.last_command) +
-         " flags=" + (c.multi >= 0 ? "x" : "N") +
-         " db=0 sub=0 psub=0 ssub=0 multi=" + std::to_string(c.multi) +
+         " flags=" +
+         (c.multi >= 0         ? "x"
+          : c.sub + c.psub > 0 ? "P"
+                               : "N") +
+         " db=0 sub=" + std::to_string(c.sub) + " psub=" + std::to_string(c.psub) +
+         " ssub=0 multi=" + std::to_string(c.multi) +
          " qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0" +
          " obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=" + cmd + " user=" + c.user +
          " redir=-1 resp=" + std::to_string(c.resp) + " lib-name=" + c.lib_name +
@@ -794,6 +835,8 @@ ClientRecord own_record(const Exec& e) {
   r.lib_ver = e.session.lib_ver;
   r.resp = e.session.protocol == Protocol::kResp3 ? 3 : 2;
   r.command = "client|info";
+  r.sub = e.session.channels;
+  r.psub = e.session.patterns;
   return r;
 }
 
@@ -1343,6 +1386,128 @@ void cmd_memory(Exec& e) {
 
 void cmd_multi(Exec& e);
 void cmd_exec(Exec& e);
+
+// ---- pub/sub (docs/RESP.md, "Pub/sub") ----
+
+// What one subscription holds of the session's memory (its name in the
+// registry's maps, twice, with their nodes).
+uint64_t subscription_bytes(std::string_view name) { return 160 + 2 * name.size(); }
+
+// Who the subscriber is, for the keyspace notifications it may see; null:
+// every key (no users file).
+std::shared_ptr<const auth::Identity> subscriber_identity(const Exec& e) {
+  if (!e.ctx.auth_enabled || !e.session.identity) return nullptr;
+  return std::make_shared<const auth::Identity>(*e.session.identity);
+}
+
+// One confirmation: [kind, name (null: none), subscriptions left].
+void subscription_reply(Exec& e, std::string_view kind, const std::string* name) {
+  write_push(e.out.reply, 3, e.proto());
+  e.bulk(kind);
+  if (name != nullptr)
+    e.bulk(*name);
+  else
+    e.null();
+  e.integer(static_cast<int64_t>(e.session.channels + e.session.patterns));
+}
+
+// Confirmations' reply bytes: each name and a little.
+bool reserve_confirmations(Exec& e, const std::vector<std::string>& names) {
+  uint64_t bytes = 0;
+  for (const auto& n : names) bytes += 64 + Exec::bulk_bytes(n.size());
+  return e.reserve(bytes);
+}
+
+void subscribe(Exec& e, PubSub::Kind kind) {
+  if (e.ctx.pubsub == nullptr || !e.ctx.subscriber)
+    return e.error("ERR pub/sub is not available here");
+  std::vector<std::string> names(e.args.begin() + 1, e.args.end());
+  uint64_t most = e.session.subscribed_bytes;
+  for (const auto& n : names) most += subscription_bytes(n);
+  if (most > e.ctx.config.limits.max_request_bytes)
+    return e.error("ERR too many subscriptions (their names take more than max_request_bytes)");
+  if (!reserve_confirmations(e, names)) return;
+  auto identity = subscriber_identity(e);
+  for (const auto& n : names) {
+    auto counts = e.ctx.pubsub->subscribe(e.session.id, kind, n, e.ctx.subscriber, identity);
+    if (counts.total() > e.session.channels + e.session.patterns)
+      e.session.subscribed_bytes += subscription_bytes(n);
+    e.session.channels = counts.channels;
+    e.session.patterns = counts.patterns;
+    subscription_reply(e, kind == PubSub::Kind::kChannel ? "subscribe" : "psubscribe", &n);
+  }
+}
+
+void unsubscribe(Exec& e, PubSub::Kind kind) {
+  const std::string_view what = kind == PubSub::Kind::kChannel ? "unsubscribe" : "punsubscribe";
+  if (e.ctx.pubsub == nullptr) return e.error("ERR pub/sub is not available here");
+  std::vector<std::string> names(e.args.begin() + 1, e.args.end());
+  if (names.empty()) names = e.ctx.pubsub->subscriptions_of(e.session.id, kind);
+  if (!reserve_confirmations(e, names)) return;
+  if (names.empty()) return subscription_reply(e, what, nullptr);
+  for (const auto& n : names) {
+    auto counts = e.ctx.pubsub->unsubscribe(e.session.id, kind, n);
+    if (counts.total() < e.session.channels + e.session.patterns)
+      e.session.subscribed_bytes -= subscription_bytes(n);
+    e.session.channels = counts.channels;
+    e.session.patterns = counts.patterns;
+    subscription_reply(e, what, &n);
+  }
+}
+
+void cmd_subscribe(Exec& e) { subscribe(e, PubSub::Kind::kChannel); }
+void cmd_psubscribe(Exec& e) { subscribe(e, PubSub::Kind::kPattern); }
+void cmd_unsubscribe(Exec& e) { unsubscribe(e, PubSub::Kind::kChannel); }
+void cmd_punsubscribe(Exec& e) { unsubscribe(e, PubSub::Kind::kPattern); }
+
+void cmd_publish(Exec& e) {
+  if (e.ctx.pubsub == nullptr) return e.error("ERR pub/sub is not available here");
+  // Only the server speaks on its notification channels: a client's
+  // message there would pass for a change of a key.
+  if (is_server_channel(e.args[1]))
+    return e.error(
+        "ERR channels starting with __keyspace@ or __keyevent@ carry the server's keyspace "
+        "notifications; PUBLISH may not use them");
+  e.integer(static_cast<int64_t>(e.ctx.pubsub->publish(e.args[1], e.args[2])));
+}
+
+void cmd_pubsub(Exec& e) {
+  if (e.ctx.pubsub == nullptr) return e.error("ERR pub/sub is not available here");
+  const std::string sub = upper(e.args[1]);
+  const auto n = e.args.size();
+  auto arity_error = [&] {
+    e.error("ERR wrong number of arguments for 'pubsub|" + lower(sub) + "' command");
+  };
+  if (sub == "CHANNELS" || sub == "SHARDCHANNELS") {
+    if (n > 3) return arity_error();
+    std::vector<std::string> names;
+    if (sub == "CHANNELS")
+      names = e.ctx.pubsub->channels(n == 3 ? std::optional<std::string_view>(e.args[2])
+                                            : std::nullopt);
+    uint64_t bytes = 0;
+    for (const auto& c : names) bytes += Exec::bulk_bytes(c.size());
+    if (!e.reserve(bytes)) return;
+    write_array(e.out.reply, names.size());
+    for (const auto& c : names) e.bulk(c);
+    return;
+  }
+  if (sub == "NUMSUB" || sub == "SHARDNUMSUB") {
+    std::vector<std::string> names(e.args.begin() + 2, e.args.end());
+    if (!reserve_confirmations(e, names)) return;
+    write_array(e.out.reply, 2 * names.size());
+    for (const auto& c : names) {
+      e.bulk(c);
+      e.integer(sub == "NUMSUB" ? static_cast<int64_t>(e.ctx.pubsub->numsub(c)) : 0);
+    }
+    return;
+  }
+  if (sub == "NUMPAT") {
+    if (n != 2) return arity_error();
+    return e.integer(static_cast<int64_t>(e.ctx.pubsub->numpat()));
+  }
+  e.error("ERR unknown subcommand '" + e.args[1].substr(0, 64) +
+          "'. WaveKV supports PUBSUB CHANNELS, NUMSUB, NUMPAT.");
+}
 void cmd_discard(Exec& e);
 void cmd_watch(Exec& e);
 void cmd_unwatch(Exec& e);
@@ -1471,7 +1636,20 @@ const std::vector<CommandSpec>& commands() {
        Need::kReadAll},
       {"INFO", -1, "", 0, 0, 0, "server", "Server, store and cluster figures", cmd_info,
        Need::kRead},
-      {"CONFIG", -2, "", 0, 0, 0, "server", "CONFIG GET of a few parameters", cmd_config,
+      {"SUBSCRIBE", -2, "pubsub noscript loading stale", 0, 0, 0, "pubsub",
+       "Listens for messages on channels (node-local)", cmd_subscribe, Need::kRead},
+      {"PSUBSCRIBE", -2, "pubsub noscript loading stale", 0, 0, 0, "pubsub",
+       "Listens for messages on channels matching patterns", cmd_psubscribe, Need::kRead},
+      {"UNSUBSCRIBE", -1, "pubsub noscript loading stale", 0, 0, 0, "pubsub",
+       "Stops listening on channels", cmd_unsubscribe, Need::kNothing},
+      {"PUNSUBSCRIBE", -1, "pubsub noscript loading stale", 0, 0, 0, "pubsub",
+       "Stops listening on patterns", cmd_punsubscribe, Need::kNothing},
+      {"PUBLISH", 3, "pubsub loading stale fast", 0, 0, 0, "pubsub",
+       "Sends a message to the channel's subscribers on this node", cmd_publish, Need::kWrite},
+      {"PUBSUB", -2, "", 0, 0, 0, "pubsub", "PUBSUB CHANNELS, NUMSUB, NUMPAT", cmd_pubsub,
+       Need::kRead},
+      {"CONFIG", -2, "", 0, 0, 0, "server",
+       "CONFIG GET of a few parameters; CONFIG SET notify-keyspace-events", cmd_config,
        Need::kRead},
       {"ACL", -2, "", 0, 0, 0, "server", "ACL WHOAMI", cmd_acl, Need::kNothing},
       {"COMMAND", -1, "", 0, 0, 0, "server", "Describes the commands", cmd_command, Need::kNothing},
@@ -1585,6 +1763,8 @@ void ClientRegistry::update(const Session& session, std::string_view command) {
   if (r.lib_ver != session.lib_ver) r.lib_ver = session.lib_ver;
   r.resp = session.protocol == Protocol::kResp3 ? 3 : 2;
   r.multi = session.tx ? static_cast<int>(session.tx->commands.size()) : -1;
+  r.sub = session.channels;
+  r.psub = session.patterns;
 }
 
 std::vector<ClientRecord> ClientRegistry::list() const {
@@ -1713,8 +1893,21 @@ bool runs_inside_multi(std::string_view upper_name) {
          upper_name == "WATCH" || upper_name == "QUIT";
 }
 // Commands a transaction may not hold: they change who the session is.
+// So are the pub/sub commands: subscribing changes what the connection
+// may send, and a PUBLISH would reach its subscribers before the batch
+// commits (or even when EXEC then aborts).
 bool refused_inside_multi(std::string_view upper_name) {
-  return upper_name == "AUTH" || upper_name == "HELLO";
+  return upper_name == "AUTH" || upper_name == "HELLO" || upper_name == "SUBSCRIBE" ||
+         upper_name == "PSUBSCRIBE" || upper_name == "UNSUBSCRIBE" ||
+         upper_name == "PUNSUBSCRIBE" || upper_name == "PUBLISH";
+}
+
+// What a RESP2 connection with subscriptions may still send (its replies
+// share the stream with messages).
+bool allowed_when_subscribed(std::string_view upper_name) {
+  return upper_name == "SUBSCRIBE" || upper_name == "PSUBSCRIBE" || upper_name == "UNSUBSCRIBE" ||
+         upper_name == "PUNSUBSCRIBE" || upper_name == "PING" || upper_name == "QUIT" ||
+         upper_name == "RESET";
 }
 
 uint64_t queued_bytes(const std::vector<std::string>& args) {
@@ -1802,8 +1995,8 @@ void cmd_exec(Exec& e) {
   }
   TxOverlay overlay(e.ctx.store);
   TxBudget budget(e.ctx.config.max_output_bytes);
-  CommandContext inner{overlay,     e.ctx.config, e.ctx.status,       e.ctx.cursors,
-                       e.ctx.stats, e.ctx.port,   e.ctx.auth_enabled, &budget};
+  CommandContext inner{overlay,    e.ctx.config,       e.ctx.status, e.ctx.cursors, e.ctx.stats,
+                       e.ctx.port, e.ctx.auth_enabled, &budget,      nullptr,       e.ctx.pubsub};
   std::string replies;
   for (const auto& args : tx.commands) {
     Outcome o;
@@ -1881,6 +2074,11 @@ Outcome execute(CommandContext& ctx, Session& session, const std::vector<std::st
   } else if (session.identity) {
     refusal = permission_error(*c, session, args);
   }
+  if (refusal.empty() && c != nullptr && session.subscribed() &&
+      session.protocol == Protocol::kResp2 && !allowed_when_subscribed(c->name))
+    refusal = "ERR Can't execute '" + lower(c->name) +
+              "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in "
+              "this context";
   if (session.tx && (c == nullptr || !runs_inside_multi(c->name))) {
     queue(e, c, std::move(refusal));
     return out;

@@ -10,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -58,10 +59,14 @@ struct ServerStats {
   std::atomic<uint64_t> client_pauses{0};      // times a connection waited for memory
   std::atomic<uint64_t> replies_too_large{0};  // answered with too_large_reply()
   std::atomic<uint64_t> idle_timeouts{0};      // closed after idle_timeout_ms
+  // Subscribers closed for not reading their messages (max_pubsub_output_bytes).
+  std::atomic<uint64_t> pubsub_overflows{0};
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
 class ClientRegistry;
+class PubSub;
+class Subscriber;
 
 // Memory for a command's reply, asked for before the reply is built (the
 // server's client memory budget, RespConfig::max_client_memory_bytes). A
@@ -98,6 +103,10 @@ struct CommandContext {
   bool auth_enabled = false;
   ReplyBudget* budget = nullptr;      // null: no limit
   ClientRegistry* clients = nullptr;  // null: CLIENT LIST/INFO/KILL see only this session
+  // Null: no pub/sub (SUBSCRIBE, PUBLISH and PUBSUB are refused).
+  PubSub* pubsub = nullptr;
+  // Where this session's messages go, for SUBSCRIBE and PSUBSCRIBE.
+  std::shared_ptr<Subscriber> subscriber = nullptr;
 };
 
 // MULTI ... EXEC: the commands queued so far (docs/RESP.md, "MULTI / EXEC").
@@ -128,10 +137,14 @@ struct Session {
   std::optional<Transaction> tx;  // inside MULTI
   std::vector<WatchedKey> watched;
   uint64_t watched_bytes = 0;
+  // SUBSCRIBE and PSUBSCRIBE: how many, and the bytes their names take.
+  size_t channels = 0, patterns = 0;
+  uint64_t subscribed_bytes = 0;
 
-  // Bytes the session holds for a transaction and its watched keys; the
-  // server charges them to the client memory budget.
-  uint64_t held_bytes() const { return (tx ? tx->bytes : 0) + watched_bytes; }
+  bool subscribed() const { return channels + patterns > 0; }
+  // Bytes the session holds for a transaction, its watched keys and its
+  // subscriptions; the server charges them to the client memory budget.
+  uint64_t held_bytes() const { return (tx ? tx->bytes : 0) + watched_bytes + subscribed_bytes; }
 };
 
 // What CLIENT LIST shows of one connection. The connection updates it after
@@ -142,7 +155,8 @@ struct ClientRecord {
   std::chrono::steady_clock::time_point created, last_command;
   std::string name, user, lib_name, lib_ver, command;  // command: the last one, lower case
   int resp = 2;
-  int multi = -1;  // commands queued in MULTI, -1 outside
+  int multi = -1;            // commands queued in MULTI, -1 outside
+  size_t sub = 0, psub = 0;  // channels and patterns subscribed to
 };
 
 // The connections of one RESP server, for CLIENT LIST, INFO and KILL.

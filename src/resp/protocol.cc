@@ -447,4 +447,8 @@ void write_map(std::string& out, size_t n, Protocol p) {
     write_header(out, '*', static_cast<int64_t>(2 * n));
 }
 
+void write_push(std::string& out, size_t n, Protocol p) {
+  write_header(out, p == Protocol::kResp3 ? '>' : '*', static_cast<int64_t>(n));
+}
+
 }  // namespace wavekv::resp

@@ -160,5 +160,8 @@ void write_null(std::string& out, Protocol p);  // "$-1" (RESP2) or "_" (RESP3)
 void write_array(std::string& out, size_t n);   // header; n values follow
 // A map header; n key/value pairs follow. RESP2 has no maps: an array of 2n.
 void write_map(std::string& out, size_t n, Protocol p);
+// An out-of-band message's header (pub/sub); n values follow. RESP3 has a
+// push type for it; RESP2 sends an array.
+void write_push(std::string& out, size_t n, Protocol p);
 
 }  // namespace wavekv::resp

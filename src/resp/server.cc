@@ -22,6 +22,7 @@
 #include "net/client_memory.h"
 #include "net/listener.h"
 #include "resp/commands.h"
+#include "resp/pubsub.h"
 
 namespace wavekv::resp {
 
@@ -94,6 +95,32 @@ class SerialGate {
 
 class Connection;
 
+// Where a connection's pub/sub messages go: called by the PubSub under its
+// lock (from any thread), it frames the message and posts it to the
+// connection's strand. Messages the client has not read yet are bounded by
+// max_pubsub_output_bytes; beyond it the connection is closed (Redis does
+// the same: a subscriber that does not read would hold unbounded memory).
+class PushSink final : public resp::Subscriber {
+ public:
+  PushSink(std::weak_ptr<Connection> conn, uint64_t limit, std::atomic<uint64_t>& overflows)
+      : conn_(std::move(conn)), limit_(limit), overflows_(overflows) {}
+  void deliver(std::string_view pattern, std::string_view channel,
+               std::string_view message) override;
+  void set_protocol(resp::Protocol p) {
+    resp3_.store(p == resp::Protocol::kResp3, std::memory_order_relaxed);
+  }
+  // The socket took `n` bytes of messages.
+  void sent(uint64_t n) { queued_.fetch_sub(n, std::memory_order_relaxed); }
+
+ private:
+  const std::weak_ptr<Connection> conn_;
+  const uint64_t limit_;
+  std::atomic<uint64_t>& overflows_;
+  std::atomic<bool> resp3_{false};
+  std::atomic<bool> overflowed_{false};
+  std::atomic<uint64_t> queued_{0};  // framed, not yet taken by the socket
+};
+
 }  // namespace
 
 struct RespServer::Shared {
@@ -102,13 +129,15 @@ struct RespServer::Shared {
         store(s),
         config(std::move(c)),
         status(std::move(f)),
-        cursors(config.max_scan_cursors) {
+        cursors(config.max_scan_cursors),
+        pubsub(&s, resp::NotifyFlags::parse(config.notify_keyspace_events)
+                       .value_or(*resp::NotifyFlags::parse(""))) {
     stats.memory.set_limit(config.max_client_memory_bytes);
   }
 
   resp::CommandContext context() {
-    return {store,   config,  status, cursors, stats, port, auth && auth->enabled(),
-            nullptr, &clients};
+    return {store,   config,   status,  cursors, stats, port, auth && auth->enabled(),
+            nullptr, &clients, &pubsub, nullptr};
   }
 
   // Writes handed to the store whose callbacks have not finished: the server
@@ -134,6 +163,7 @@ struct RespServer::Shared {
   resp::ScanCursors cursors;
   resp::ServerStats stats;
   resp::ClientRegistry clients;
+  resp::PubSub pubsub;  // watches `store` while keyspace notifications are on
   SerialGate gate;
   uint16_t port = 0;
   std::string address;
@@ -204,6 +234,8 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
   // server's books.
   awaitable<void> run() {
     auto self = shared_from_this();
+    sink_ = std::make_shared<PushSink>(self, shared_->config.max_pubsub_output_bytes,
+                                       shared_->stats.pubsub_overflows);
     if (shared_->config.idle_timeout_ms > 0) {
       idle_.start(self, [self] {
         ++self->shared_->stats.idle_timeouts;
@@ -226,6 +258,13 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->abort(); });
   }
 
+  // A pub/sub message for the client (from PushSink, any thread).
+  void post_message(std::string frame) {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), f = std::move(frame)]() mutable {
+      self->push_message(std::move(f));
+    });
+  }
+
   // ReplyBudget: memory for `bytes` more of the running command's reply.
   // The command's reservation is max(its base, the data parts it asked for).
   Grant reserve(uint64_t bytes) override {
@@ -240,6 +279,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
     bool ready = false;
     std::string reply;
     uint64_t request_bytes = 0;  // a pending write's request, held until it completes
+    uint64_t message_bytes = 0;  // a pub/sub message (not a reply): its size
   };
 
   void abort() {
@@ -260,8 +300,9 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
 
   bool backpressured() const { return slots_.size() >= shared_->config.max_pending_commands; }
 
+  // A subscriber waits for messages, not requests: never idle (as in Redis).
   void arm_idle() {
-    if (shared_->config.idle_timeout_ms > 0)
+    if (shared_->config.idle_timeout_ms > 0 && !session_.subscribed())
       idle_.arm(std::chrono::milliseconds(shared_->config.idle_timeout_ms));
   }
 
@@ -342,12 +383,26 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
   // ---- replies ----
 
   void push_ready(std::string reply) {
-    slots_.push_back({true, std::move(reply), 0});
+    slots_.push_back({true, std::move(reply), 0, 0});
+    writer_wake_.cancel();
+  }
+
+  // A message goes out after the replies queued before it; it is charged
+  // as it is (PushSink bounds what one connection holds of them).
+  void push_message(std::string frame) {
+    const uint64_t n = frame.size();
+    if (dead_ || finished_) {
+      sink_->sent(n);
+      return;
+    }
+    memory().take(n);
+    reply_charge_ += n;
+    slots_.push_back({true, std::move(frame), 0, n});
     writer_wake_.cancel();
   }
 
   uint64_t push_pending(uint64_t request_bytes) {
-    slots_.push_back({false, {}, request_bytes});
+    slots_.push_back({false, {}, request_bytes, 0});
     ++writes_in_flight_;
     return first_slot_ + slots_.size() - 1;
   }
@@ -401,6 +456,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
   resp::Outcome run(const std::vector<std::string>& args, bool budgeted) {
     auto ctx = shared_->context();
     ctx.budget = this;
+    ctx.subscriber = sink_;
     budget_on_ = budgeted;
     resp::Outcome o;
     try {
@@ -410,6 +466,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
       resp::write_error(o.reply, std::string("ERR internal error: ") + e.what());
     }
     settle_session();
+    sink_->set_protocol(session_.protocol);
     shared_->clients.update(session_, args[0]);
     return o;
   }
@@ -475,6 +532,9 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
     if (r) {
       // A failed AUTH leaves the session as it was; a good one replaces it.
       session_.identity = std::move(*r);
+      if (session_.subscribed())  // keyspace notifications follow the new rights
+        shared_->pubsub.update_identity(session_.id,
+                                        std::make_shared<const auth::Identity>(*session_.identity));
       socket_.authenticated();
       parser_.set_limits(shared_->config.limits);
       session_.credentials_verified = true;
@@ -618,10 +678,11 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
       // Gather the replies that are ready, in request order: small ones
       // coalesced, large ones written from where they are (no copy).
       pieces.clear();
-      uint64_t bytes = 0;
+      uint64_t bytes = 0, message_bytes = 0;
       while (!slots_.empty() && slots_.front().ready && pieces.size() < kMaxWriteBuffers) {
         std::string& reply = slots_.front().reply;
         bytes += reply.size();
+        message_bytes += slots_.front().message_bytes;
         if (!pieces.empty() && pieces.back().size() + reply.size() <= kCoalesceBytes)
           pieces.back() += reply;
         else
@@ -642,6 +703,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
       // The bytes stay charged until the socket took them.
       pieces.clear();
       give_reply(bytes);
+      if (message_bytes > 0) sink_->sent(message_bytes);
       reader_wake_.cancel();
       if (awaiting_request_) arm_idle();
       if (ec) break;
@@ -651,6 +713,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
   // The writer is done: close the socket, give back every byte still held
   // and leave the server's books.
   void finish() {
+    shared_->pubsub.remove(session_.id);  // no more messages are posted here
     abort();
     for (auto& s : slots_) {
       if (s.ready) give_reply(s.reply.size());
@@ -685,6 +748,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
   net::Deadline idle_;  // idle_timeout_ms
   resp::RequestParser parser_;
   resp::Session session_;
+  std::shared_ptr<PushSink> sink_;  // set by run()
 
   // Replies in request order; slot ids count from first_slot_.
   std::deque<Slot> slots_;
@@ -709,6 +773,34 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
   WaitFor wait_for_ = WaitFor::kOwnOutput;  // why the last kLater
   uint64_t wait_bytes_ = 0;                 // kServer: how many bytes it wanted
 };
+
+void PushSink::deliver(std::string_view pattern, std::string_view channel,
+                       std::string_view message) {
+  if (overflowed_.load(std::memory_order_relaxed)) return;
+  auto conn = conn_.lock();
+  if (!conn) return;
+  const auto proto =
+      resp3_.load(std::memory_order_relaxed) ? resp::Protocol::kResp3 : resp::Protocol::kResp2;
+  std::string frame;
+  if (pattern.empty()) {
+    resp::write_push(frame, 3, proto);
+    resp::write_bulk(frame, "message");
+  } else {
+    resp::write_push(frame, 4, proto);
+    resp::write_bulk(frame, "pmessage");
+    resp::write_bulk(frame, pattern);
+  }
+  resp::write_bulk(frame, channel);
+  resp::write_bulk(frame, message);
+  const uint64_t n = frame.size();
+  if (queued_.fetch_add(n, std::memory_order_relaxed) + n > limit_) {
+    overflowed_.store(true, std::memory_order_relaxed);
+    ++overflows_;
+    conn->close();
+    return;
+  }
+  conn->post_message(std::move(frame));
+}
 
 // "ip:port" as Redis writes it in CLIENT LIST (IPv6 without brackets).
 std::string endpoint_text(const tcp::endpoint& ep) {
@@ -764,6 +856,11 @@ Status RespConfig::validate() const {
     return Status::invalid("max_client_memory_bytes must be at least " +
                            std::to_string(kMinClientMemoryBytes) + " (1 MiB)");
   if (max_scan_cursors == 0) return Status::invalid("max_scan_cursors must be at least 1");
+  if (!NotifyFlags::parse(notify_keyspace_events))
+    return Status::invalid("notify_keyspace_events: unknown letter in '" + notify_keyspace_events +
+                           "' (Redis's letters: K E g $ l s h z x e t d m n A)");
+  if (max_pubsub_output_bytes == 0)
+    return Status::invalid("max_pubsub_output_bytes must be at least 1");
   if (limits.max_bulk_bytes == 0 || limits.max_array_elements == 0 ||
       limits.max_inline_bytes == 0 || limits.max_request_bytes == 0)
     return Status::invalid("request limits must be at least 1");
@@ -774,6 +871,7 @@ RespServer::RespServer(asio::io_context& io, Store& store, RespConfig config, Re
     : io_(io), shared_(std::make_shared<Shared>(io, store, std::move(config), std::move(status))) {}
 
 RespServer::~RespServer() {
+  shared_->pubsub.detach();  // the store may go once we are gone; connections may not
   stop();
   if (shared_->auth) shared_->auth->shutdown();  // answers queued checks: they post to io
   // Store callbacks post to the io_context and touch shared_: wait them out.

@@ -66,6 +66,14 @@ struct RespConfig {
   uint32_t max_scan_cursors = 4096;
   // KEYS refuses to reply with more keys than this (use SCAN).
   uint64_t max_keys_reply = 1'000'000;
+  // Keyspace notifications: Redis's notify-keyspace-events letters ("" is
+  // off, "KEA" all; CONFIG SET changes it at run time). docs/RESP.md, "Pub/sub".
+  std::string notify_keyspace_events;
+  // Pub/sub messages queued for one subscribed connection that its client
+  // has not read; beyond it the connection is closed (Redis's pubsub
+  // client-output-buffer-limit, 32 MiB). Counted in INFO stats as
+  // client_output_buffer_limit_disconnections.
+  uint64_t max_pubsub_output_bytes = 32ull * 1024 * 1024;
   // TLS and the users file (docs/SECURITY.md). Without a users file every
   // client may do everything, as before.
   ClientSecurity security;
