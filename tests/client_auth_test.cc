@@ -528,6 +528,35 @@ TEST_F(RespAuthTest, ReloadSecurityTakesNewUsers) {
   EXPECT_EQ(c.call({"AUTH", "bob", "bpw"}), "OK");
 }
 
+// A keyspace notification names a key: it reaches only subscribers who may
+// read that key, and follows a subscriber that logs in as someone else.
+TEST_F(RespAuthTest, KeyspaceNotificationsReachOnlyThoseWhoMayReadTheKey) {
+  resp::RespConfig config;
+  config.notify_keyspace_events = "KA";
+  start(config);
+  Client app(server_->port()), admin(server_->port());
+  ASSERT_EQ(admin.call({"AUTH", "alice", "apw"}), "OK");
+  ASSERT_EQ(app.cmd({"HELLO", "3", "AUTH", "app", "ppw"}).type, '%');
+  ASSERT_EQ(app.call({"PSUBSCRIBE", "__keyspace@0__:*"}), ">[psubscribe, __keyspace@0__:*, 1]");
+  ASSERT_EQ(admin.call({"SET", "other", "x"}), "OK");  // not app's to read
+  ASSERT_EQ(admin.call({"SET", "app:2", "y"}), "OK");
+  EXPECT_EQ(app.read().show(), ">[pmessage, __keyspace@0__:*, __keyspace@0__:app:2, set]")
+      << "the change of 'other' was not announced to app";
+  // Nor may app speak for the server, or for anyone with PUBLISH's role: it
+  // may write, so it may publish on ordinary channels.
+  EXPECT_EQ(app.call({"PUBLISH", "__keyspace@0__:other", "del"}).substr(0, 11), "(error) ERR");
+  EXPECT_EQ(app.call({"PUBLISH", "chat", "hi"}), "0");
+  Client reader(server_->port());
+  ASSERT_EQ(reader.call({"AUTH", "reader", "rpw"}), "OK");
+  EXPECT_EQ(reader.call({"PUBLISH", "chat", "hi"}),
+            "(error) NOPERM User reader has no permissions to run the 'publish' command");
+
+  // Logged in as alice, the same subscription announces every key.
+  ASSERT_EQ(app.call({"AUTH", "alice", "apw"}), "OK");
+  ASSERT_EQ(admin.call({"SET", "other", "z"}), "OK");
+  EXPECT_EQ(app.read().show(), ">[pmessage, __keyspace@0__:*, __keyspace@0__:other, set]");
+}
+
 // ---------------------------------------------------------------------------
 // HttpServer with a users file.
 

@@ -11,6 +11,7 @@
 
 #include "monitoring/node_status.h"
 #include "support/node_harness.h"
+#include "support/resp_client.h"
 #include "support/test_util.h"
 
 namespace wavekv {
@@ -69,6 +70,33 @@ TEST(Node, ThreeNodesInAChainDiscoverEachOtherAndConverge) {
   }
   for (auto& n : nodes) EXPECT_TRUE(n->stop());
   for (auto& d : dirs) std::filesystem::remove_all(d);
+}
+
+// Keyspace notifications come from the store's changes, not from RESP
+// commands: a write that replicated in from another node is announced on
+// this node's RESP port like a local one.
+TEST(Node, ReplicatedChangesAreAnnouncedToRespSubscribers) {
+  const std::string d0 = temp_dir("notify0"), d1 = temp_dir("notify1");
+  auto n0 = Node::start(config_for(d0, {}));
+  ASSERT_TRUE(n0) << n0.status().to_string();
+  NodeConfig c1 = config_for(d1, {(*n0)->peer_address()});
+  c1.resp_listen = "127.0.0.1:0";
+  c1.resp_notify_keyspace_events = "E$g";
+  auto n1 = Node::start(c1);
+  ASSERT_TRUE(n1) << n1.status().to_string();
+  const std::string resp = (*n1)->resp_address();
+  test::Client sub(static_cast<uint16_t>(std::stoi(resp.substr(resp.rfind(':') + 1))));
+  ASSERT_EQ(sub.call({"SUBSCRIBE", "__keyevent@0__:set", "__keyevent@0__:del"}).substr(0, 11),
+            "[subscribe,");
+  ASSERT_EQ(sub.read().show(), "[subscribe, __keyevent@0__:del, 2]");
+  ASSERT_TRUE((*n0)->store().put("from-n0", "v"));
+  EXPECT_EQ(sub.read().show(), "[message, __keyevent@0__:set, from-n0]");
+  ASSERT_TRUE((*n0)->store().del("from-n0"));
+  EXPECT_EQ(sub.read().show(), "[message, __keyevent@0__:del, from-n0]");
+  EXPECT_TRUE((*n1)->stop());
+  EXPECT_TRUE((*n0)->stop());
+  std::filesystem::remove_all(d0);
+  std::filesystem::remove_all(d1);
 }
 
 // A node restarted on its data directory keeps what it had and catches up on

@@ -12,6 +12,7 @@
 
 #include "resp/overlay.h"
 #include "resp/server.h"
+#include "support/node_harness.h"
 #include "support/resp_client.h"
 #include "support/store_harness.h"
 
@@ -347,8 +348,9 @@ TEST_F(RespServerTest, ErrorsKeepTheConnection) {
   EXPECT_EQ(c.call({"SELECT", "1"}),
             "(error) ERR DB index is out of range (WaveKV has only database 0)");
   EXPECT_EQ(c.call({"SELECT", "0"}), "OK");
-  EXPECT_EQ(c.call({"CONFIG", "SET", "save", ""}),
-            "(error) ERR CONFIG SET is not supported by WaveKV");
+  EXPECT_EQ(
+      c.call({"CONFIG", "SET", "save", ""}),
+      "(error) ERR CONFIG SET of 'save' is not supported by WaveKV (only notify-keyspace-events)");
   EXPECT_EQ(c.call({"AUTH", "pw"}).substr(0, 18), "(error) ERR AUTH <");
   EXPECT_EQ(c.call({"PING"}), "PONG");
 }
@@ -1033,6 +1035,162 @@ TEST_F(RespServerTest, ClientListInfoAndKill) {
   EXPECT_EQ(b.cmd({"EXEC"}).type, '!') << "b's connection was closed";
   EXPECT_EQ(a.call({"CLIENT", "KILL", "127.0.0.1:1"}), "(error) ERR No such client");
   EXPECT_EQ(a.call({"PING"}), "PONG") << "the killer carries on";
+}
+
+// ---- pub/sub (docs/RESP.md, "Pub/sub") ----
+
+TEST_F(RespServerTest, PublishReachesChannelAndPatternSubscribersWithRedisCounts) {
+  start();
+  Client a(server_->port()), pub(server_->port());
+  auto b = std::make_unique<Client>(server_->port());
+  a.send({"SUBSCRIBE", "news", "sport"});
+  EXPECT_EQ(a.read().show(), "[subscribe, news, 1]");
+  EXPECT_EQ(a.read().show(), "[subscribe, sport, 2]");
+  EXPECT_EQ(a.call({"PSUBSCRIBE", "n*"}), "[psubscribe, n*, 3]");
+  EXPECT_EQ(b->call({"PSUBSCRIBE", "s?ort"}), "[psubscribe, s?ort, 1]");
+  // a is on "news" by channel and by pattern: it receives it twice, and
+  // PUBLISH counts both.
+  EXPECT_EQ(pub.call({"PUBLISH", "news", "hello"}), "2");
+  EXPECT_EQ(a.read().show(), "[message, news, hello]");
+  EXPECT_EQ(a.read().show(), "[pmessage, n*, news, hello]");
+  EXPECT_EQ(pub.call({"PUBLISH", "sport", std::string("bi\0nary\r\n", 9)}), "2");
+  EXPECT_EQ(a.read().show(), "[message, sport, " + std::string("bi\0nary\r\n", 9) + "]");
+  EXPECT_EQ(b->read().show(), "[pmessage, s?ort, sport, " + std::string("bi\0nary\r\n", 9) + "]");
+  EXPECT_EQ(pub.call({"PUBLISH", "quiet", "x"}), "0");
+  EXPECT_EQ(pub.call({"PUBSUB", "NUMSUB", "news", "nope"}), "[news, 1, nope, 0]");
+  EXPECT_EQ(pub.call({"PUBSUB", "NUMPAT"}), "2");
+  EXPECT_EQ(pub.call({"PUBSUB", "CHANNELS"}), "[news, sport]");
+  EXPECT_EQ(pub.call({"PUBSUB", "CHANNELS", "s*"}), "[sport]");
+  const std::string list = pub.call({"CLIENT", "LIST"});
+  EXPECT_NE(list.find(" flags=P db=0 sub=2 psub=1 "), std::string::npos) << list;
+
+  EXPECT_EQ(a.call({"UNSUBSCRIBE", "news"}), "[unsubscribe, news, 2]");
+  EXPECT_EQ(a.call({"UNSUBSCRIBE", "never"}), "[unsubscribe, never, 2]");
+  EXPECT_EQ(a.call({"UNSUBSCRIBE"}), "[unsubscribe, sport, 1]");
+  EXPECT_EQ(a.call({"UNSUBSCRIBE"}), "[unsubscribe, (nil), 1]");
+  EXPECT_EQ(a.call({"PUNSUBSCRIBE"}), "[punsubscribe, n*, 0]");
+  EXPECT_EQ(pub.call({"PUBLISH", "news", "gone"}), "0");
+  EXPECT_EQ(a.call({"GET", "k"}), "(nil)") << "no subscriptions left: every command again";
+  b.reset();  // b's connection is gone: so are its subscriptions
+  EXPECT_TRUE(test::eventually([&] { return pub.call({"PUBSUB", "NUMPAT"}) == "0"; }));
+}
+
+TEST_F(RespServerTest, ASubscribedResp2ConnectionRunsOnlyPubSubCommandsAndResp3RunsAll) {
+  start();
+  Client a(server_->port()), pub(server_->port());
+  ASSERT_EQ(a.call({"SUBSCRIBE", "c"}), "[subscribe, c, 1]");
+  EXPECT_EQ(a.call({"GET", "k"}),
+            "(error) ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+            "QUIT / RESET are allowed in this context");
+  EXPECT_EQ(a.call({"PING"}), "[pong, ]");
+  EXPECT_EQ(a.call({"PING", "hi"}), "[pong, hi]");
+  EXPECT_EQ(a.call({"MULTI"}).substr(0, 28), "(error) ERR Can't execute 'm");
+
+  Client r3(server_->port());
+  ASSERT_EQ(r3.cmd({"HELLO", "3"}).type, '%');
+  EXPECT_EQ(r3.call({"SUBSCRIBE", "c"}), ">[subscribe, c, 1]");
+  EXPECT_EQ(r3.call({"SET", "k", "v"}), "OK");
+  EXPECT_EQ(r3.call({"PING"}), "PONG") << "RESP3 keeps its ordinary replies";
+  EXPECT_EQ(pub.call({"PUBLISH", "c", "m"}), "2");
+  EXPECT_EQ(r3.read().show(), ">[message, c, m]");
+  EXPECT_EQ(a.read().show(), "[message, c, m]");
+  EXPECT_EQ(r3.call({"GET", "k"}), "v");
+
+  // Nor may a transaction subscribe or publish (a PUBLISH would go out
+  // before the batch commits).
+  Client t(server_->port());
+  ASSERT_EQ(t.call({"MULTI"}), "OK");
+  EXPECT_EQ(t.call({"SUBSCRIBE", "c"}), "(error) ERR Command not allowed inside a transaction");
+  EXPECT_EQ(t.call({"PUBLISH", "c", "m"}), "(error) ERR Command not allowed inside a transaction");
+  EXPECT_EQ(t.call({"EXEC"}).substr(0, 17), "(error) EXECABORT");
+}
+
+TEST_F(RespExpiryTest, KeyspaceNotificationsFollowNotifyKeyspaceEvents) {
+  Client sub(server_->port()), c(server_->port());
+  EXPECT_EQ(c.call({"CONFIG", "GET", "notify-keyspace-events"}), "[notify-keyspace-events, ]");
+  ASSERT_EQ(sub.call({"PSUBSCRIBE", "__key*@0__:*"}), "[psubscribe, __key*@0__:*, 1]");
+  ASSERT_EQ(c.call({"SET", "k", "1"}), "OK");
+  // A store change is announced before the write is acknowledged: had one
+  // been sent, it would come before the PING's reply.
+  EXPECT_EQ(sub.call({"PING"}), "[pong, ]") << "off by default, as in Redis";
+
+  EXPECT_EQ(c.call({"CONFIG", "SET", "notify-keyspace-events", "Kq"}),
+            "(error) ERR CONFIG SET failed (possibly related to argument "
+            "'notify-keyspace-events') - Invalid event class character. Use "
+            "'Ag$lshzxeKEtmdn'.");
+  ASSERT_EQ(c.call({"CONFIG", "SET", "notify-keyspace-events", "KEA"}), "OK");
+  EXPECT_EQ(c.call({"CONFIG", "GET", "notify-keyspace-events"}), "[notify-keyspace-events, AKE]");
+  ASSERT_EQ(c.call({"INCR", "k"}), "2");  // announced by the change it made: "set"
+  EXPECT_EQ(sub.read().show(), "[pmessage, __key*@0__:*, __keyspace@0__:k, set]");
+  EXPECT_EQ(sub.read().show(), "[pmessage, __key*@0__:*, __keyevent@0__:set, k]");
+  ASSERT_EQ(c.call({"DEL", "k", "absent"}), "1");
+  EXPECT_EQ(sub.read().show(), "[pmessage, __key*@0__:*, __keyspace@0__:k, del]");
+  EXPECT_EQ(sub.read().show(), "[pmessage, __key*@0__:*, __keyevent@0__:del, k]");
+  // The absent key's tombstone is a change too (it may delete the key on
+  // another node).
+  EXPECT_EQ(sub.read().show(), "[pmessage, __key*@0__:*, __keyspace@0__:absent, del]");
+  EXPECT_EQ(sub.read().show(), "[pmessage, __key*@0__:*, __keyevent@0__:del, absent]");
+  ASSERT_EQ(c.call({"SET", "e", "v", "PX", "10"}), "OK");
+  sub.read(), sub.read();  // its "set"
+  clock_->advance(11);
+  ASSERT_TRUE(store_->expire_now());
+  EXPECT_EQ(sub.read().show(), "[pmessage, __key*@0__:*, __keyspace@0__:e, expired]");
+  EXPECT_EQ(sub.read().show(), "[pmessage, __key*@0__:*, __keyevent@0__:expired, e]");
+
+  // Classes choose the events: "Kg" announces deletes only, on keyspace
+  // channels only.
+  ASSERT_EQ(c.call({"CONFIG", "SET", "notify-keyspace-events", "Kg"}), "OK");
+  ASSERT_EQ(c.call({"SET", "k", "3"}), "OK");
+  ASSERT_EQ(c.call({"DEL", "k"}), "1");
+  EXPECT_EQ(sub.read().show(), "[pmessage, __key*@0__:*, __keyspace@0__:k, del]");
+  EXPECT_EQ(sub.call({"PING"}), "[pong, ]");
+  // Only the server speaks on these channels.
+  EXPECT_EQ(c.call({"PUBLISH", "__keyspace@0__:k", "del"}).substr(0, 52),
+            "(error) ERR channels starting with __keyspace@ or __");
+  EXPECT_EQ(c.call({"PUBLISH", "__keyevent@3__:del", "k"}).substr(0, 11), "(error) ERR");
+}
+
+TEST_F(RespServerTest, ASubscriberIsClosedWhenItsUnreadMessagesPassTheLimit) {
+  RespConfig config;
+  config.max_pubsub_output_bytes = 1000;
+  start(config);
+  Client sub(server_->port()), pub(server_->port());
+  ASSERT_EQ(sub.call({"SUBSCRIBE", "c"}), "[subscribe, c, 1]");
+  // "*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$968\r\n" + 968 bytes + "\r\n": 1000 bytes.
+  const std::string fits(968, 'x'), over(969, 'y');
+  ASSERT_EQ(pub.call({"PUBLISH", "c", fits}), "1");
+  EXPECT_EQ(sub.read().show(), "[message, c, " + fits + "]") << "exactly the limit is delivered";
+  // The PING's reply is written after the message was: the message's bytes
+  // are no longer unread when the next PUBLISH comes.
+  ASSERT_EQ(sub.call({"PING"}), "[pong, ]");
+  ASSERT_EQ(pub.call({"PUBLISH", "c", fits}), "1");
+  EXPECT_EQ(sub.read().show(), "[message, c, " + fits + "]") << "read messages do not count";
+  ASSERT_EQ(sub.call({"PING"}), "[pong, ]");
+  EXPECT_EQ(pub.call({"PUBLISH", "c", over}), "1");
+  EXPECT_TRUE(sub.closed_by_peer()) << "one byte over: the subscriber is closed";
+  const std::string info = pub.call({"INFO", "stats"});
+  EXPECT_NE(info.find("client_output_buffer_limit_disconnections:1\r\n"), std::string::npos)
+      << info;
+}
+
+TEST_F(RespServerTest, ASubscriberThatDoesNotReadIsClosedAndOthersCarryOn) {
+  RespConfig config;
+  config.max_pubsub_output_bytes = 256 * 1024;
+  start(config);
+  Client slow(server_->port(), 30, 4096), reader(server_->port()), pub(server_->port());
+  ASSERT_EQ(slow.call({"SUBSCRIBE", "c"}), "[subscribe, c, 1]");
+  ASSERT_EQ(reader.call({"SUBSCRIBE", "c"}), "[subscribe, c, 1]");
+  const std::string message(64 * 1024, 'm');
+  // The socket buffers take some; the limit the rest. Far more than both.
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_NE(pub.cmd({"PUBLISH", "c", message}).type, '!');
+    ASSERT_EQ(reader.read().show().size(), message.size() + 14) << "message " << i;
+  }
+  EXPECT_TRUE(test::eventually([&] {
+    return pub.call({"PUBSUB", "NUMSUB", "c"}) == "[c, 1]";
+  })) << "only the reader is left";
+  EXPECT_TRUE(slow.closed_by_peer());
+  EXPECT_EQ(reader.call({"PING"}), "[pong, ]");
 }
 
 }  // namespace

@@ -31,13 +31,14 @@ struct Reply {
       case '$': return str;
       case '_': return "(nil)";
       case '*':
+      case '>':  // RESP3 push: ">[a, b]"
       case '%': {
-        std::string s = type == '*' ? "[" : "{";
+        std::string s = type == '*' ? "[" : type == '>' ? ">[" : "{";
         for (size_t i = 0; i < elems.size(); ++i) {
           if (i) s += (type == '%' && i % 2 == 1) ? ": " : ", ";
           s += elems[i].show();
         }
-        return s + (type == '*' ? "]" : "}");
+        return s + (type == '%' ? "}" : "]");
       }
       default: return "(closed)";
     }
@@ -118,6 +119,7 @@ class Client {
         return r;
       }
       case '*':
+      case '>':
       case '%': {
         int64_t n = std::stoll(rest);
         if (n < 0) {
