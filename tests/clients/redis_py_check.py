@@ -97,6 +97,25 @@ def main():
     check("msetnx", r.msetnx({"m1": 1, "m2": 2}), True)
     check("copy", r.copy("m1", "m3"), True)
     check("mget", r.mget("m1", "m2", "m3"), [b"1", b"2", b"1"])
+    # Pub/sub: redis-py's PubSub object, a channel and a pattern, and
+    # keyspace notifications switched on with CONFIG SET.
+    ps = r.pubsub()
+    ps.subscribe("chat")
+    ps.psubscribe("__keyevent@0__:*")
+    check("subscribed", ps.get_message(timeout=5)["type"], "subscribe")
+    check("psubscribed", ps.get_message(timeout=5)["type"], "psubscribe")
+    check("publish", r.publish("chat", b"hi\x00"), 1)
+    m = ps.get_message(timeout=5)
+    check("message", (m["type"], m["channel"], m["data"]), ("message", b"chat", b"hi\x00"))
+    check("config set", r.config_set("notify-keyspace-events", "E$"), True)
+    r.set("watched", "1")
+    m = ps.get_message(timeout=5)
+    check("keyspace event", (m["type"], m["channel"], m["data"]),
+          ("pmessage", b"__keyevent@0__:set", b"watched"))
+    check("numsub", r.pubsub_numsub("chat"), [(b"chat", 1)])
+    ps.close()
+    r.config_set("notify-keyspace-events", "")
+
     secs, _ = r.time()
     check("time is plausible", secs > 1_600_000_000, True)
     print("ok: redis-py", redis.__version__)
