@@ -379,11 +379,11 @@ TEST(ServeFutureTimestamps, RepairedKeyReplicatesAndCanBeWrittenAgain) {
 
 // A delete that overtakes replication is still the last write. Nodes 0 and 1
 // do not know each other yet (neither has the other as a peer), so node 1's
-// SETs cannot reach node 0 before node 0's DELs of the same keys, 2 ms later,
-// through redis RESP: node 0 holds none of them. Then node 1 restarts with
+// SETs cannot reach node 0 before node 0's DELs (UNLINKs, GETDELs) of the
+// same keys, 2 ms later, through RESP: node 0 holds none of them. Then node 1 restarts with
 // node 0 as its seed and they converge: every key is deleted on both, as in
 // real time (and by last-writer-wins) the DEL came last.
-TEST(ServeCrossNode, ADelOfAKeyThisNodeHasNotSeenWinsOverTheEarlierSet) {
+TEST(ServeCrossNode, ADelUnlinkOrGetdelOfAKeyThisNodeHasNotSeenWinsOverTheEarlierSet) {
   ScratchNodes scratch("cross-del-test", 2);
   std::vector<ServeNode>& nodes = scratch.nodes;
   ASSERT_TRUE(nodes[0].start());
@@ -395,7 +395,8 @@ TEST(ServeCrossNode, ADelOfAKeyThisNodeHasNotSeenWinsOverTheEarlierSet) {
       const std::string key = "k" + std::to_string(i);
       ASSERT_EQ(on1.call({"SET", key, "v"}), "OK");
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      ASSERT_EQ(on0.call({i % 2 ? "UNLINK" : "DEL", key}), "0") << "node 0 does not hold " << key;
+      const char* del = i % 3 == 0 ? "DEL" : i % 3 == 1 ? "UNLINK" : "GETDEL";
+      ASSERT_EQ(on0.call({del, key}), i % 3 == 2 ? "(nil)" : "0") << "node 0 does not hold " << key;
     }
   }
   ASSERT_EQ(nodes[1].stop(SIGTERM), 0);

@@ -1219,8 +1219,13 @@ void cmd_getdel(Exec& e) {
   const std::string& key = e.args[1];
   std::optional<std::string> old;
   if (!read_value(e, key, old)) return;
-  if (!old) return e.null();  // nothing here to delete, and Redis writes nothing
-  e.bulk(*old);
+  // The reply is this node's value; the tombstone is written whatever this
+  // node holds, as DEL does: a value written elsewhere that has not arrived
+  // yet is older than this delete and must lose to it on every node.
+  if (old)
+    e.bulk(*old);
+  else
+    e.null();
   WriteBatch b;
   b.del(key);
   e.out.write = std::move(b);
