@@ -15,8 +15,9 @@ echo "== release build and tests"
 # compile time (the release build keeps -O2; ASan keeps line tables).
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" >/dev/null
 ninja -C build -j "$jobs"
-# The fault simulator runs 300 seeds per scenario here (40 under the sanitizers).
-(cd build && WAVEKV_SIM_SEEDS=300 ctest --output-on-failure -j "$jobs")
+# The fault simulator runs 300 seeds per scenario here (40 under the sanitizers);
+# the history checker 4 seeds per test (2 under the sanitizers).
+(cd build && WAVEKV_SIM_SEEDS=300 WAVEKV_HISTORY_SEEDS=4 ctest --output-on-failure -j "$jobs")
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \

@@ -59,10 +59,10 @@ int env_int(const char* name, int fallback) {
 }
 
 struct Settings {
-  int keys = 6;
+  int keys = 24;
   int clients = 6;
-  int rounds = 6;  // each ends with a check that the cluster converged
-  int round_ms = 1000;
+  int rounds = 8;  // each ends with a check that the cluster converged
+  int round_ms = 750;
   bool kills = true;
   bool partitions = true;
 };
