@@ -1,12 +1,16 @@
 // Redis client libraries nobody here wrote, against a real `wavekv serve`:
 // redis-py (Debian's python3-redis) and ioredis and node-redis (npm, put in
 // tests/clients/node_modules by scripts/setup.sh). Each script checks
-// transactional and plain pipelines, WATCH, scan iterators, binary values and
-// string commands (tests/clients/*). A library that is not installed is
-// skipped, and the test says so.
+// transactional and plain pipelines, WATCH, scan iterators, binary values,
+// string commands, expiry and pub/sub (tests/clients/*), and reconnects after
+// the node is killed and restarted: a script prints "restart-node" and goes
+// on; the test kills the node with -9 and starts it again on the same RESP
+// port, and the library must reconnect by itself and find the data. A
+// library that is not installed is skipped, and the test says so.
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -33,6 +37,30 @@ std::string slurp(const std::string& path) {
 class ClientLibraries : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(scratch_.nodes[0].start()); }
+
+  // Runs a client script, its output into `log`, and restarts the node each
+  // time the script asks. True if the script exited 0 and every restart it
+  // asked for happened.
+  bool run_script(const std::string& command, const std::string& log, int& restarts) {
+    FILE* out = ::popen((command + " 2>&1").c_str(), "r");
+    if (!out) return false;
+    std::ofstream saved(log);
+    char line[4096];
+    bool restarted_ok = true;
+    while (std::fgets(line, sizeof line, out)) {
+      saved << line << std::flush;
+      if (std::string(line) != "restart-node\n") continue;
+      test::ServeNode& n = scratch_.nodes[0];
+      n.stop(SIGKILL);
+      n.resp_listen = n.resp;  // the port the clients know, free since the kill
+      auto started = n.start();
+      saved << "(test: node killed with -9 and restarted on " << n.resp << ": "
+            << (started ? "ok" : started.message()) << ")\n";
+      restarted_ok = restarted_ok && started;
+      restarts++;
+    }
+    return ::pclose(out) == 0 && restarted_ok;
+  }
   std::string host() const { return node().resp.substr(0, node().resp.rfind(':')); }
   std::string port() const { return std::to_string(test::port_of(node().resp)); }
   const test::ServeNode& node() const { return scratch_.nodes[0]; }
@@ -47,9 +75,12 @@ TEST_F(ClientLibraries, RedisPy) {
   if (!run("/usr/bin/python3 -c 'import redis'", log("probe.log")))
     GTEST_SKIP() << "python3-redis is not installed (scripts/setup.sh installs it)";
   const std::string out = log("redis_py.log");
+  int restarts = 0;
   EXPECT_TRUE(
-      run("/usr/bin/python3 " + clients_ + "/redis_py_check.py " + host() + " " + port(), out))
+      run_script("/usr/bin/python3 " + clients_ + "/redis_py_check.py " + host() + " " + port(),
+                 out, restarts))
       << slurp(out);
+  EXPECT_EQ(restarts, 1) << "the script asks for one restart";
 }
 
 TEST_F(ClientLibraries, IoredisAndNodeRedis) {
@@ -58,8 +89,11 @@ TEST_F(ClientLibraries, IoredisAndNodeRedis) {
     GTEST_SKIP() << "ioredis and redis are not in tests/clients/node_modules (scripts/setup.sh "
                     "runs npm install there when npm is present)";
   const std::string out = log("node.log");
-  EXPECT_TRUE(run("node " + clients_ + "/node_check.js " + host() + " " + port(), out))
+  int restarts = 0;
+  EXPECT_TRUE(
+      run_script("node " + clients_ + "/node_check.js " + host() + " " + port(), out, restarts))
       << slurp(out);
+  EXPECT_EQ(restarts, 2) << "the script asks for one restart per library";
 }
 
 }  // namespace

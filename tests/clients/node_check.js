@@ -9,6 +9,27 @@ const { createClient } = require('redis');
 
 const [host, portText] = process.argv.slice(2);
 const port = Number(portText);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Asks the test to kill the node with -9 and start it again on the same
+// port, then waits until another process answers (INFO's process_id), so
+// the caller's next command needs a new connection. `info` is a function
+// that returns INFO server's text, or throws while the node is down.
+async function restartNode(info) {
+  const pid = (text) => /process_id:(\d+)/.exec(text)[1];
+  const before = pid(await info());
+  console.log('restart-node');
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    try {
+      if (pid(await info()) !== before) return;
+    } catch (e) {
+      // down, or the library is reconnecting
+    }
+    assert.ok(Date.now() < deadline, 'the node restarted within 20 s');
+    await sleep(20);
+  }
+}
 
 async function withIoredis() {
   const r = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -42,6 +63,38 @@ async function withIoredis() {
   assert.equal(await r.get('io:tx'), '9');
   assert.equal(await r.incrbyfloat('io:f', '1.5'), '1.5');
   assert.equal(await r.type('io:f'), 'string');
+  // Expiry: SET PX, PTTL, EXPIRE, PERSIST; an expired key is gone.
+  assert.equal(await r.set('io:short', 'v', 'PX', 300), 'OK');
+  const pttl = await r.pttl('io:short');
+  assert.ok(pttl > 0 && pttl <= 300, `pttl ${pttl}`);
+  await r.set('io:plain', 'v');
+  assert.equal(await r.expire('io:plain', 10), 1);
+  assert.equal(await r.persist('io:plain'), 1);
+  assert.equal(await r.ttl('io:plain'), -1);
+  await sleep(400);
+  assert.equal(await r.get('io:short'), null);
+  assert.equal(await r.ttl('io:short'), -2);
+  // Pub/sub on a second connection; keyspace events after CONFIG SET.
+  const sub = r.duplicate();
+  const got = [];
+  sub.on('message', (channel, message) => got.push([channel, message]));
+  sub.on('pmessage', (pattern, channel, message) => got.push([channel, message]));
+  await sub.subscribe('io:chat');
+  await sub.psubscribe('__keyspace@0__:io:*');
+  assert.equal(await r.publish('io:chat', 'hi'), 1);
+  await r.config('SET', 'notify-keyspace-events', 'K$');
+  await r.set('io:watched', '1');
+  for (let i = 0; got.length < 2 && i < 250; i++) await sleep(20);
+  assert.deepEqual(got, [['io:chat', 'hi'], ['__keyspace@0__:io:watched', 'set']]);
+  await r.config('SET', 'notify-keyspace-events', '');
+  sub.disconnect();
+  // Reconnect after a kill -9 and restart: ioredis reconnects by itself
+  // (its retryStrategy) and reads what was acknowledged before the kill.
+  const kept = new Redis({ host, port });
+  assert.equal(await kept.set('io:durable', 'kept'), 'OK');
+  await restartNode(() => r.info('server'));
+  assert.equal(await kept.get('io:durable'), 'kept');
+  kept.disconnect();
   r.disconnect();
 }
 
@@ -59,7 +112,32 @@ async function withNodeRedis() {
   assert.deepEqual(keys.sort(), ['nr:a', 'nr:tx']);
   assert.equal(await c.append('nr:a', 'yz'), 3);
   assert.equal(await c.getDel('nr:a'), 'xyz');
+  // Expiry.
+  assert.equal(await c.set('nr:short', 'v', { PX: 300 }), 'OK');
+  const pttl = await c.pTTL('nr:short');
+  assert.ok(pttl > 0 && pttl <= 300, `pttl ${pttl}`);
+  await sleep(400);
+  assert.equal(await c.get('nr:short'), null);
+  // Pub/sub on a duplicate connection.
+  const sub = c.duplicate();
+  sub.on('error', () => {});
+  await sub.connect();
+  const got = [];
+  await sub.subscribe('nr:chat', (message, channel) => got.push([channel, message]));
+  assert.equal(await c.publish('nr:chat', 'yo'), 1);
+  for (let i = 0; got.length < 1 && i < 250; i++) await sleep(20);
+  assert.deepEqual(got, [['nr:chat', 'yo']]);
+  await sub.quit();
+  // Reconnect after a kill -9 and restart: node-redis reconnects by itself
+  // (its reconnectStrategy) and reads what was acknowledged before the kill.
+  assert.equal(await c.set('nr:durable', 'kept'), 'OK');
+  const probe = createClient({ socket: { host, port, reconnectStrategy: 20 } });
+  probe.on('error', () => {});
+  await probe.connect();
+  await restartNode(() => probe.info('server'));
+  assert.equal(await c.get('nr:durable'), 'kept');
   await c.quit();
+  probe.disconnect();
 }
 
 (async () => {

@@ -5,8 +5,11 @@ Exits 0 when every check passes; prints the first failure otherwise. Run by
 tests/client_libraries_test.cc, which starts the node.
 """
 import sys
+import time
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 
 def check(what, got, want):
@@ -118,6 +121,49 @@ def main():
 
     secs, _ = r.time()
     check("time is plausible", secs > 1_600_000_000, True)
+
+    # Expiry: SET PX and EX, TTL and PTTL, EXPIRE and PERSIST; an expired key
+    # is gone.
+    check("set px", r.set("ttl:short", "v", px=300), True)
+    check("pttl", 0 < r.pttl("ttl:short") <= 300, True)
+    r.set("ttl:long", "v", ex=100)
+    check("ttl", r.ttl("ttl:long") in (99, 100), True)
+    check("expire", r.expire("ttl:plain", 10), False)  # no such key
+    r.set("ttl:plain", "v")
+    check("ttl without expiry", r.ttl("ttl:plain"), -1)
+    check("expire", r.expire("ttl:plain", 10), True)
+    check("persist", r.persist("ttl:plain"), True)
+    check("ttl after persist", r.ttl("ttl:plain"), -1)
+    time.sleep(0.4)
+    check("expired key", r.get("ttl:short"), None)
+    check("expired key exists", r.exists("ttl:short"), 0)
+    check("ttl of a missing key", r.ttl("ttl:short"), -2)
+
+    # Reconnect after a node restart: the test kills the node with -9 and
+    # starts it again on the same port when asked. The client's pooled
+    # connection is dead; the library makes a new one by itself and reads
+    # what was acknowledged before the kill.
+    retrying = redis.Redis(host=host, port=port,
+                           retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 60),
+                           retry_on_error=[redis.ConnectionError, redis.TimeoutError])
+    check("set before the kill", retrying.set("durable", b"kept\x00"), True)
+    before = r.info("server")["process_id"]
+    print("restart-node", flush=True)
+    # Until another process answers (the restart may be quicker than any
+    # poll, so "seen down" cannot be the signal). Then `retrying`, whose
+    # pooled connection went to the killed process, must reconnect.
+    deadline = time.time() + 20
+    while True:
+        try:
+            if r.info("server")["process_id"] != before:
+                break
+        except redis.ConnectionError:
+            pass
+        check("the node restarted within 20 s", time.time() < deadline, True)
+        time.sleep(0.02)
+    got = retrying.get("durable")
+    check("read after the restart", got, b"kept\x00")
+    check("write after the restart", retrying.set("after-restart", "1"), True)
     print("ok: redis-py", redis.__version__)
 
 
