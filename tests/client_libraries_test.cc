@@ -4,8 +4,10 @@
 // transactional and plain pipelines, WATCH, scan iterators, binary values,
 // string commands, expiry and pub/sub (tests/clients/*), and reconnects after
 // the node is killed and restarted: a script prints "restart-node" and goes
-// on; the test kills the node with -9 and starts it again on the same RESP
-// port, and the library must reconnect by itself and find the data. A
+// on; the test kills the node with -9 and starts it again, and the library
+// must reconnect by itself and find the data. The clients dial a TCP proxy
+// in front of the RESP port, so their address stays the same while the
+// restarted node binds a new port 0 (no test reuses a port it let go). A
 // library that is not installed is skipped, and the test says so.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -18,6 +20,7 @@
 #include <string>
 
 #include "support/serve_node.h"
+#include "support/tcp_proxy.h"
 
 namespace wavekv {
 namespace {
@@ -36,7 +39,12 @@ std::string slurp(const std::string& path) {
 
 class ClientLibraries : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_TRUE(scratch_.nodes[0].start()); }
+  void SetUp() override {
+    ASSERT_TRUE(proxy_.ok());
+    proxy_.forward_anyone();
+    ASSERT_TRUE(scratch_.nodes[0].start());
+    proxy_.forward_to(test::port_of(node().resp));
+  }
 
   // Runs a client script, its output into `log`, and restarts the node each
   // time the script asks. True if the script exited 0 and every restart it
@@ -51,9 +59,10 @@ class ClientLibraries : public ::testing::Test {
       saved << line << std::flush;
       if (std::string(line) != "restart-node\n") continue;
       test::ServeNode& n = scratch_.nodes[0];
+      proxy_.forward_to(0);  // while it is down, as if nothing listened
       n.stop(SIGKILL);
-      n.resp_listen = n.resp;  // the port the clients know, free since the kill
       auto started = n.start();
+      if (started) proxy_.forward_to(test::port_of(n.resp));
       saved << "(test: node killed with -9 and restarted on " << n.resp << ": "
             << (started ? "ok" : started.message()) << ")\n";
       restarted_ok = restarted_ok && started;
@@ -61,11 +70,13 @@ class ClientLibraries : public ::testing::Test {
     }
     return ::pclose(out) == 0 && restarted_ok;
   }
-  std::string host() const { return node().resp.substr(0, node().resp.rfind(':')); }
-  std::string port() const { return std::to_string(test::port_of(node().resp)); }
+  // Where the clients dial: the proxy.
+  std::string host() const { return "127.0.0.1"; }
+  std::string port() const { return std::to_string(test::port_of(proxy_.address())); }
   const test::ServeNode& node() const { return scratch_.nodes[0]; }
   std::string log(const char* name) const { return (scratch_.base / name).string(); }
 
+  test::TcpProxy proxy_;
   ScratchNodes scratch_{"client-libraries-test", 1};
   const std::string clients_ = std::string(WAVEKV_SOURCE_DIR) + "/tests/clients";
 };

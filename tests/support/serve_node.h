@@ -26,10 +26,9 @@ struct ServeNode {
   std::string advertise;  // empty: peers dial `peer`
   std::string id;         // empty: random on first start
   std::string sync_interval_ms = "200";
-  std::string listen = "127.0.0.1:0";       // the peer port
-  std::string resp_listen = "127.0.0.1:0";  // the RESP port (a restart may rebind the last one)
-  std::vector<std::string> extra;           // more flags
-  std::string peer, http, resp;             // HOST:PORT, as bound by the running process
+  std::string listen = "127.0.0.1:0";  // the peer port
+  std::vector<std::string> extra;      // more flags
+  std::string peer, http, resp;        // HOST:PORT, as bound by the running process
   uint64_t node_id = 0;
   pid_t pid = -1;
 
@@ -46,7 +45,7 @@ struct ServeNode {
     flag("--data-dir", dir);
     flag("--listen", listen);
     flag("--http", "127.0.0.1:0");
-    flag("--resp", resp_listen);
+    flag("--resp", "127.0.0.1:0");
     flag("--peers", seeds);
     flag("--sync-interval-ms", sync_interval_ms);
     if (!advertise.empty()) flag("--advertise", advertise);
