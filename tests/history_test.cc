@@ -83,7 +83,6 @@ class Cluster {
   };
 
   ::testing::AssertionResult start(const std::string& base, int n) {
-    base_ = base;
     for (int i = 0; i < n; i++) {
       proxies_.push_back(std::make_unique<test::TcpProxy>());
       if (!proxies_.back()->ok()) return ::testing::AssertionFailure() << "proxy";
@@ -139,7 +138,6 @@ class Cluster {
   const ServeNode& node(int i) const { return nodes_[i]; }
 
  private:
-  std::string base_;
   std::vector<std::unique_ptr<test::TcpProxy>> proxies_;
   std::vector<ServeNode> nodes_;
   std::mutex mu_;
@@ -182,7 +180,7 @@ class HistoryRun {
       std::vector<std::string> seen;
       for (int i = 0; i < cluster_.size(); i++) {
         auto w = cluster_.where(i);
-        seen.push_back(http_get(w.http, k.name));
+        seen.push_back(test::get(cluster_.node(i), k.name));
         seen.push_back(resp_get(w.resp, k.name));
       }
       bool same = std::all_of(seen.begin(), seen.end(), [&](auto& s) { return s == seen[0]; });
@@ -223,6 +221,7 @@ class HistoryRun {
   struct Op {
     std::vector<int> keys;
     std::string text;
+    std::string front = "resp";  // or "http"
     std::function<Outcome(int node, std::vector<Effect>& effects, std::string& reply)> exec;
   };
 
@@ -244,11 +243,11 @@ class HistoryRun {
     return free;
   }
 
-  void finish(const Op& op, int node, const std::string& front, Outcome outcome,
-              const std::vector<Effect>& effects, const std::string& reply, int64_t began) {
+  void finish(const Op& op, int node, Outcome outcome, const std::vector<Effect>& effects,
+              const std::string& reply, int64_t began) {
     std::lock_guard lock(mu_);
     const std::string line = "[" + std::to_string(began) + ".." + std::to_string(ms_since_start()) +
-                             " ms] n" + std::to_string(node + 1) + " " + front + " " + op.text +
+                             " ms] n" + std::to_string(node + 1) + " " + op.front + " " + op.text +
                              " -> " +
                              (outcome == kRefused      ? "refused"
                               : outcome == kUnanswered ? "no answer"
@@ -413,6 +412,7 @@ class HistoryRun {
       }
       const std::string body = method == "PUT" ? value : "";
       op.text = method + " " + target + (body.empty() ? "" : " " + body);
+      op.front = "http";
       op.exec = [this, method, target, body, effect](int node, std::vector<Effect>& effects,
                                                      std::string& reply) {
         int status = 0;
@@ -434,12 +434,11 @@ class HistoryRun {
         continue;
       }
       const int node = static_cast<int>(rng() % static_cast<uint64_t>(cluster_.size()));
-      const bool is_http = op.text.rfind("PUT", 0) == 0 || op.text.rfind("DELETE", 0) == 0;
       std::vector<Effect> effects;
       std::string reply;
       const int64_t began = ms_since_start();
       Outcome o = op.exec(node, effects, reply);
-      finish(op, node, is_http ? "http" : "resp", o, effects, reply, began);
+      finish(op, node, o, effects, reply, began);
     }
   }
 
@@ -470,12 +469,6 @@ class HistoryRun {
     }
   }
 
-  static std::string http_get(const std::string& address, const std::string& key) {
-    auto r = http::http_request(address, "GET", "/v1/kv/" + key, "", 5000);
-    if (!r) return "<error>";
-    if (r->status == 404) return kAbsent;
-    return r->body;
-  }
   static std::string resp_get(uint16_t port, const std::string& key) {
     test::Client c(port, 5, 0, false);
     if (!c.connected()) return "<error>";

@@ -251,6 +251,7 @@ class TcpProxy {
     size_t head_bytes = 0;
     uint64_t sender = 0;
     if (anyone_) {
+      // forward_anyone(): sender 0, nothing read before forwarding.
     } else if (processes.empty()) {
       if (!read_exactly(client, head, sizeof head)) {
         ::close(client);
