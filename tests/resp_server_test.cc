@@ -922,6 +922,81 @@ TEST_F(RespServerTest, IncrementsFromManyClientsOfOneNodeAllCount) {
   EXPECT_EQ(*store_->get("n"), std::to_string(kClients * kEach));
 }
 
+TEST_F(RespServerTest, BitCommandsReadAndWriteBitsFromTheHighBitOfTheFirstByte) {
+  RespConfig config;
+  config.limits.max_bulk_bytes = 16;
+  start(config);
+  Client c(server_->port());
+  EXPECT_EQ(c.call({"SETBIT", "b", "7", "1"}), "0");
+  EXPECT_EQ(c.call({"GET", "b"}), std::string("\x01", 1)) << "bit 7 is the low bit of byte 0";
+  EXPECT_EQ(c.call({"SETBIT", "b", "0", "1"}), "0");
+  EXPECT_EQ(c.call({"GET", "b"}), std::string("\x81", 1));
+  EXPECT_EQ(c.call({"SETBIT", "b", "7", "0"}), "1") << "the bit as it was";
+  EXPECT_EQ(c.call({"GET", "b"}), std::string("\x80", 1));
+  EXPECT_EQ(c.call({"GETBIT", "b", "0"}), "1");
+  EXPECT_EQ(c.call({"GETBIT", "b", "1"}), "0");
+  EXPECT_EQ(c.call({"GETBIT", "b", "100"}), "0") << "past the end";
+  EXPECT_EQ(c.call({"GETBIT", "nope", "0"}), "0");
+  EXPECT_EQ(c.call({"SETBIT", "b", "1", "2"}), "(error) ERR bit is not an integer or out of range");
+  EXPECT_EQ(c.call({"SETBIT", "b", "-1", "1"}),
+            "(error) ERR bit offset is not an integer or out of range");
+  EXPECT_EQ(c.call({"GETBIT", "b", "4294967296"}),
+            "(error) ERR bit offset is not an integer or out of range");
+  EXPECT_EQ(c.call({"GETBIT", "b", "4294967295"}), "0") << "the last offset Redis allows";
+  // The value grows with zero bytes, up to the largest bulk (16 bytes here).
+  EXPECT_EQ(c.call({"SETBIT", "g", "127", "1"}), "0");
+  EXPECT_EQ(c.call({"STRLEN", "g"}), "16");
+  EXPECT_EQ(c.call({"SETBIT", "g", "128", "1"}),
+            "(error) ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+  // A value's expiry stays, as with SETRANGE.
+  ASSERT_EQ(c.call({"SET", "t", "x", "EX", "100"}), "OK");
+  EXPECT_EQ(c.call({"SETBIT", "t", "0", "1"}), "0");
+  EXPECT_EQ(c.call({"TTL", "t"}), "100");
+
+  // "foobar": 26 bits set; Redis's documented examples.
+  ASSERT_EQ(c.call({"SET", "f", "foobar"}), "OK");
+  EXPECT_EQ(c.call({"BITCOUNT", "f"}), "26");
+  EXPECT_EQ(c.call({"BITCOUNT", "f", "0", "0"}), "4");
+  EXPECT_EQ(c.call({"BITCOUNT", "f", "1", "1"}), "6");
+  EXPECT_EQ(c.call({"BITCOUNT", "f", "1", "1", "BYTE"}), "6");
+  EXPECT_EQ(c.call({"BITCOUNT", "f", "5", "30", "BIT"}), "17");
+  EXPECT_EQ(c.call({"BITCOUNT", "f", "-1", "-1"}), "4") << "'r' is 0x72";
+  EXPECT_EQ(c.call({"BITCOUNT", "f", "4", "100"}), "7") << "clamped to the end";
+  EXPECT_EQ(c.call({"BITCOUNT", "f", "3", "2"}), "0");
+  EXPECT_EQ(c.call({"BITCOUNT", "nope"}), "0");
+  EXPECT_EQ(c.call({"BITCOUNT", "f", "1"}), "(error) ERR syntax error");
+  EXPECT_EQ(c.call({"BITCOUNT", "f", "0", "1", "WORD"}), "(error) ERR syntax error");
+}
+
+TEST_F(RespServerTest, LcsGivesTheCommonSubsequenceItsLengthAndItsMatchesLastFirst) {
+  RespConfig config;
+  config.limits.max_bulk_bytes = 400;  // the table may take 400 bytes: 100 cells
+  start(config);
+  Client c(server_->port());
+  ASSERT_EQ(c.call({"SET", "a", "ohmytext"}), "OK");
+  ASSERT_EQ(c.call({"SET", "b", "mynewtext"}), "OK");
+  EXPECT_EQ(c.call({"LCS", "a", "b"}), "mytext");
+  EXPECT_EQ(c.call({"LCS", "a", "b", "LEN"}), "6");
+  EXPECT_EQ(c.call({"LCS", "a", "b", "IDX"}),
+            "[matches, [[[4, 7], [5, 8]], [[2, 3], [0, 1]]], len, 6]");
+  EXPECT_EQ(c.call({"LCS", "a", "b", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"}),
+            "[matches, [[[4, 7], [5, 8], 4]], len, 6]");
+  EXPECT_EQ(c.call({"LCS", "a", "nope"}), "") << "an absent key is the empty string";
+  EXPECT_EQ(c.call({"LCS", "a", "b", "LEN", "IDX"}),
+            "(error) ERR If you want both the length and indexes, please just use IDX.");
+  // Ties go as Redis's walk takes them: up (shorter first value) only when
+  // that keeps a longer subsequence, else left.
+  ASSERT_EQ(c.call({"SET", "x", "ab"}), "OK");
+  ASSERT_EQ(c.call({"SET", "y", "ba"}), "OK");
+  EXPECT_EQ(c.call({"LCS", "x", "y"}), "b");
+  // The table has (9 + 1) x (9 + 1) cells of 4 bytes: exactly 400.
+  ASSERT_EQ(c.call({"SET", "n", "123456789"}), "OK");
+  EXPECT_EQ(c.call({"LCS", "n", "n", "LEN"}), "9");
+  ASSERT_EQ(c.call({"SET", "m", "1234567890"}), "OK");
+  EXPECT_EQ(c.call({"LCS", "m", "n", "LEN"}),
+            "(error) ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+}
+
 TEST_F(RespServerTest, StringCommands) {
   RespConfig config;
   config.limits.max_bulk_bytes = 16;
@@ -988,6 +1063,8 @@ TEST_F(RespServerTest, RenameAndCopy) {
   EXPECT_EQ(c.call({"COPY", "d", "c", "REPLACE"}), "1");
   EXPECT_EQ(c.call({"COPY", "nope", "e"}), "0");
   EXPECT_EQ(c.call({"COPY", "d", "e", "DB", "1"}), "(error) ERR DB index is out of range");
+  EXPECT_EQ(c.call({"COPY", "d", "e", "DB", "notanumber"}),
+            "(error) ERR value is not an integer or out of range");
   EXPECT_EQ(c.call({"MGET", "c", "d", "e"}), "[1, 1, (nil)]");
 }
 
@@ -1131,7 +1208,10 @@ TEST_F(RespExpiryTest, KeyspaceNotificationsFollowNotifyKeyspaceEvents) {
   EXPECT_EQ(sub.read().show(), "[pmessage, __key*@0__:*, __keyspace@0__:absent, del]");
   EXPECT_EQ(sub.read().show(), "[pmessage, __key*@0__:*, __keyevent@0__:del, absent]");
   ASSERT_EQ(c.call({"SET", "e", "v", "PX", "10"}), "OK");
-  sub.read(), sub.read();  // its "set"
+  EXPECT_EQ(sub.read().show(), "[pmessage, __key*@0__:*, __keyspace@0__:e, set]");
+  EXPECT_EQ(sub.read().show(), "[pmessage, __key*@0__:*, __keyevent@0__:set, e]");
+  EXPECT_EQ(sub.read().show(), "[pmessage, __key*@0__:*, __keyspace@0__:e, expire]");
+  EXPECT_EQ(sub.read().show(), "[pmessage, __key*@0__:*, __keyevent@0__:expire, e]");
   clock_->advance(11);
   ASSERT_TRUE(store_->expire_now());
   EXPECT_EQ(sub.read().show(), "[pmessage, __key*@0__:*, __keyspace@0__:e, expired]");
@@ -1148,6 +1228,81 @@ TEST_F(RespExpiryTest, KeyspaceNotificationsFollowNotifyKeyspaceEvents) {
   EXPECT_EQ(c.call({"PUBLISH", "__keyspace@0__:k", "del"}).substr(0, 52),
             "(error) ERR channels starting with __keyspace@ or __");
   EXPECT_EQ(c.call({"PUBLISH", "__keyevent@3__:del", "k"}).substr(0, 11), "(error) ERR");
+}
+
+// The events are read from what the data did, as Redis names them: "new"
+// when the key held no live value (absent, deleted or expired), "set" when
+// the value was written, "expire" when the expiry was set or changed, and
+// "persist" when only the expiry was removed.
+TEST_F(RespExpiryTest, KeyspaceEventsNameNewSetExpireAndPersistFromTheChange) {
+  Client sub(server_->port()), c(server_->port());
+  ASSERT_EQ(sub.call({"PSUBSCRIBE", "__keyevent@0__:*"}), "[psubscribe, __keyevent@0__:*, 1]");
+  auto next = [&] {
+    Reply r = sub.read();
+    return r.elems.size() == 4 ? r.elems[2].str.substr(15) + " " + r.elems[3].str : r.show();
+  };
+  // "new" alone is enough to watch the store.
+  ASSERT_EQ(c.call({"CONFIG", "SET", "notify-keyspace-events", "En"}), "OK");
+  ASSERT_EQ(c.call({"SET", "n1", "a"}), "OK");
+  ASSERT_EQ(c.call({"SET", "n1", "b"}), "OK");
+  ASSERT_EQ(c.call({"SET", "n2", "a"}), "OK");
+  EXPECT_EQ(next(), "new n1");
+  EXPECT_EQ(next(), "new n2") << "the second SET of n1 added no key";
+  ASSERT_EQ(c.call({"CONFIG", "SET", "notify-keyspace-events", "E$gxn"}), "OK");
+  ASSERT_EQ(c.call({"SET", "k", "a"}), "OK");
+  EXPECT_EQ(next(), "new k");
+  EXPECT_EQ(next(), "set k");
+  ASSERT_EQ(c.call({"SET", "k", "a"}), "OK");  // the same bytes: still a write
+  EXPECT_EQ(next(), "set k");
+  ASSERT_EQ(c.call({"EXPIRE", "k", "100"}), "1");
+  EXPECT_EQ(next(), "expire k") << "the expiry alone changed: no set";
+  ASSERT_EQ(c.call({"SET", "k", "a", "KEEPTTL"}), "OK");
+  EXPECT_EQ(next(), "set k");
+  ASSERT_EQ(c.call({"PERSIST", "k"}), "1");
+  EXPECT_EQ(next(), "persist k");
+  ASSERT_EQ(c.call({"SET", "k", "b", "EX", "10"}), "OK");
+  EXPECT_EQ(next(), "set k");
+  EXPECT_EQ(next(), "expire k");
+  ASSERT_EQ(c.call({"SET", "k", "c"}), "OK");
+  EXPECT_EQ(next(), "set k") << "a new value without the expiry is a set, not a persist";
+  ASSERT_EQ(c.call({"DEL", "k"}), "1");
+  EXPECT_EQ(next(), "del k");
+  ASSERT_EQ(c.call({"SET", "k", "d"}), "OK");
+  EXPECT_EQ(next(), "new k") << "over a tombstone";
+  EXPECT_EQ(next(), "set k");
+  // Expired but not yet swept: readers no longer see it, so the key is new.
+  ASSERT_EQ(c.call({"SET", "e", "v", "PX", "10"}), "OK");
+  EXPECT_EQ(next(), "new e");
+  EXPECT_EQ(next(), "set e");
+  EXPECT_EQ(next(), "expire e");
+  clock_->advance(11);
+  ASSERT_EQ(c.call({"SET", "e", "v"}), "OK");
+  EXPECT_EQ(next(), "new e");
+  EXPECT_EQ(next(), "set e");
+  EXPECT_EQ(sub.call({"PING"}), "[pong, ]");
+}
+
+// CLIENT REPLY OFF silences every reply until ON, SKIP its own and the next
+// command's; (un)subscribe confirmations and messages still go, as in Redis.
+TEST_F(RespServerTest, ClientReplyOffAndSkipSilenceRepliesButNotSubscriptions) {
+  start();
+  Client c(server_->port()), pub(server_->port());
+  c.send({"CLIENT", "REPLY", "OFF"});
+  c.send({"SET", "k", "1"});
+  c.send({"GET"});  // an error is silenced too
+  c.send({"INCR", "k"});
+  c.send({"SUBSCRIBE", "ch"});
+  EXPECT_EQ(c.read().show(), "[subscribe, ch, 1]") << "the first thing sent back";
+  EXPECT_EQ(pub.call({"PUBLISH", "ch", "m"}), "1");
+  EXPECT_EQ(c.read().show(), "[message, ch, m]");
+  EXPECT_EQ(c.call({"UNSUBSCRIBE", "ch"}), "[unsubscribe, ch, 0]");
+  EXPECT_EQ(c.call({"CLIENT", "REPLY", "ON"}), "OK");
+  EXPECT_EQ(c.call({"GET", "k"}), "2") << "the silenced writes took effect";
+
+  c.send({"CLIENT", "REPLY", "SKIP"});
+  c.send({"INCR", "k"});
+  EXPECT_EQ(c.call({"GET", "k"}), "3") << "SKIP and the INCR after it got no reply";
+  EXPECT_EQ(c.call({"CLIENT", "REPLY", "MAYBE"}), "(error) ERR syntax error");
 }
 
 TEST_F(RespServerTest, ASubscriberIsClosedWhenItsUnreadMessagesPassTheLimit) {

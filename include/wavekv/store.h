@@ -49,6 +49,12 @@ struct WatchEvent {
   Meta meta;
   uint64_t expires_ms = 0;  // of a value; 0: never
   bool expired = false;     // deleted because its expiry passed (no new version)
+  // What the key held just before a new version of a value, as readers saw
+  // it at the commit: whether it was live, and if so its expiry and whether
+  // the value's bytes changed (a change of the expiry alone keeps them).
+  bool was_live = false;
+  uint64_t previous_expires_ms = 0;
+  bool value_changed = true;
 };
 // Called on the store's commit thread, in commit order, after the change is
 // durable per the durability mode and visible to readers. Keep it short; it may

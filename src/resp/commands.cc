@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -966,8 +967,26 @@ void cmd_client(Exec& e) {
                      " has no permissions to run the 'client|" + lower(sub) + "' command");
     return sub == "LIST" ? client_list(e) : client_kill(e);
   }
+  if (sub == "REPLY") {
+    if (e.args.size() != 3) return e.syntax_error();
+    std::string mode = upper(e.args[2]);
+    if (mode == "ON") {
+      e.session.reply_off = false;
+      return e.ok();
+    }
+    if (mode == "OFF") {
+      e.session.reply_off = true;
+      return;
+    }
+    if (mode == "SKIP") {
+      e.session.skip_next_reply = true;
+      e.out.silent = true;
+      return;
+    }
+    return e.syntax_error();
+  }
   e.error("ERR unknown subcommand '" + e.args[1].substr(0, 64) +
-          "'. WaveKV supports CLIENT ID, GETNAME, SETNAME, SETINFO, INFO, LIST, KILL.");
+          "'. WaveKV supports CLIENT ID, GETNAME, SETNAME, SETINFO, INFO, LIST, KILL, REPLY.");
 }
 
 void hello_reply(Exec& e) {
@@ -1215,6 +1234,182 @@ void cmd_setrange(Exec& e) {
   e.out.write = std::move(b);
 }
 
+// A bit offset of SETBIT and GETBIT: Redis's bound, 2^32 bits (512 MB).
+std::optional<uint64_t> bit_offset(Exec& e, const std::string& arg) {
+  auto v = parse_int(arg);
+  if (!v || *v < 0 || *v >= (int64_t{1} << 32)) {
+    e.error("ERR bit offset is not an integer or out of range");
+    return std::nullopt;
+  }
+  return static_cast<uint64_t>(*v);
+}
+
+// Bit 0 is the most significant bit of the first byte, as in Redis.
+int bit_at(std::string_view v, uint64_t offset) {
+  const uint64_t byte = offset >> 3;
+  if (byte >= v.size()) return 0;
+  return (static_cast<unsigned char>(v[byte]) >> (7 - (offset & 7))) & 1;
+}
+
+void cmd_setbit(Exec& e) {
+  const std::string& key = e.args[1];
+  auto offset = bit_offset(e, e.args[2]);
+  if (!offset) return;
+  if (e.args[3] != "0" && e.args[3] != "1")
+    return e.error("ERR bit is not an integer or out of range");
+  const bool on = e.args[3] == "1";
+  std::optional<Held> old = held_of(e, key);
+  std::string value = old ? std::move(old->value) : std::string();
+  const uint64_t byte = *offset >> 3;
+  if (!fits(e, byte + 1)) return;
+  if (value.size() <= byte) value.resize(byte + 1, '\0');
+  e.integer(bit_at(value, *offset));
+  const auto mask = static_cast<unsigned char>(1u << (7 - (*offset & 7)));
+  auto& c = reinterpret_cast<unsigned char&>(value[byte]);
+  c = on ? (c | mask) : (c & ~mask);
+  WriteBatch b;
+  b.put(key, value, old ? old->expires_ms : 0);
+  e.out.write = std::move(b);
+}
+
+void cmd_getbit(Exec& e) {
+  auto offset = bit_offset(e, e.args[2]);
+  if (!offset) return;
+  int bit = 0;
+  Status st = e.ctx.store.view(e.args[1], [&](std::string_view v) { bit = bit_at(v, *offset); });
+  if (!st.is_ok() && st.code() != Code::kNotFound) return e.error(store_error(st));
+  e.integer(bit);
+}
+
+// BITCOUNT key [start end [BYTE|BIT]]: Redis's index rules (negative from
+// the end, clamped), in bytes or in bits.
+void cmd_bitcount(Exec& e) {
+  if (e.args.size() == 3 || e.args.size() > 5) return e.syntax_error();
+  std::optional<int64_t> start, end;
+  bool bits = false;
+  if (e.args.size() >= 4) {
+    start = parse_int(e.args[2]), end = parse_int(e.args[3]);
+    if (!start || !end) return e.error(kNotInteger);
+    if (e.args.size() == 5) {
+      std::string unit = upper(e.args[4]);
+      if (unit == "BIT")
+        bits = true;
+      else if (unit != "BYTE")
+        return e.syntax_error();
+    }
+  }
+  int64_t count = 0;
+  Status st = e.ctx.store.view(e.args[1], [&](std::string_view v) {
+    const int64_t len = static_cast<int64_t>(v.size()) * (bits ? 8 : 1);
+    int64_t s = start.value_or(0), t = end.value_or(len - 1);
+    if (s < 0) s = std::max<int64_t>(len + s, 0);
+    if (t < 0) t = std::max<int64_t>(len + t, 0);
+    t = std::min(t, len - 1);
+    for (int64_t i = s; i <= t; ++i) {
+      if (bits) {
+        count += bit_at(v, static_cast<uint64_t>(i));
+      } else {
+        count += std::popcount(static_cast<unsigned char>(v[static_cast<size_t>(i)]));
+      }
+    }
+  });
+  if (!st.is_ok() && st.code() != Code::kNotFound) return e.error(store_error(st));
+  e.integer(count);
+}
+
+// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]: the longest
+// common subsequence of two values (an absent key is the empty string), by
+// Redis's table and walk, so ties resolve as Redis resolves them.
+void cmd_lcs(Exec& e) {
+  bool want_len = false, want_idx = false, with_match_len = false;
+  int64_t min_match = 0;
+  for (size_t i = 3; i < e.args.size(); ++i) {
+    std::string opt = upper(e.args[i]);
+    if (opt == "LEN") {
+      want_len = true;
+    } else if (opt == "IDX") {
+      want_idx = true;
+    } else if (opt == "WITHMATCHLEN") {
+      with_match_len = true;
+    } else if (opt == "MINMATCHLEN" && i + 1 < e.args.size()) {
+      auto n = parse_int(e.args[++i]);
+      if (!n) return e.error(kNotInteger);
+      min_match = std::max<int64_t>(*n, 0);
+    } else {
+      return e.syntax_error();
+    }
+  }
+  if (want_len && want_idx)
+    return e.error("ERR If you want both the length and indexes, please just use IDX.");
+  std::optional<std::string> a, b;
+  if (!read_value(e, e.args[1], a) || !read_value(e, e.args[2], b)) return;
+  const std::string x = a.value_or(""), y = b.value_or("");
+  const uint64_t cols = y.size() + 1;
+  const uint64_t cells = (x.size() + 1) * cols;
+  if (cells / cols != x.size() + 1 || cells > e.ctx.config.limits.max_bulk_bytes / 4)
+    return e.error("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+  // len[i * cols + j]: the LCS length of x's first i bytes and y's first j.
+  std::vector<uint32_t> len(cells, 0);
+  for (size_t i = 1; i <= x.size(); ++i)
+    for (size_t j = 1; j <= y.size(); ++j)
+      len[i * cols + j] = x[i - 1] == y[j - 1]
+                              ? len[(i - 1) * cols + j - 1] + 1
+                              : std::max(len[(i - 1) * cols + j], len[i * cols + j - 1]);
+  const uint32_t total = len[x.size() * cols + y.size()];
+  if (want_len) return e.integer(total);
+  // Walk back from the end: the common string, and its runs of bytes that
+  // are adjacent in both values (the matches, last first).
+  struct Match {
+    uint64_t a_start, a_end, b_start, b_end;
+  };
+  std::string common(total, '\0');
+  std::vector<Match> matches;
+  std::optional<Match> run;
+  auto close_run = [&] {
+    if (run && static_cast<int64_t>(run->a_end - run->a_start + 1) >= min_match)
+      matches.push_back(*run);
+    run.reset();
+  };
+  size_t i = x.size(), j = y.size(), k = total;
+  while (i > 0 && j > 0) {
+    if (x[i - 1] == y[j - 1]) {
+      common[--k] = x[i - 1];
+      if (run && run->a_start == i && run->b_start == j) {
+        --run->a_start, --run->b_start;
+      } else {
+        close_run();
+        run = Match{i - 1, i - 1, j - 1, j - 1};
+      }
+      --i, --j;
+    } else if (len[(i - 1) * cols + j] > len[i * cols + j - 1]) {
+      --i;
+    } else {
+      --j;
+    }
+  }
+  close_run();
+  if (!want_idx) {
+    if (!e.reserve(Exec::bulk_bytes(common.size()))) return;
+    return e.bulk(common);
+  }
+  if (!e.reserve(64 + matches.size() * 160)) return;
+  write_map(e.out.reply, 2, e.proto());
+  e.bulk("matches");
+  write_array(e.out.reply, matches.size());
+  for (const Match& m : matches) {
+    write_array(e.out.reply, with_match_len ? 3 : 2);
+    write_array(e.out.reply, 2);
+    e.integer(static_cast<int64_t>(m.a_start));
+    e.integer(static_cast<int64_t>(m.a_end));
+    write_array(e.out.reply, 2);
+    e.integer(static_cast<int64_t>(m.b_start));
+    e.integer(static_cast<int64_t>(m.b_end));
+    if (with_match_len) e.integer(static_cast<int64_t>(m.a_end - m.a_start + 1));
+  }
+  e.bulk("len");
+  e.integer(total);
+}
+
 void cmd_getdel(Exec& e) {
   const std::string& key = e.args[1];
   std::optional<std::string> old;
@@ -1302,7 +1497,9 @@ void cmd_copy(Exec& e) {
     if (opt == "REPLACE") {
       replace = true;
     } else if (opt == "DB" && i + 1 < e.args.size()) {
-      if (e.args[++i] != "0") return e.error("ERR DB index is out of range");
+      auto db = parse_int(e.args[++i]);
+      if (!db) return e.error(kNotInteger);
+      if (*db != 0) return e.error("ERR DB index is out of range");
     } else {
       return e.syntax_error();
     }
@@ -1596,6 +1793,14 @@ const std::vector<CommandSpec>& commands() {
        cmd_getrange, Need::kRead},
       {"SETRANGE", 4, "write", 1, 1, 1, "string", "Overwrites part of a value", cmd_setrange,
        Need::kWrite},
+      {"SETBIT", 4, "write", 1, 1, 1, "bitmap", "Sets or clears one bit of a value", cmd_setbit,
+       Need::kWrite},
+      {"GETBIT", 3, "readonly fast", 1, 1, 1, "bitmap", "One bit of a value", cmd_getbit,
+       Need::kRead},
+      {"BITCOUNT", -2, "readonly", 1, 1, 1, "bitmap", "How many bits of a value are set",
+       cmd_bitcount, Need::kRead},
+      {"LCS", -3, "readonly", 1, 2, 1, "string", "The longest common subsequence of two values",
+       cmd_lcs, Need::kRead},
       {"GETDEL", 2, "write fast", 1, 1, 1, "string", "Gets a value and deletes the key", cmd_getdel,
        Need::kWrite},
       {"GETSET", 3, "write fast", 1, 1, 1, "string", "Sets a key, returning the old value",
@@ -1815,9 +2020,9 @@ Ordering ordering_of(const std::vector<std::string>& args) {
   if (name == "MSET" || name == "SETEX" || name == "PSETEX") return Ordering::kBlindWrite;
   // Read what this node holds, then write.
   static const std::set<std::string, std::less<>> kCheckThenWrite = {
-      "INCR",   "DECR",    "INCRBY",   "DECRBY",    "INCRBYFLOAT", "APPEND",  "SETRANGE", "GETDEL",
-      "GETSET", "SETNX",   "MSETNX",   "RENAME",    "RENAMENX",    "COPY",    "EXEC",     "GETEX",
-      "EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT", "PERSIST",     "FLUSHDB", "FLUSHALL"};
+      "INCR",   "DECR",   "INCRBY",  "DECRBY",   "INCRBYFLOAT", "APPEND",   "SETRANGE", "SETBIT",
+      "GETDEL", "GETSET", "SETNX",   "MSETNX",   "RENAME",      "RENAMENX", "COPY",     "EXEC",
+      "GETEX",  "EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT",   "PERSIST",  "FLUSHDB",  "FLUSHALL"};
   if (kCheckThenWrite.count(name) != 0) return Ordering::kSerialized;
   if (name == "SET") {
     for (size_t i = 3; i < args.size(); ++i) {
@@ -2043,7 +2248,32 @@ void queue(Exec& e, const CommandSpec* c, std::string refusal) {
 
 }  // namespace
 
+namespace {
+Outcome execute_command(CommandContext& ctx, Session& session,
+                        const std::vector<std::string>& args);
+
+bool confirms_subscription(std::string_view name) {
+  std::string n = upper(name);
+  return n == "SUBSCRIBE" || n == "PSUBSCRIBE" || n == "UNSUBSCRIBE" || n == "PUNSUBSCRIBE";
+}
+}  // namespace
+
 Outcome execute(CommandContext& ctx, Session& session, const std::vector<std::string>& args) {
+  const bool skipped = session.skip_next_reply;
+  session.skip_next_reply = false;
+  Outcome out = execute_command(ctx, session, args);
+  if (out.stopped == Outcome::Stopped::kLater) {
+    session.skip_next_reply = skipped;  // it runs again and is that command
+    return out;
+  }
+  if ((skipped || session.reply_off) && !confirms_subscription(args[0])) out.silent = true;
+  if (out.silent) out.reply.clear();
+  return out;
+}
+
+namespace {
+Outcome execute_command(CommandContext& ctx, Session& session,
+                        const std::vector<std::string>& args) {
   Outcome out;
   Exec e{ctx, session, args, out};
   if (!ctx.auth_enabled && !session.identity) session.identity = default_identity();
@@ -2095,6 +2325,7 @@ Outcome execute(CommandContext& ctx, Session& session, const std::vector<std::st
   c->handler(e);
   return out;
 }
+}  // namespace
 
 std::string too_large_reply(uint64_t bytes, uint64_t limit) {
   std::string out;

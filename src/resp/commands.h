@@ -140,6 +140,9 @@ struct Session {
   // SUBSCRIBE and PSUBSCRIBE: how many, and the bytes their names take.
   size_t channels = 0, patterns = 0;
   uint64_t subscribed_bytes = 0;
+  // CLIENT REPLY: OFF silences every reply until ON; SKIP silences its own
+  // and the next command's. (Un)subscribe confirmations still go, as in Redis.
+  bool reply_off = false, skip_next_reply = false;
 
   bool subscribed() const { return channels + patterns > 0; }
   // Bytes the session holds for a transaction, its watched keys and its
@@ -213,6 +216,9 @@ struct Outcome {
   std::string reply;
   std::optional<WriteBatch> write;
   bool close = false;  // QUIT: close after this reply
+  // CLIENT REPLY OFF or SKIP: no reply at all (`reply` is empty), even if
+  // the write fails.
+  bool silent = false;
   // The command stopped because its reply did not get memory (ReplyBudget):
   // it did nothing (no write, no session change); `reply` is to be dropped.
   // kLater: run it again once memory frees; kTooLarge: answer

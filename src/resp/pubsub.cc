@@ -74,9 +74,9 @@ void PubSub::set_flags(NotifyFlags f) {
   std::lock_guard lock(watch_mu_);
   flags_.store(f.bits());
   const uint32_t b = f.bits();
-  const bool wanted =
-      (b & (NotifyFlags::kKeyspace | NotifyFlags::kKeyevent)) != 0 &&
-      (b & (NotifyFlags::kString | NotifyFlags::kGeneric | NotifyFlags::kExpired)) != 0;
+  const bool wanted = (b & (NotifyFlags::kKeyspace | NotifyFlags::kKeyevent)) != 0 &&
+                      (b & (NotifyFlags::kString | NotifyFlags::kGeneric | NotifyFlags::kExpired |
+                            NotifyFlags::kNew)) != 0;
   if (wanted && !watch_ && store_ != nullptr) {
     watch_ = store_->watch("", [this](const WatchEvent& e) { notify(e); });
   } else if (!wanted && watch_) {
@@ -178,26 +178,41 @@ size_t PubSub::publish(std::string_view channel, std::string_view message) {
 void PubSub::notify(const WatchEvent& e) {
   if (subscriptions_.load(std::memory_order_relaxed) == 0) return;
   const uint32_t f = flags_.load(std::memory_order_relaxed);
-  std::string_view event;
-  uint32_t event_class;
-  if (!e.deleted) {
-    event = "set", event_class = NotifyFlags::kString;
-  } else if (e.expired) {
-    event = "expired", event_class = NotifyFlags::kExpired;
+  struct Event {
+    std::string_view name;
+    uint32_t event_class;
+  };
+  // What the data did, in Redis's order (a key is added, then set, then
+  // given its expiry).
+  Event events[3];
+  size_t n = 0;
+  if (e.deleted) {
+    events[n++] =
+        e.expired ? Event{"expired", NotifyFlags::kExpired} : Event{"del", NotifyFlags::kGeneric};
   } else {
-    event = "del", event_class = NotifyFlags::kGeneric;
+    const bool expiry_changed = !e.was_live || e.expires_ms != e.previous_expires_ms;
+    if (!e.was_live) events[n++] = {"new", NotifyFlags::kNew};
+    if (!e.was_live || e.value_changed || !expiry_changed)
+      events[n++] = {"set", NotifyFlags::kString};
+    if (expiry_changed && e.expires_ms != 0)
+      events[n++] = {"expire", NotifyFlags::kGeneric};
+    else if (expiry_changed && e.was_live && !e.value_changed)
+      events[n++] = {"persist", NotifyFlags::kGeneric};
   }
-  if ((f & event_class) == 0) return;
   std::lock_guard lock(mu_);
-  if (f & NotifyFlags::kKeyspace) {
-    std::string channel(kKeyspacePrefix);
-    channel += e.key;
-    publish_locked(channel, event, &e.key);
-  }
-  if (f & NotifyFlags::kKeyevent) {
-    std::string channel(kKeyeventPrefix);
-    channel += event;
-    publish_locked(channel, e.key, &e.key);
+  for (size_t i = 0; i < n; ++i) {
+    const Event& ev = events[i];
+    if ((f & ev.event_class) == 0) continue;
+    if (f & NotifyFlags::kKeyspace) {
+      std::string channel(kKeyspacePrefix);
+      channel += e.key;
+      publish_locked(channel, ev.name, &e.key);
+    }
+    if (f & NotifyFlags::kKeyevent) {
+      std::string channel(kKeyeventPrefix);
+      channel += ev.name;
+      publish_locked(channel, e.key, &e.key);
+    }
   }
 }
 

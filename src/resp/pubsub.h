@@ -41,9 +41,10 @@ class Subscriber {
 
 // Which keyspace notifications are published: Redis's
 // notify-keyspace-events letters. K: on __keyspace@0__:<key>; E: on
-// __keyevent@0__:<event>; the event classes WaveKV announces are g (del),
-// $ (set) and x (expired); the other classes are accepted and kept (nothing
-// of theirs happens here). Neither K nor E: nothing is published.
+// __keyevent@0__:<event>; the event classes WaveKV announces are n (new),
+// $ (set), g (expire, persist, del) and x (expired); the other classes are
+// accepted and kept (nothing of theirs happens here). Neither K nor E:
+// nothing is published.
 class NotifyFlags {
  public:
   // nullopt: a letter Redis does not know.

@@ -429,11 +429,15 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
     reader_wake_.cancel();
   }
 
-  void submit_write(uint64_t slot, WriteBatch batch, std::string ok_reply, bool serialized) {
+  // `silent` (CLIENT REPLY OFF or SKIP): no reply, not even an error.
+  void submit_write(uint64_t slot, WriteBatch batch, std::string ok_reply, bool serialized,
+                    bool silent) {
     shared_->begin_store_write();
-    auto done = [self = shared_from_this(), slot, ok = std::move(ok_reply),
-                 serialized](Status st) mutable {
-      std::string reply = st.is_ok() ? std::move(ok) : resp::write_error_reply(st);
+    auto done = [self = shared_from_this(), slot, ok = std::move(ok_reply), serialized,
+                 silent](Status st) mutable {
+      std::string reply = silent       ? std::string()
+                          : st.is_ok() ? std::move(ok)
+                                       : resp::write_error_reply(st);
       // The write is visible now, so the next conditional write may check.
       if (serialized) self->shared_->gate.release();
       Shared* shared = self->shared_.get();
@@ -490,7 +494,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
     resp::Outcome o;
     if (!dead_) o = run(args, false);
     if (o.write) {
-      submit_write(slot, std::move(*o.write), std::move(o.reply), true);
+      submit_write(slot, std::move(*o.write), std::move(o.reply), true, o.silent);
     } else {
       shared_->gate.release();
       complete(slot, std::move(o.reply), true);
@@ -623,7 +627,7 @@ class Connection : public std::enable_shared_from_this<Connection>, public resp:
       uint64_t slot = push_pending(req_bytes);
       r.args.clear();
       r.args.shrink_to_fit();
-      submit_write(slot, std::move(*o.write), std::move(o.reply), false);
+      submit_write(slot, std::move(*o.write), std::move(o.reply), false, o.silent);
     } else {
       release_request(req_bytes);
       push_ready(std::move(o.reply));

@@ -618,6 +618,7 @@ class StoreImpl final : public ReplicatedStore {
       std::lock_guard lock(watch_mu_);
       watching = !watchers_.empty();
     }
+    const uint64_t now = watching ? clock_->now_ms() : 0;
     {
       std::unique_lock lock(state_mu_);
       for (auto& op : ops) {
@@ -625,11 +626,9 @@ class StoreImpl final : public ReplicatedStore {
         if (applied.changed && std::holds_alternative<OpExpire>(op)) expired_keys_++;
         if (!watching || !applied.changed) continue;
         if (const auto* s = std::get_if<OpSetEntry>(&op))
-          events.push_back(
-              {s->key, s->entry.value, s->entry.tombstone, s->entry.meta, s->entry.expires_ms});
+          events.push_back(version_event(s->key, s->entry, applied.previous, now));
         if (const auto* r = std::get_if<OpRepairEntry>(&op))
-          events.push_back(
-              {r->key, r->entry.value, r->entry.tombstone, r->entry.meta, r->entry.expires_ms});
+          events.push_back(version_event(r->key, r->entry, applied.previous, now));
         if (const auto* x = std::get_if<OpExpire>(&op))
           events.push_back({x->key, {}, true, x->meta, applied.previous->expires_ms, true});
       }
@@ -639,6 +638,17 @@ class StoreImpl final : public ReplicatedStore {
     deliver(events);
     maybe_request_checkpoint();
     return Status::ok();
+  }
+
+  static WatchEvent version_event(const std::string& key, const Entry& entry,
+                                  const std::optional<Entry>& previous, uint64_t now) {
+    WatchEvent ev{key, entry.value, entry.tombstone, entry.meta, entry.expires_ms};
+    if (previous && previous->live_at(now)) {
+      ev.was_live = true;
+      ev.previous_expires_ms = previous->expires_ms;
+      ev.value_changed = entry.tombstone || previous->value != entry.value;
+    }
+    return ev;
   }
 
   void deliver(const std::vector<WatchEvent>& events) {
