@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "cli.h"
+#include "config_file.h"
 #include "wavekv/security.h"
 #include "wavekv/store.h"
 #include "wavekv/tools.h"
@@ -234,6 +235,8 @@ struct Flags {
   uint64_t ttl_ms = 0;
   std::string token, user, cacert;  // --token, --user, --cacert (with --addr)
   bool status_json = false;
+  std::string config_file;    // serve --config
+  bool print_config = false;  // serve --print-config
   bool repair = false;
   uint64_t max_drift_ms = 5 * 60 * 1000;
   bool dry_run = false;
@@ -496,6 +499,10 @@ int run(const Commands& c, Flags& f) {
   if (*c.security.keygen) return cmd_keygen();
   if (*c.security.cert) return cmd_cert(c.security, f.security);
   if (*c.serve) {
+    if (f.print_config) {
+      std::cout << cli::effective_config(*c.serve);
+      return 0;
+    }
     f.serve.durability = parse_durability(f.serve_durability).value();
     return run_serve(f.serve);
   }
@@ -535,8 +542,16 @@ int main(int argc, char** argv) {
   c.repair_ts = add_repair_timestamps_command(app, f, c.repair_key);
   c.bench = add_bench_command(app, f.bench, f.bench_durability, f.bench_mode);
   c.serve = add_serve_command(app, f.serve, f.serve_durability);
+  add_config_file(c.serve, f.config_file, f.print_config);
   add_security_commands(app, f.security, c.security);
   add_user_commands(app, f, c);
   CLI11_PARSE(app, argc, argv);
+  if (*c.serve && !f.config_file.empty()) {
+    try {
+      apply_config_file(*c.serve, f.config_file);
+    } catch (const CLI::ParseError& e) {
+      return app.exit(e);
+    }
+  }
   return run(c, f);
 }

@@ -7,7 +7,7 @@
 #include <map>
 
 // Errors are values here too: toml::parse returns a parse_result instead of
-// throwing. Only this file includes toml++ (header-only mode).
+// throwing. toml++ is header-only; apps/wavekv/config_file.cc sets it up the same way.
 #define TOML_EXCEPTIONS 0
 #include <toml++/toml.h>
 
