@@ -1,9 +1,12 @@
-// `wavekv serve --config FILE` and `--print-config`, run as a user runs them.
+// `wavekv serve --config FILE`, `--print-config`, `--log-format` and
+// `--log-level`, run as a user runs them.
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 
 #include "support/test_util.h"
@@ -124,6 +127,44 @@ TEST_F(ConfigFile, AnUnknownKeyABadValueOrBadSyntaxIsRefusedWithTheFileAndLine) 
   out = serve("--config " + dir_ + "/missing.toml --print-config");
   EXPECT_NE(out.exit_code, 0);
   EXPECT_NE(out.out.find(dir_ + "/missing.toml"), std::string::npos) << out.out;
+}
+
+// What a node logs, in the format and from the level the flags (or the
+// file) ask for. Only "listening ..." (stdout) is not a log record.
+TEST_F(ConfigFile, ServeLogsJsonOrLogfmtFromTheLevelAsked) {
+  auto run_node = [&](const std::string& flags) {
+    std::filesystem::remove_all(dir_ + "/data");
+    std::filesystem::remove(dir_ + "/log");
+    const std::string file = write(node_config(flags));
+    test::ReadyChild c = test::start_ready({WAVEKV_BINARY, "serve", "--config", file},
+                                           dir_ + "/ready", dir_ + "/log");
+    EXPECT_TRUE(c.error.empty()) << c.error;
+    test::stop_child(c.pid, SIGTERM);
+    std::ifstream in(dir_ + "/log");
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);)
+      if (!line.starts_with("listening ")) lines.push_back(line);
+    return lines;
+  };
+  std::vector<std::string> json = run_node("log-format = \"json\"\n");
+  ASSERT_GE(json.size(), 2u) << "started and stopped";
+  bool started = false;
+  for (const auto& line : json) {
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << "not JSON: " << line;
+    EXPECT_TRUE(j.contains("node")) << line;
+    if (j.value("msg", "") == "node started") started = j.value("level", "") == "info";
+  }
+  EXPECT_TRUE(started);
+
+  std::vector<std::string> logfmt = run_node("");
+  ASSERT_FALSE(logfmt.empty());
+  EXPECT_TRUE(logfmt.front().starts_with("ts=")) << logfmt.front();
+  EXPECT_NE(logfmt.front().find(" level=info "), std::string::npos) << logfmt.front();
+
+  std::vector<std::string> warn = run_node("log-level = \"warn\"\n");
+  for (const auto& line : warn) EXPECT_EQ(line.find("level=info"), std::string::npos) << line;
+  EXPECT_LT(warn.size(), logfmt.size()) << "the info records are gone";
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 namespace wavekv {
@@ -50,6 +51,40 @@ TEST(Log, AGivenSinkGetsTheRecordAndMayThrow) {
   EXPECT_EQ(got.message, "m");
   ASSERT_EQ(got.fields.size(), 1u);
   EXPECT_EQ(got.fields[0].value, "v");
+}
+
+TEST(Log, JsonSinkWritesOneObjectPerLineInTheLogfmtOrder) {
+  LogSink sink = json_stderr_sink();
+  testing::internal::CaptureStderr();
+  log(sink, LogLevel::kInfo, "node", "say \"hi\"\nthen go",
+      {{"peer", "127.0.0.1:7400"},
+       {"node", "3"},
+       {"bad", "\xff\x01"},
+       {"msg", "a field named msg"}});
+  std::string line = testing::internal::GetCapturedStderr();
+  ASSERT_EQ(line.find('\n'), line.size() - 1) << "one line: " << line;
+  auto j = nlohmann::ordered_json::parse(line);
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : j.items()) keys.push_back(k);
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{"ts", "level", "component", "node", "msg", "peer", "bad"}));
+  EXPECT_TRUE(j["ts"].is_number());
+  EXPECT_EQ(j["level"], "info");
+  EXPECT_EQ(j["node"], "3");
+  EXPECT_EQ(j["msg"], "say \"hi\"\nthen go") << "the message, not the field of that name";
+  EXPECT_EQ(j["bad"], "\xef\xbf\xbd\x01") << "a byte that is not UTF-8 is replaced";
+}
+
+TEST(Log, AtLeastPassesTheLevelAndAboveOnly) {
+  std::vector<LogLevel> got;
+  LogSink sink = at_least(LogLevel::kWarn, [&](const LogRecord& r) { got.push_back(r.level); });
+  for (LogLevel l : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarn, LogLevel::kError})
+    log(sink, l, "node", "m");
+  EXPECT_EQ(got, (std::vector<LogLevel>{LogLevel::kWarn, LogLevel::kError}));
+  EXPECT_EQ(parse_log_level("warn"), LogLevel::kWarn);
+  EXPECT_EQ(parse_log_level("debug"), LogLevel::kDebug);
+  EXPECT_EQ(parse_log_level("WARN"), std::nullopt);
+  EXPECT_EQ(parse_log_level("warning"), std::nullopt);
 }
 
 }  // namespace

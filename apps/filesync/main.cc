@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../common/listening.h"
+#include "../common/log_flags.h"
 #include "../common/peer_security.h"
 #include "filesync/mirror.h"
 #include "filesync/tree.h"
@@ -51,7 +52,9 @@ int run(MirrorConfig config, const std::string& ready_file) {
   };
   hooks.announce = [&](Node& node) {
     WAVEKV_RETURN_IF_ERROR(announce(node, ready_file, config.node));
-    std::vector<LogField> fields = {{"watch_dir", config.watch_dir}, {"peer", node.peer_address()}};
+    std::vector<LogField> fields = {{"node", std::to_string(node.store().node_id())},
+                                    {"watch_dir", config.watch_dir},
+                                    {"peer", node.peer_address()}};
     if (!node.http_address().empty()) fields.push_back({"http", node.http_address()});
     log(config.node.log, LogLevel::kInfo, "filesync", "mirroring", std::move(fields));
     return Status::ok();
@@ -141,6 +144,8 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--no-progress", no_progress, "No progress output");
   cli::PeerSecurityFlags security;
   cli::add_peer_security_flags(*run_cmd, security);
+  cli::LogFlags log_flags;
+  cli::add_log_flags(*run_cmd, log_flags);
 
   std::vector<std::string> dirs;
   bool json = false;
@@ -153,6 +158,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (*check_cmd) return check(dirs, json);
   config.node.store.durability = parse_durability(durability).value();
+  config.node.log = cli::log_sink(log_flags);
   if (Status st = cli::apply_peer_security(security, config.node); !st.is_ok()) {
     std::fprintf(stderr, "filesync: %s\n", st.message().c_str());
     return 2;

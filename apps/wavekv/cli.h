@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/log_flags.h"
 #include "../common/peer_security.h"
 #include "wavekv/node.h"
 #include "wavekv/store.h"
@@ -65,6 +66,7 @@ struct ServeOptions {
   uint64_t member_expiry_ms = 24ull * 3600 * 1000;
   size_t keep_retired = 2;     // copies a re-bootstrap moves aside (retired/)
   std::string ready_file;      // written once every listener is bound (listening.h); empty: none
+  LogFlags log;                // --log-level, --log-format (../common/log_flags.h)
   PeerSecurityFlags security;  // ../common/peer_security.h (with --insecure)
   ClientSecurity clients;  // --tls-cert-file, --tls-key-file, --tls-client-ca-file, --users-file
 };

@@ -414,6 +414,7 @@ CLI::App* add_serve_command(CLI::App& app, ServeOptions& so, std::string& serve_
                   "Refuse clients without such a certificate");
   serve->add_option("--users-file", so.clients.users_file,
                     "RESP and HTTP clients log in as users of this file (docs/SECURITY.md)");
+  add_log_flags(*serve, so.log);
   serve
       ->add_option("--keep-retired", so.keep_retired,
                    "Copies of the data directory a re-bootstrap moves aside to "

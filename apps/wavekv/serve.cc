@@ -55,6 +55,7 @@ int run_serve(const ServeOptions& o) {
     return 2;
   }
   config.clients = o.clients;
+  config.log = log_sink(o.log);
 
   // Before any thread starts, so every thread inherits the signal mask.
   const std::atomic<int>& got_signal = catch_stop_signals();

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace wavekv {
@@ -31,6 +33,18 @@ using LogSink = std::function<void(const LogRecord&)>;
 // (a `node` field comes right after the component, the others after msg;
 // values with spaces, quotes, '=' or control characters are quoted and escaped).
 LogSink logfmt_stderr_sink();
+
+// The same records as one JSON object per line on stderr, keys in the same
+// order: {"ts":<ms>,"level":"info","component":"node","node":"<id>",
+// "msg":"...","k":"v",...}; every field value is a JSON string.
+LogSink json_stderr_sink();
+
+// Passes on to `sink` only records at `min` or above.
+LogSink at_least(LogLevel min, LogSink sink);
+
+// "debug", "info", "warn" or "error"; nullopt for anything else.
+std::optional<LogLevel> parse_log_level(std::string_view name);
+const char* log_level_name(LogLevel level);
 
 // Calls sink(record) if sink is set, else the default sink. Never throws.
 void log(const LogSink& sink, LogLevel level, std::string component, std::string message,

@@ -2,19 +2,10 @@
 
 #include <chrono>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 namespace wavekv {
 namespace {
-
-const char* level_name(LogLevel level) {
-  switch (level) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarn: return "warn";
-    case LogLevel::kError: return "error";
-  }
-  return "info";
-}
 
 bool needs_quotes(const std::string& v) {
   if (v.empty()) return true;
@@ -68,11 +59,14 @@ void append_field(std::string& out, const LogField& f) {
   append_value(out, f.value, false);
 }
 
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string logfmt_line(const LogRecord& r) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
-  std::string out = "ts=" + std::to_string(ms) + " level=" + level_name(r.level);
+  std::string out = "ts=" + std::to_string(now_ms()) + " level=" + log_level_name(r.level);
   append_field(out, {"component", r.component});
   // The node id first, so the lines of one node in a shared log line up.
   for (const auto& f : r.fields)
@@ -85,14 +79,58 @@ std::string logfmt_line(const LogRecord& r) {
   return out;
 }
 
+// One JSON object; ordered_json keeps the logfmt line's key order. Bytes
+// that are not UTF-8 are replaced, so a line always parses.
+std::string json_line(const LogRecord& r) {
+  nlohmann::ordered_json j;
+  j["ts"] = now_ms();
+  j["level"] = log_level_name(r.level);
+  j["component"] = r.component;
+  for (const auto& f : r.fields)
+    if (f.key == "node") j["node"] = f.value;
+  j["msg"] = r.message;
+  for (const auto& f : r.fields)
+    if (f.key != "node" && !j.contains(f.key)) j[f.key] = f.value;
+  std::string out = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  out += '\n';
+  return out;
+}
+
+void write_stderr(const std::string& line) {
+  // One fwrite per line: stdio locks the stream, so lines never interleave.
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
 }  // namespace
 
-LogSink logfmt_stderr_sink() {
-  return [](const LogRecord& r) {
-    const std::string line = logfmt_line(r);
-    // One fwrite per line: stdio locks the stream, so lines never interleave.
-    std::fwrite(line.data(), 1, line.size(), stderr);
+const char* log_level_name(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug: return "debug";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kWarn: return "warn";
+    case LogLevel::kError: return "error";
+  }
+  return "info";
+}
+
+std::optional<LogLevel> parse_log_level(std::string_view name) {
+  for (LogLevel l : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarn, LogLevel::kError})
+    if (name == log_level_name(l)) return l;
+  return std::nullopt;
+}
+
+LogSink json_stderr_sink() {
+  return [](const LogRecord& r) { write_stderr(json_line(r)); };
+}
+
+LogSink at_least(LogLevel min, LogSink sink) {
+  return [min, sink = std::move(sink)](const LogRecord& r) {
+    if (r.level >= min) sink(r);
   };
+}
+
+LogSink logfmt_stderr_sink() {
+  return [](const LogRecord& r) { write_stderr(logfmt_line(r)); };
 }
 
 void log(const LogSink& sink, LogLevel level, std::string component, std::string message,
