@@ -199,6 +199,9 @@ void PubSub::notify(const WatchEvent& e) {
     else if (expiry_changed && e.was_live && !e.value_changed)
       events[n++] = {"persist", NotifyFlags::kGeneric};
   }
+  bool any = false;
+  for (size_t i = 0; i < n; ++i) any = any || (f & events[i].event_class) != 0;
+  if (!any) return;  // none of these classes asked for: no lock taken
   std::lock_guard lock(mu_);
   for (size_t i = 0; i < n; ++i) {
     const Event& ev = events[i];
