@@ -319,6 +319,22 @@ TEST_F(HttpServerTest, StatusMetricsAndHealth) {
     EXPECT_NO_THROW((void)std::stod(line.substr(sp + 1))) << line;
   }
 
+  // A histogram's count and buckets move with the writes.
+  auto sample = [&](const std::string& name) {
+    std::string body = req("GET", "/metrics").body;
+    size_t at = body.find("\n" + name + " ");
+    return at == std::string::npos ? -1.0 : std::stod(body.substr(at + name.size() + 2));
+  };
+  const double count = sample("wavekv_group_commit_requests_count");
+  const double inf = sample("wavekv_group_commit_requests_bucket{le=\"+Inf\"}");
+  ASSERT_GE(count, 1) << "the put above";
+  EXPECT_EQ(inf, count);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store_->put("b" + std::to_string(i), "1"));
+  EXPECT_EQ(sample("wavekv_group_commit_requests_count"), count + 3);
+  EXPECT_EQ(sample("wavekv_group_commit_requests_bucket{le=\"1\"}"), count + 3)
+      << "one request each";
+  EXPECT_EQ(sample("wavekv_group_commit_requests_sum"), sample("wavekv_writes_total"));
+
   auto h = req("GET", "/healthz");
   EXPECT_EQ(h.status, 200);
   EXPECT_EQ(h.body, "ok\n");

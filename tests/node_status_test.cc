@@ -138,6 +138,66 @@ TEST_F(NodeStatusTable, EveryFieldShowsInJsonPrometheusAndInfo) {
   }
 }
 
+// Histograms as Prometheus has them: cumulative `le` buckets ending in
+// +Inf, then _sum and _count, under one HELP and TYPE.
+TEST_F(NodeStatusTable, HistogramsShowAsCumulativeBucketsSumAndCount) {
+  NodeStatus s = full_status();
+  s.store.wal_fsync_seconds = {{0.001, 0.01}, {3, 0, 2}, 2.5, 5};
+  s.store.group_commit_requests = {{1, 2}, {4, 1, 0}, 6, 5};
+  serve([s] { return s; });
+  EXPECT_NE(metrics_.find("# HELP wavekv_wal_fsync_duration_seconds How long each WAL fsync took.\n"
+                          "# TYPE wavekv_wal_fsync_duration_seconds histogram\n"
+                          "wavekv_wal_fsync_duration_seconds_bucket{le=\"0.001\"} 3\n"
+                          "wavekv_wal_fsync_duration_seconds_bucket{le=\"0.01\"} 3\n"
+                          "wavekv_wal_fsync_duration_seconds_bucket{le=\"+Inf\"} 5\n"
+                          "wavekv_wal_fsync_duration_seconds_sum 2.5\n"
+                          "wavekv_wal_fsync_duration_seconds_count 5\n"),
+            std::string::npos)
+      << metrics_;
+  EXPECT_NE(metrics_.find("wavekv_group_commit_requests_bucket{le=\"2\"} 5\n"
+                          "wavekv_group_commit_requests_bucket{le=\"+Inf\"} 5\n"),
+            std::string::npos)
+      << metrics_;
+}
+
+// A value exactly at a bound counts in that bound's bucket (Prometheus's le).
+TEST(Histogram, AValueAtABoundCountsInItsBucket) {
+  Histogram h({1, 2});
+  for (double v : {0.5, 1.0, 1.5, 2.0, 2.5}) h.record(v);
+  const HistogramSnapshot s = h.snapshot();
+  EXPECT_EQ(s.counts, (std::vector<uint64_t>{2, 2, 1}));
+  EXPECT_EQ(s.count, 5u);
+  EXPECT_EQ(s.sum, 7.5);
+}
+
+// A store records every fsync's duration and every group commit's size.
+TEST(StoreHistograms, EveryFsyncAndGroupCommitIsRecorded) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "wavekv-hist-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+  Config c;
+  c.data_dir = tmpl + "/db";
+  c.durability = Durability::kAlways;
+  auto opened = Store::open(c);
+  ASSERT_TRUE(opened) << opened.status().to_string();
+  Store& store = **opened;
+  const StoreStatus before = store.status();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store.put("k" + std::to_string(i), "v").is_ok());
+  const StoreStatus after = store.status();
+  EXPECT_EQ(after.wal_fsync_seconds.count - before.wal_fsync_seconds.count,
+            after.fsyncs - before.fsyncs);
+  EXPECT_GE(after.fsyncs - before.fsyncs, 5u) << "one per write, one at a time";
+  EXPECT_GT(after.wal_fsync_seconds.sum, before.wal_fsync_seconds.sum);
+  EXPECT_EQ(after.group_commit_requests.count - before.group_commit_requests.count,
+            after.group_commits - before.group_commits);
+  EXPECT_EQ(after.group_commit_requests.sum - before.group_commit_requests.sum, 5.0)
+      << "the writes, one request each";
+  uint64_t in_buckets = 0;
+  for (uint64_t n : after.wal_fsync_seconds.counts) in_buckets += n;
+  EXPECT_EQ(in_buckets, after.wal_fsync_seconds.count);
+  ASSERT_TRUE(store.close().is_ok());
+  std::filesystem::remove_all(tmpl);
+}
+
 TEST_F(NodeStatusTable, MembersAndIdentityShowBesideTheTable) {
   const NodeStatus s = full_status();
   serve([s] { return s; });

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "wavekv/config.h"
+#include "wavekv/histogram.h"
 #include "wavekv/status.h"
 #include "wavekv/types.h"
 
@@ -107,6 +108,8 @@ struct StoreStatus {
   uint64_t queued = 0;     // requests waiting for the commit thread now
   uint64_t group_commits = 0;
   uint64_t fsyncs = 0;
+  HistogramSnapshot wal_fsync_seconds;      // each WAL fsync's duration
+  HistogramSnapshot group_commit_requests;  // write requests per group commit
   // Checkpoints
   uint64_t checkpoint_lsn = 0;  // the newest checkpoint covers WAL records up to here
   uint64_t checkpoints = 0;     // taken since open

@@ -63,7 +63,13 @@ void MetricsWriter::gauge(std::string_view name, std::string_view help, MetricVa
 
 void MetricsWriter::add(std::string_view type, std::string_view name, std::string_view help,
                         MetricValue value, const Labels& labels) {
-  std::string clean = sanitize_name(name, true);
+  add_to(type, name, help, name, std::move(value), labels);
+}
+
+void MetricsWriter::add_to(std::string_view type, std::string_view family_name,
+                           std::string_view help, std::string_view sample_name, MetricValue value,
+                           const Labels& labels) {
+  std::string clean = sanitize_name(family_name, true);
   Family* family = nullptr;
   for (auto& f : families_)
     if (f.name == clean) family = &f;
@@ -71,7 +77,7 @@ void MetricsWriter::add(std::string_view type, std::string_view name, std::strin
     families_.push_back({clean, escape(help, false), std::string(type), {}});
     family = &families_.back();
   }
-  std::string line = clean;
+  std::string line = sanitize_name(sample_name, true);
   if (!labels.empty()) {
     line += '{';
     for (size_t i = 0; i < labels.size(); ++i) {
@@ -86,6 +92,20 @@ void MetricsWriter::add(std::string_view type, std::string_view name, std::strin
   line += ' ';
   line += value.text;
   family->samples.push_back(std::move(line));
+}
+
+void MetricsWriter::histogram(std::string_view name, std::string_view help,
+                              const HistogramSnapshot& h, const Labels& labels) {
+  const std::string bucket = std::string(name) + "_bucket";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i <= h.bounds.size(); ++i) {
+    cumulative += i < h.counts.size() ? h.counts[i] : 0;
+    Labels with_le = labels;
+    with_le.emplace_back("le", i < h.bounds.size() ? MetricValue(h.bounds[i]).text : "+Inf");
+    add_to("histogram", name, help, bucket, cumulative, with_le);
+  }
+  add_to("histogram", name, help, std::string(name) + "_sum", h.sum, labels);
+  add_to("histogram", name, help, std::string(name) + "_count", h.count, labels);
 }
 
 std::string MetricsWriter::text() const {

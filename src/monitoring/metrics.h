@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "wavekv/histogram.h"
+
 namespace wavekv::monitoring {
 
 // A sample value, formatted when made: 64-bit integers keep every digit
@@ -34,6 +36,11 @@ class MetricsWriter {
   void gauge(std::string_view name, std::string_view help, MetricValue value,
              const Labels& labels = {});
 
+  // A histogram family: `name`_bucket{le="..."} (cumulative, then +Inf),
+  // `name`_sum and `name`_count.
+  void histogram(std::string_view name, std::string_view help, const HistogramSnapshot& h,
+                 const Labels& labels = {});
+
   // The exposition, families in the order first seen.
   std::string text() const;
 
@@ -44,6 +51,9 @@ class MetricsWriter {
   };
   void add(std::string_view type, std::string_view name, std::string_view help, MetricValue value,
            const Labels& labels);
+  // One sample line under family `family` (a histogram's _bucket, _sum, _count).
+  void add_to(std::string_view type, std::string_view family, std::string_view help,
+              std::string_view sample_name, MetricValue value, const Labels& labels);
   std::vector<Family> families_;
 };
 

@@ -342,6 +342,10 @@ void write_prometheus(const NodeStatus& s, MetricsWriter& out) {
     else
       out.gauge(f.prometheus_name, f.help, f.get(s));
   }
+  out.histogram("wavekv_wal_fsync_duration_seconds", "How long each WAL fsync took.",
+                s.store.wal_fsync_seconds);
+  out.histogram("wavekv_group_commit_requests", "Write requests carried by each group commit.",
+                s.store.group_commit_requests);
   if (is_node(s))
     out.gauge("wavekv_members", "Members this node knows.",
               static_cast<uint64_t>(s.members.size()));

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cassert>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -212,6 +213,8 @@ class StoreImpl final : public ReplicatedStore {
     s.writes = writes_.load();
     s.group_commits = group_commits_.load();
     s.fsyncs = fsyncs_.load();
+    s.wal_fsync_seconds = wal_fsync_seconds_.snapshot();
+    s.group_commit_requests = group_commit_requests_.snapshot();
     s.checkpoints = checkpoints_.load();
     s.last_checkpoint_ms = last_checkpoint_ms_.load();
     s.recovery = recovery_;
@@ -595,10 +598,7 @@ class StoreImpl final : public ReplicatedStore {
       encode_wal_record(lsn, encoded, framed);
       uint64_t first_before = wal_->segment_first_lsn();
       Status st = wal_->append(framed, lsn);
-      if (st.is_ok() && config_.durability == Durability::kAlways) {
-        st = wal_->sync();
-        fsyncs_++;
-      }
+      if (st.is_ok() && config_.durability == Durability::kAlways) st = timed_sync();
       if (!st.is_ok()) {
         failed_ = Status::failed("a WAL write or fsync failed (" + st.message() +
                                  "); the store refuses writes until it is reopened");
@@ -635,6 +635,7 @@ class StoreImpl final : public ReplicatedStore {
     }
     writes_ += requests;
     group_commits_++;
+    group_commit_requests_.record(static_cast<double>(requests));
     deliver(events);
     maybe_request_checkpoint();
     return Status::ok();
@@ -649,6 +650,16 @@ class StoreImpl final : public ReplicatedStore {
       ev.value_changed = entry.tombstone || previous->value != entry.value;
     }
     return ev;
+  }
+
+  // fsyncs the WAL, counted and timed (wal_mu_ held).
+  Status timed_sync() {
+    const auto start = std::chrono::steady_clock::now();
+    Status st = wal_->sync();
+    fsyncs_++;
+    wal_fsync_seconds_.record(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    return st;
   }
 
   void deliver(const std::vector<WatchEvent>& events) {
@@ -870,8 +881,7 @@ class StoreImpl final : public ReplicatedStore {
   void sync_now() {
     std::lock_guard lock(wal_mu_);
     if (!failed_.is_ok() || durable_lsn_ == last_lsn_) return;
-    Status st = wal_->sync();
-    fsyncs_++;
+    Status st = timed_sync();
     if (!st.is_ok()) {
       failed_ = Status::failed("a WAL fsync failed (" + st.message() +
                                "); the store refuses writes until it is reopened");
@@ -928,6 +938,8 @@ class StoreImpl final : public ReplicatedStore {
   std::atomic<uint64_t> writes_{0};
   std::atomic<uint64_t> group_commits_{0};
   std::atomic<uint64_t> fsyncs_{0};
+  Histogram wal_fsync_seconds_{Histogram::latency_seconds_bounds()};
+  Histogram group_commit_requests_{Histogram::size_bounds()};
   std::atomic<uint64_t> checkpoints_{0};
   std::atomic<uint64_t> last_checkpoint_ms_{0};
 
