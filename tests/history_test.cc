@@ -12,12 +12,14 @@
 //
 // The model, per key: the set of results the key may hold. An answered op
 // replaces it with what the op did (per its reply: `SET NX` answered nil
-// wrote nothing; `INCR` answered 7 wrote "7"); an op that was sent and got
-// no answer (its node was killed) may or may not have taken effect, so its
-// result joins the set; an op whose connection was refused never reached a
-// node and changes nothing. After the nemesis stops, the network heals and
-// every node runs, each node must come to hold, for every key, one of its
-// possible results, the same on every node, over RESP and HTTP alike.
+// wrote nothing; `INCR` answered 7 wrote "7", and keeps the expiry of the
+// value it incremented, so after a short `PEXPIRE` it may expire too); an
+// op that was sent and got no answer (its node was killed) may or may not
+// have taken effect, so its result joins the set; an op whose connection
+// was refused never reached a node and changes nothing. After the nemesis
+// stops, the network heals and every node runs, each node must come to
+// hold, for every key, one of its possible results, the same on every node,
+// over RESP and HTTP alike.
 //
 // The seed fixes every choice (ops, nodes, nemesis), not the threads'
 // interleaving. A failure prints the seed and each failing key's history.
@@ -52,6 +54,10 @@ using test::ServeNode;
 
 const std::string kAbsent = "<absent>";
 const std::string kAny = "<any>";  // an op of unknown result may have taken effect
+// A value set to expire before the check (SET PX, PEXPIRE, ttl_ms with a
+// short time): absent by then, but live until it expires, so an INCR that
+// keeps its expiry may still follow it (and expire with it).
+const std::string kExpiring = "<expiring>";
 
 int env_int(const char* name, int fallback) {
   const char* v = std::getenv(name);
@@ -70,7 +76,10 @@ struct Settings {
 // What one op did to one key, per its reply.
 struct Effect {
   bool changed = false;  // false: the op wrote nothing to this key
-  std::string result;    // the key's value afterwards, kAbsent, or kAny
+  std::string result;    // the key's value afterwards, kAbsent, kExpiring or kAny
+  // INCR: the new value keeps the old one's expiry, so if the key may have
+  // held an expiring value, the result may expire too.
+  bool keeps_expiry = false;
 };
 
 // The nodes, their proxies, and where each can be reached right now.
@@ -184,7 +193,8 @@ class HistoryRun {
         seen.push_back(resp_get(w.resp, k.name));
       }
       bool same = std::all_of(seen.begin(), seen.end(), [&](auto& s) { return s == seen[0]; });
-      bool allowed = k.possible.count(kAny) || k.possible.count(seen[0]);
+      bool allowed = k.possible.count(kAny) || k.possible.count(seen[0]) ||
+                     (seen[0] == kAbsent && k.possible.count(kExpiring));
       if (same && allowed) continue;
       report += "key " + k.name + ": nodes hold (http, resp per node)";
       for (auto& s : seen) report += " " + s;
@@ -255,7 +265,9 @@ class HistoryRun {
     for (size_t j = 0; j < op.keys.size(); j++) {
       Key& k = keys_[op.keys[j]];
       const Effect& e = effects[j];
-      if (outcome == kAnswered && e.changed)
+      if (outcome == kAnswered && e.changed && e.keeps_expiry && k.possible.count(kExpiring))
+        k.possible = {e.result, kExpiring};
+      else if (outcome == kAnswered && e.changed)
         k.possible = {e.result};
       else if (outcome == kUnanswered && e.changed)
         k.possible.insert(e.result);
@@ -335,7 +347,7 @@ class HistoryRun {
     } else if (kind < 23) {
       single({"SET", value, "PX", long_ms}, always(set_effect(value)), set_effect(value));
     } else if (kind < 30) {
-      single({"SET", value, "PX", short_ms}, always(set_effect(kAbsent)), set_effect(kAbsent));
+      single({"SET", value, "PX", short_ms}, always(set_effect(kExpiring)), set_effect(kExpiring));
     } else if (kind < 34) {
       single(
           {"SET", value, "NX"},
@@ -348,11 +360,14 @@ class HistoryRun {
     } else if (kind < 55) {
       single(
           {"PEXPIRE", short_ms},
-          [=](const test::Reply& r) { return r.integer == 1 ? set_effect(kAbsent) : Effect{}; },
-          set_effect(kAbsent));
+          [=](const test::Reply& r) { return r.integer == 1 ? set_effect(kExpiring) : Effect{}; },
+          set_effect(kExpiring));
     } else if (kind < 60) {
       single(
-          {"INCR"}, [=](const test::Reply& r) { return set_effect(std::to_string(r.integer)); },
+          {"INCR"},
+          [=](const test::Reply& r) {
+            return Effect{true, std::to_string(r.integer), true};
+          },
           set_effect(kAny));
     } else if (kind < 70) {
       // MULTI: two or three keys, each set, set to expire soon, or deleted.
@@ -369,7 +384,7 @@ class HistoryRun {
             break;
           case 1:
             commands.push_back({"SET", name, value, "PX", short_ms});
-            writes.push_back(set_effect(kAbsent));
+            writes.push_back(set_effect(kExpiring));
             break;
           default: commands.push_back({"DEL", name}); writes.push_back(set_effect(kAbsent));
         }
@@ -405,7 +420,7 @@ class HistoryRun {
       if (kind < 82) {
       } else if (kind < 87) {
         target += "?ttl_ms=" + short_ms;
-        effect = set_effect(kAbsent);
+        effect = set_effect(kExpiring);
       } else {
         method = "DELETE";
         effect = set_effect(kAbsent);

@@ -191,6 +191,10 @@ TEST(StoreHistograms, EveryFsyncAndGroupCommitIsRecorded) {
             after.group_commits - before.group_commits);
   EXPECT_EQ(after.group_commit_requests.sum - before.group_commit_requests.sum, 5.0)
       << "the writes, one request each";
+  EXPECT_EQ(after.write_seconds.count - before.write_seconds.count, 5u);
+  EXPECT_GE(after.write_seconds.sum - before.write_seconds.sum,
+            after.wal_fsync_seconds.sum - before.wal_fsync_seconds.sum)
+      << "a durable write waits for its fsync";
   uint64_t in_buckets = 0;
   for (uint64_t n : after.wal_fsync_seconds.counts) in_buckets += n;
   EXPECT_EQ(in_buckets, after.wal_fsync_seconds.count);

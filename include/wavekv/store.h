@@ -110,6 +110,9 @@ struct StoreStatus {
   uint64_t fsyncs = 0;
   HistogramSnapshot wal_fsync_seconds;      // each WAL fsync's duration
   HistogramSnapshot group_commit_requests;  // write requests per group commit
+  // A client write's submission to its outcome (queue, WAL, fsync per the
+  // durability mode, apply); replicated batches are not in it.
+  HistogramSnapshot write_seconds;
   // Checkpoints
   uint64_t checkpoint_lsn = 0;  // the newest checkpoint covers WAL records up to here
   uint64_t checkpoints = 0;     // taken since open

@@ -346,6 +346,9 @@ void write_prometheus(const NodeStatus& s, MetricsWriter& out) {
                 s.store.wal_fsync_seconds);
   out.histogram("wavekv_group_commit_requests", "Write requests carried by each group commit.",
                 s.store.group_commit_requests);
+  out.histogram("wavekv_write_duration_seconds",
+                "A client write's submission to its outcome (queue, WAL, fsync, apply).",
+                s.store.write_seconds);
   if (is_node(s))
     out.gauge("wavekv_members", "Members this node knows.",
               static_cast<uint64_t>(s.members.size()));

@@ -215,6 +215,7 @@ class StoreImpl final : public ReplicatedStore {
     s.fsyncs = fsyncs_.load();
     s.wal_fsync_seconds = wal_fsync_seconds_.snapshot();
     s.group_commit_requests = group_commit_requests_.snapshot();
+    s.write_seconds = write_seconds_.snapshot();
     s.checkpoints = checkpoints_.load();
     s.last_checkpoint_ms = last_checkpoint_ms_.load();
     s.recovery = recovery_;
@@ -417,6 +418,7 @@ class StoreImpl final : public ReplicatedStore {
     // List or repair future timestamps (alone in its round).
     TimestampRepairJob* timestamp_repair = nullptr;
     WriteCallback done;
+    std::chrono::steady_clock::time_point queued;  // set by submit()
     const WriteBatch& batch() const { return borrowed != nullptr ? *borrowed : owned; }
   };
 
@@ -449,6 +451,7 @@ class StoreImpl final : public ReplicatedStore {
     {
       std::lock_guard lock(mu_);
       if (closed_) return Status::closed("the store is closed");
+      req->queued = std::chrono::steady_clock::now();
       queue_.push_back(std::move(req));
     }
     queue_cv_.notify_one();
@@ -512,7 +515,12 @@ class StoreImpl final : public ReplicatedStore {
                   : group.front()->timestamp_repair != nullptr
                       ? run_timestamp_repair(*group.front()->timestamp_repair)
                       : commit(group);
+      const auto finished = std::chrono::steady_clock::now();
       for (auto& req : group) {
+        // A client's write (not a replicated batch, a checkpoint or a repair):
+        // how long it took from submission to its outcome.
+        if (req->raw_ops.empty() && req->checkpoint == nullptr && req->timestamp_repair == nullptr)
+          write_seconds_.record(std::chrono::duration<double>(finished - req->queued).count());
         if (req->done) req->done(st);
       }
     }
@@ -940,6 +948,7 @@ class StoreImpl final : public ReplicatedStore {
   std::atomic<uint64_t> fsyncs_{0};
   Histogram wal_fsync_seconds_{Histogram::latency_seconds_bounds()};
   Histogram group_commit_requests_{Histogram::size_bounds()};
+  Histogram write_seconds_{Histogram::latency_seconds_bounds()};
   std::atomic<uint64_t> checkpoints_{0};
   std::atomic<uint64_t> last_checkpoint_ms_{0};
 
