@@ -272,7 +272,9 @@ Outcome Transfer::materialize(const std::string& rel, const Manifest& m, const C
   // A peer's manifest never makes a setuid, setgid or sticky file here, nor
   // one wider than this process's umask allows (docs/SECURITY.md).
   const uint32_t mode = materialized_mode(m.mode, process_umask());
-  bool ok = write_chunks(fd, temp, m) && ::fchmod(fd, mode) == 0 && ::fsync(fd) == 0;
+  struct stat written {};
+  bool ok = write_chunks(fd, temp, m) && ::fchmod(fd, mode) == 0 && ::fsync(fd) == 0 &&
+            ::fstat(fd, &written) == 0;
   ::close(fd);
   // Last look before the rename: if the file changed here since we decided,
   // the local change is newer; handle it instead.
@@ -283,8 +285,19 @@ Outcome Transfer::materialize(const std::string& rel, const Manifest& m, const C
     ::unlink(temp.c_str());
     return outcome(Outcome::kRetry, !ok);
   }
+  // The index remembers the file as it is now if it is still the one we
+  // wrote (the rename changed only its ctime). If it was written to right
+  // after the rename, it remembers the file as we wrote it instead: the
+  // next look then sees a local change and publishes it. (Remembering the
+  // changed file's stat with our manifest's digest would hide that change
+  // for good.)
+  const IndexRecord ours = record_of(written);
+  const LocalFile after = stat_local(rel);
+  const bool untouched = after.kind == LocalFile::kFile && after.rec.ino == ours.ino &&
+                         after.rec.size == ours.size && after.rec.mtime_ns == ours.mtime_ns &&
+                         after.rec.mode == ours.mode;
   Outcome o;
-  o.record = stat_local(rel).rec;
+  o.record = untouched ? after.rec : ours;
   o.record.digest = digest;
   return o;
 }
