@@ -16,13 +16,6 @@ namespace {
 
 class ConfigFile : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "wavekv-config-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   std::string write(const std::string& text) {
     std::string path = dir_ + "/wavekv.toml";
     std::ofstream(path) << text;
@@ -36,7 +29,8 @@ class ConfigFile : public ::testing::Test {
     return "data-dir = \"" + dir_ + "/data\"\nlisten = \"127.0.0.1:0\"\n" +
            "resp = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\n" + more;
   }
-  std::string dir_;
+  test::ScratchDir scratch_{"wavekv-config"};
+  const std::string dir_ = scratch_.path();
 };
 
 TEST_F(ConfigFile, ANodeStartsFromTheFileAndAFlagOverridesIt) {

@@ -16,6 +16,7 @@
 #include "http/server.h"
 #include "resp/server.h"
 #include "support/resp_client.h"
+#include "support/test_util.h"
 
 namespace wavekv::monitoring {
 namespace {
@@ -172,10 +173,9 @@ TEST(Histogram, AValueAtABoundCountsInItsBucket) {
 
 // A store records every fsync's duration and every group commit's size.
 TEST(StoreHistograms, EveryFsyncAndGroupCommitIsRecorded) {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "wavekv-hist-XXXXXX").string();
-  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+  test::ScratchDir dir("wavekv-hist");
   Config c;
-  c.data_dir = tmpl + "/db";
+  c.data_dir = dir.path() + "/db";
   c.durability = Durability::kAlways;
   auto opened = Store::open(c);
   ASSERT_TRUE(opened) << opened.status().to_string();
@@ -199,7 +199,6 @@ TEST(StoreHistograms, EveryFsyncAndGroupCommitIsRecorded) {
   for (uint64_t n : after.wal_fsync_seconds.counts) in_buckets += n;
   EXPECT_EQ(in_buckets, after.wal_fsync_seconds.count);
   ASSERT_TRUE(store.close().is_ok());
-  std::filesystem::remove_all(tmpl);
 }
 
 TEST_F(NodeStatusTable, MembersAndIdentityShowBesideTheTable) {
