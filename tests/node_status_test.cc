@@ -146,7 +146,8 @@ TEST_F(NodeStatusTable, HistogramsShowAsCumulativeBucketsSumAndCount) {
   s.store.wal_fsync_seconds = {{0.001, 0.01}, {3, 0, 2}, 2.5, 5};
   s.store.group_commit_requests = {{1, 2}, {4, 1, 0}, 6, 5};
   serve([s] { return s; });
-  EXPECT_NE(metrics_.find("# HELP wavekv_wal_fsync_duration_seconds How long each WAL fsync took.\n"
+  EXPECT_NE(metrics_.find("# HELP wavekv_wal_fsync_duration_seconds How long each fsync of WAL "
+                          "records took (not segment rolls).\n"
                           "# TYPE wavekv_wal_fsync_duration_seconds histogram\n"
                           "wavekv_wal_fsync_duration_seconds_bucket{le=\"0.001\"} 3\n"
                           "wavekv_wal_fsync_duration_seconds_bucket{le=\"0.01\"} 3\n"

@@ -1,10 +1,11 @@
 // `wavekv serve --config FILE`: a TOML file whose keys are serve's flags
 // without their leading dashes (`data-dir = "/var/lib/wavekv"`, `fanout = 3`,
 // `peers = ["a:7400", "b:7400"]`, `tls-require-client-cert = true`). A flag
-// given on the command line overrides the file. A key that names no flag,
-// a table, or a TOML syntax error is refused with the file and line.
-// `--print-config` prints the effective configuration in the same form and
-// exits (README.md, "Operating WaveKV").
+// given on the command line overrides the file. A key that names no flag, a
+// value the flag would refuse, a table, or a TOML syntax error is refused
+// with the file and line. `--print-config` prints the effective
+// configuration in the same form and exits (README.md, "A three-node
+// cluster on one machine").
 #pragma once
 
 #include <CLI/CLI.hpp>

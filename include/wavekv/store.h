@@ -108,7 +108,9 @@ struct StoreStatus {
   uint64_t queued = 0;     // requests waiting for the commit thread now
   uint64_t group_commits = 0;
   uint64_t fsyncs = 0;
-  HistogramSnapshot wal_fsync_seconds;      // each WAL fsync's duration
+  // Each fsync of WAL records (a durable commit, an interval sync); the
+  // segment roll at a checkpoint, counted in `fsyncs`, is not in it.
+  HistogramSnapshot wal_fsync_seconds;
   HistogramSnapshot group_commit_requests;  // write requests per group commit
   // A client write's submission to its outcome (queue, WAL, fsync per the
   // durability mode, apply); replicated batches are not in it.

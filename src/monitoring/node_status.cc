@@ -342,7 +342,8 @@ void write_prometheus(const NodeStatus& s, MetricsWriter& out) {
     else
       out.gauge(f.prometheus_name, f.help, f.get(s));
   }
-  out.histogram("wavekv_wal_fsync_duration_seconds", "How long each WAL fsync took.",
+  out.histogram("wavekv_wal_fsync_duration_seconds",
+                "How long each fsync of WAL records took (not segment rolls).",
                 s.store.wal_fsync_seconds);
   out.histogram("wavekv_group_commit_requests", "Write requests carried by each group commit.",
                 s.store.group_commit_requests);
